@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Test setup hook (sourced by scripts/test.sh): install the JavaScript v1 data-package validator
+# (npm `datapackage` 1.1.10, pinned by tests/datapackages/js/package-lock.json) used as a second
+# opinion by tests/datapackages. Idempotent: `npm ci` runs only when node_modules is missing or
+# older than the lock file. Installs Debian's nodejs/npm when node is missing.
+# Exports ASHYQ_DP_JS_VALIDATOR (path of validate.js) when the validator is ready.
+_ashyq_dpjs() {
+  local root js
+  root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+  js="$root/tests/datapackages/js"
+  if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    echo "test-setup: installing Debian nodejs and npm" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null || return 1
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null || return 1
+  fi
+  if [[ ! -d "$js/node_modules/datapackage" || "$js/package-lock.json" -nt "$js/node_modules/.package-lock.json" ]]; then
+    echo "test-setup: npm ci in tests/datapackages/js" >&2
+    (cd "$js" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) || return 1
+  fi
+  export ASHYQ_DP_JS_VALIDATOR="$js/validate.js"
+}
+_ashyq_dpjs || echo "test-setup: the npm datapackage validator could not be installed" >&2
+unset -f _ashyq_dpjs
