@@ -232,14 +232,14 @@ def spec_from_mapping(data: dict, source: str = "spec") -> TableSpec:
         raise SpecValidationError(source, _flatten(e.messages)) from e
 
     dims = []
-    try:
-        for i, d in enumerate(clean["dimensions"]):
+    for i, d in enumerate(clean["dimensions"]):
+        try:
             h = (Hierarchy.from_children(d["name"], d["hierarchy"]) if "hierarchy" in d
                  else Hierarchy.flat(d["name"], d["codes"]))
-            dims.append(Dimension(name=d["name"], hierarchy=h, title=d.get("title", {}),
-                                  codelist=d.get("codelist"), labels=d.get("labels", {})))
-    except SpecError as e:
-        raise SpecValidationError(source, [(f"dimensions.{i}", str(e))]) from e
+        except SpecError as e:
+            raise SpecValidationError(source, [(f"dimensions.{i}", str(e))]) from e
+        dims.append(Dimension(name=d["name"], hierarchy=h, title=d.get("title", {}),
+                              codelist=d.get("codelist"), labels=d.get("labels", {})))
 
     dis = clean["disclosure"]
     known = set(DisclosureSchema().fields)

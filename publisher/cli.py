@@ -1,0 +1,239 @@
+"""The ``publisher`` command: a thin layer over ``publisher.service``.
+
+Every command exits 0 on success and, on a refusal, non-zero with one line on stderr naming the
+file, row, column and reason. Unexpected errors print their type only (never data) unless
+``ASHYQ_DEBUG=1``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .settings import ROOT, load_settings
+
+EXIT_REFUSED = 1
+SAMPLE_DIR = ROOT / "config" / "sample"
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from disclosure.primary import ProtectionImpossible
+    from disclosure.spec import SpecError
+    from disclosure.table import InputError
+
+    from .service import ServiceError
+    from .settings import SettingsError
+    from .specs import SpecValidationError
+
+    errors: list[type[BaseException]] = [InputError, SpecValidationError, SpecError, ServiceError,
+                                         ProtectionImpossible, SettingsError]
+    for mod, name in (("datapackages", "PackageError"), ("publisher.budget", "BudgetExceeded"),
+                      ("publisher.ckan", "CkanPublishError")):
+        with contextlib.suppress(ImportError, AttributeError):
+            errors.append(getattr(__import__(mod, fromlist=[name]), name))
+    return tuple(errors)
+
+
+def refusing(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn the service's refusals into one line on stderr and a non-zero exit."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except _user_errors() as e:
+            click.echo(f"error: {' '.join(str(e).split())}", err=True)
+            sys.exit(EXIT_REFUSED)
+        except (click.exceptions.Exit, click.ClickException, SystemExit):
+            raise
+        except Exception as e:
+            if os.environ.get("ASHYQ_DEBUG") == "1":
+                raise
+            click.echo(f"error: internal error ({type(e).__name__}); run with ASHYQ_DEBUG=1 for details",
+                       err=True)
+            sys.exit(3)
+
+    return wrapper
+
+
+def _summary(report: dict[str, Any]) -> str:
+    if report.get("method") == "cell suppression" or "primary" in report:
+        p = report.get("primary", {}).get("cells", 0)
+        s = report.get("secondary", {}).get("cells", 0)
+        audit = report.get("audit", {})
+        audit_txt = ("audit passed" if audit.get("passed") else "audit FAILED") if audit else "no audit"
+        return f"{report.get('cells', '?')} cells, {p} primary + {s} secondary suppressed, {audit_txt}"
+    return f"{report.get('cells', '?')} cells, {report.get('method', 'protected')}"
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Ashyq: protect aggregated migration tables, package them and publish them as open data.
+
+    \b
+    Typical flow:
+      publisher protect SPEC INPUT.csv -o PROTECTED.csv --report REPORT.json
+      publisher package SPEC PROTECTED.csv -o DIR --report REPORT.json
+      publisher publish DIR
+    Settings come from config/defaults.yaml and ASHYQ_* environment variables (see README).
+    """
+
+
+@main.command()
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.argument("input_csv", metavar="INPUT.csv", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="Protected table (CSV): every cell with obs_status/conf_status flags.")
+@click.option("--report", type=click.Path(dir_okay=False), help="Write the disclosure report (JSON) here.")
+@click.option("--link", nargs=3, multiple=True, metavar="SPEC INPUT.csv OUTPUT.csv",
+              help="A linked table of the same release, protected together with the first "
+                   "(shared cells suppressed in all or none). Repeatable.")
+@refusing
+def protect(spec: str, input_csv: str, output: str, report: str | None,
+            link: tuple[tuple[str, str, str], ...]) -> None:
+    """Protect a table: cell suppression (primary + secondary + audit) or DP noise, per the SPEC.
+
+    INPUT.csv is long format: one column per dimension (codes; totals coded _T) and obs_value.
+    Nothing is written unless the whole table is protected and passes its checks.
+    """
+    from .service import protect_files
+
+    settings = load_settings()
+    t0 = time.perf_counter()
+    outcomes = protect_files([(spec, input_csv, output), *link], settings=settings, report_path=report)
+    for oc, out in zip(outcomes, [output, *[x[2] for x in link]], strict=True):
+        click.echo(f"{out}: {_summary(oc.report)} ({time.perf_counter() - t0:.1f} s)", err=True)
+
+
+@main.command()
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.argument("protected_csv", metavar="PROTECTED.csv", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Package folder to create (DIR/datapackage.json); DIR.zip is written beside it.")
+@click.option("--report", type=click.Path(dir_okay=False, exists=True),
+              help="The report of 'publisher protect' (method figures for the metadata).")
+@click.option("--previous-version", help="Version published before this one (refused if not lower).")
+@refusing
+def package(spec: str, protected_csv: str, out_dir: str, report: str | None,
+            previous_version: str | None) -> None:
+    """Build a validated Frictionless data package (kk/ru/en metadata, flags, code lists, citation)."""
+    from .service import package_release
+    from .specs import load_spec
+
+    settings = load_settings()
+    table_spec = load_spec(spec)
+    rep = json.loads(Path(report).read_text("utf-8")) if report else None
+    res = package_release(table_spec, Path(protected_csv), Path(out_dir), report=rep,
+                          settings=settings, previous_version=previous_version)
+    click.echo(f"{res.path}: data package written and validated; zip {res.zip_path}", err=True)
+
+
+@main.command()
+@click.argument("package_dir", metavar="DIR", type=click.Path(file_okay=False))
+@click.option("--ckan-url", help="CKAN to publish to (default: CKAN_URL; token from CKAN_API_TOKEN).")
+@refusing
+def publish(package_dir: str, ckan_url: str | None) -> None:
+    """Publish a built package as a new immutable version: to CKAN if configured, else locally."""
+    from .service import publish_release
+
+    overrides = {"CKAN_URL": ckan_url} if ckan_url else {}
+    settings = load_settings(overrides)
+    res = publish_release(Path(package_dir), settings=settings,
+                          progress=lambda msg: click.echo(f"  {msg}", err=True))
+    where = "CKAN" if res.target == "ckan" else "the local output folder"
+    click.echo(f"published {res.dataset_name} to {where}: {res.url}"
+               f"{' (verified)' if res.verified else ' (NOT verified)'}")
+
+
+@main.command()
+@click.option("--output", "out", type=click.Path(file_okay=False), default=None,
+              help="Working folder of the demo (default: output/demo; wiped first).")
+@refusing
+def demo(out: str | None) -> None:
+    """Run the whole flow on the shipped SYNTHETIC sample: protect → package → publish.
+
+    Two linked tables of migrant children (region × citizenship × age × sex, and region × family
+    situation) are protected together, packaged in kk/ru/en and published: to CKAN when CKAN_URL
+    and CKAN_API_TOKEN are set, otherwise to a local output folder.
+    """
+    from .service import package_release, protect_files, publish_release
+    from .specs import load_spec
+
+    settings = load_settings()
+    work = Path(out) if out else Path(settings["OUTPUT_DIR"]) / "demo"
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    if not settings.get("CKAN_URL"):
+        settings["OUTPUT_DIR"] = str(work / "published")
+    click.echo("Ashyq demo on SYNTHETIC data (config/sample, made by scripts/make_sample.py)")
+    names = ["children", "family"]
+    jobs = [(str(SAMPLE_DIR / f"{n}.yaml"), str(SAMPLE_DIR / f"{n}.csv"), str(work / f"{n}.protected.csv"))
+            for n in names]
+    click.echo("1/3 protect: both tables together (they share the region totals) ...")
+    t0 = time.perf_counter()
+    outcomes = protect_files(jobs, settings=settings, report_path=str(work / "report.json"))
+    for n, oc in zip(names, outcomes, strict=True):
+        click.echo(f"    {n}: {_summary(oc.report)}")
+        for w in oc.report.get("warnings", []):
+            click.echo(f"    warning: {w}")
+        (work / f"{n}.report.json").write_text(json.dumps(oc.report, indent=2, ensure_ascii=False), "utf-8")
+    click.echo(f"    done in {time.perf_counter() - t0:.1f} s")
+    click.echo("2/3 package: Frictionless data packages with kk/ru/en metadata ...")
+    packages = []
+    for n, oc in zip(names, outcomes, strict=True):
+        spec = load_spec(SAMPLE_DIR / f"{n}.yaml")
+        res = package_release(spec, work / f"{n}.protected.csv", work / "packages" / spec.id,
+                              report=oc.report, settings=settings)
+        packages.append(res.path)
+        click.echo(f"    {spec.id}: {res.path} (+ {Path(res.zip_path).name})")
+    click.echo("3/3 publish ...")
+    for p in packages:
+        res = publish_release(Path(p), settings=settings, progress=lambda m: click.echo(f"    {m}"))
+        where = "CKAN" if res.target == "ckan" else "local folder"
+        click.echo(f"    {res.dataset_name} -> {where}: {res.url}")
+    click.echo(f"Demo release complete. Everything is under {work}")
+
+
+@main.group()
+def db() -> None:
+    """The service's own database (SQLite by default, PostgreSQL by ASHYQ_DATABASE_URL)."""
+
+
+@db.command("upgrade")
+@refusing
+def db_upgrade() -> None:
+    """Create or migrate the database to the newest schema."""
+    from .db import upgrade
+
+    settings = load_settings()
+    upgrade(settings["DATABASE_URL"])
+    click.echo("database is at the newest schema", err=True)
+
+
+def _add_optional_commands() -> None:
+    try:
+        from .admin_cli import commands
+    except ModuleNotFoundError as e:
+        if e.name != f"{__package__}.admin_cli":
+            raise
+        return
+    for cmd in commands:
+        main.add_command(cmd)
+
+
+_add_optional_commands()
+
+
+if __name__ == "__main__":
+    main()
