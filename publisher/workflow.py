@@ -1,0 +1,499 @@
+"""The release workflow: a state machine whose rules are enforced here, on the server.
+
+::
+
+    draft ─► protected ─► submitted ─► approved ─► scheduled ─► published ─► superseded
+      ▲          ▲  ▲          │            │           │                   ├► corrected
+      └ change ──┘  └ send back┘            └ change ───┘ (voids approval)  └► withdrawn
+
+Guarantees:
+- Every transition writes one :class:`AuditEntry` (who, when, from, to, why) in the same
+  transaction as the change; the audit log is append-only.
+- The approver is never a contributor: not the preparer, not anyone who changed the table or spec.
+- Changing the table or spec of a submitted, approved or scheduled release voids the approval.
+- Only an approved release (whose approval covers its current content) can be scheduled, and only
+  a scheduled release whose embargo has passed can be published.
+- A correction of a published version is a new PATCH version with a notice; a scheduled revision a
+  new MINOR version (MAJOR when the dimensions change); publishing it marks the earlier version
+  corrected / superseded.
+- Drafts are visible only to their contributors and administrators (others get "not found").
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from .workflow_models import (
+    APPROVED,
+    CORRECTED,
+    DRAFT,
+    PROTECTED,
+    PUBLIC_STATES,
+    PUBLISHED,
+    SCHEDULED,
+    SUBMITTED,
+    SUPERSEDED,
+    WITHDRAWN,
+    AuditEntry,
+    PublicationJob,
+    Release,
+    User,
+    as_utc,
+    utcnow,
+)
+
+MAX_REASON = 2000
+EDITABLE = (DRAFT, PROTECTED, SUBMITTED, APPROVED, SCHEDULED)
+CONTENT_ACTIONS = ("create", "change")
+
+
+class WorkflowError(Exception):
+    """A refused request: ``code`` (machine-readable), ``status`` (HTTP) and a user message."""
+
+    code = "invalid"
+    status = 400
+
+    def __init__(self, message: str, *, code: str | None = None, status: int | None = None):
+        super().__init__(message)
+        self.message = message
+        if code:
+            self.code = code
+        if status:
+            self.status = status
+
+
+class NotFound(WorkflowError):
+    code, status = "not_found", 404
+
+
+class Forbidden(WorkflowError):
+    code, status = "forbidden", 403
+
+
+class Conflict(WorkflowError):
+    code, status = "conflict", 409
+
+
+# -- audit -----------------------------------------------------------------------------------
+
+def audit(session: Session, actor: User | None, action: str, *, release: Release | None = None,
+          from_state: str | None = None, to_state: str | None = None, reason: str = "",
+          detail: dict[str, Any] | None = None) -> AuditEntry:
+    """Append one audit-log row (committed with the caller's transaction)."""
+    entry = AuditEntry(
+        at=utcnow(), actor_id=actor.id if actor else None,
+        actor_name=actor.username if actor else "system",
+        release_id=release.id if release is not None else None, action=action,
+        from_state=from_state, to_state=to_state, reason=(reason or "")[:MAX_REASON],
+        detail=detail or {},
+    )
+    session.add(entry)
+    return entry
+
+
+def _move(session: Session, actor: User | None, release: Release, to_state: str, action: str,
+          reason: str = "", detail: dict[str, Any] | None = None) -> None:
+    before = release.state
+    release.state = to_state
+    release.updated_at = utcnow()
+    session.flush()
+    audit(session, actor, action, release=release, from_state=before, to_state=to_state,
+          reason=reason, detail=detail)
+
+
+# -- who may see and do what ------------------------------------------------------------------
+
+def contributors(session: Session, release: Release) -> set[int]:
+    """Users who prepared or changed the release's table or spec (from the audit log)."""
+    ids = {release.prepared_by_id}
+    if release.changed_by_id:
+        ids.add(release.changed_by_id)
+    rows = session.scalars(select(AuditEntry.actor_id).where(
+        AuditEntry.release_id == release.id, AuditEntry.action.in_(CONTENT_ACTIONS)))
+    ids.update(r for r in rows if r is not None)
+    return ids
+
+
+def can_view(session: Session, user: User, release: Release) -> bool:
+    if user.has_role("admin"):
+        return True
+    if release.state in (DRAFT, PROTECTED):
+        return user.id in contributors(session, release)
+    return user.has_role("approver") or user.has_role("preparer")
+
+
+def get_release(session: Session, user: User, release_id: int) -> Release:
+    """The release if ``user`` may see it; "not found" otherwise (no existence leak)."""
+    release = session.get(Release, release_id)
+    if release is None or not can_view(session, user, release):
+        raise NotFound(f"no release {release_id}")
+    return release
+
+
+def visible_releases(session: Session, user: User) -> list[Release]:
+    rows = session.scalars(select(Release).order_by(Release.updated_at.desc())).all()
+    return [r for r in rows if can_view(session, user, r)]
+
+
+def _require_role(user: User, *roles: str) -> None:
+    if not any(user.has_role(r) for r in roles):
+        raise Forbidden(f"this needs the role {' or '.join(roles)}")
+
+
+def _require_state(release: Release, *states: str, doing: str) -> None:
+    if release.state not in states:
+        raise Conflict(f"cannot {doing} a release in state {release.state!r} "
+                       f"(needs {' or '.join(repr(s) for s in states)})")
+
+
+def _reason(reason: str | None, *, required: bool, what: str = "a reason") -> str:
+    text = (reason or "").strip()
+    if required and not text:
+        raise WorkflowError(f"give {what}", code="reason_required")
+    if len(text) > MAX_REASON:
+        raise WorkflowError(f"{what} is longer than {MAX_REASON} characters")
+    return text
+
+
+# -- versions ----------------------------------------------------------------------------------
+
+def parse_version(v: str) -> tuple[int, int, int]:
+    core = v.split("-", 1)[0].split("+", 1)[0]
+    major, minor, patch = (int(x) for x in core.split("."))
+    return major, minor, patch
+
+
+def bump(version: str, part: str) -> str:
+    major, minor, patch = parse_version(version)
+    if part == "major":
+        return f"{major + 1}.0.0"
+    if part == "minor":
+        return f"{major}.{minor + 1}.0"
+    return f"{major}.{minor}.{patch + 1}"
+
+
+def _dimension_signature(spec: dict[str, Any]) -> list[Any]:
+    return [(d.get("name"), sorted(d.get("codes") or []), sorted((d.get("hierarchy") or {}).items()))
+            for d in spec.get("dimensions", [])]
+
+
+def current_published(session: Session, series: str) -> Release | None:
+    return session.scalars(select(Release).where(Release.series == series,
+                                                 Release.state == PUBLISHED)).first()
+
+
+def latest_version(session: Session, series: str) -> str | None:
+    versions = session.scalars(select(Release.version).where(Release.series == series)).all()
+    return max(versions, key=parse_version) if versions else None
+
+
+# -- protection (through the service) -------------------------------------------------------------
+
+@dataclass
+class Upload:
+    """An uploaded table: its file name and bytes (CSV, UTF-8)."""
+
+    name: str
+    data: bytes
+
+
+def _read_table(upload: Upload) -> pd.DataFrame:
+    from .service import read_table_bytes
+
+    name = upload.name.lower()
+    if name.endswith(".xlsx"):
+        import io
+
+        from disclosure.table import InputError
+
+        try:
+            # Every cell as text: a formula or a code like 01 is never evaluated or re-typed.
+            df = pd.read_excel(io.BytesIO(upload.data), dtype=str, engine="openpyxl")
+        except Exception as e:  # noqa: BLE001 - any unreadable workbook is the user's input error
+            raise InputError(f"not a readable XLSX workbook ({type(e).__name__})",
+                             source=upload.name) from e
+        df = df.fillna("")
+        df.columns = [str(c).strip() for c in df.columns]
+        return df
+    return read_table_bytes(upload.data, source=upload.name)
+
+
+def _protect(release: Release, spec_map: dict[str, Any], upload: Upload,
+             settings: dict[str, Any], session: Session) -> None:
+    """Validate spec and table and protect; on failure nothing on ``release`` is changed."""
+    from .service import protect_upload
+    from .specs import spec_from_mapping
+
+    spec = spec_from_mapping(spec_map, source="spec")
+    df = _read_table(upload)
+    outcome = protect_upload(spec, df, source=upload.name, settings=settings, session=session)
+    release.spec = spec_map
+    release.title = dict(spec.title)
+    release.upload_name = upload.name[:255]
+    release.upload_bytes = upload.data
+    release.upload_sha256 = hashlib.sha256(upload.data).hexdigest()
+    release.protected_csv = outcome.protected_csv_bytes
+    release.report = _jsonable(outcome.report)
+    release.protect_error = None
+    release.content_rev = (release.content_rev or 0) + 1
+
+
+def _jsonable(obj: Any) -> Any:
+    import json
+
+    return json.loads(json.dumps(obj, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
+
+
+# -- transitions -------------------------------------------------------------------------------------
+
+def create_release(session: Session, actor: User, spec_map: dict[str, Any], upload: Upload, *,
+                   settings: dict[str, Any], kind: str = "initial",
+                   previous_id: int | None = None, notice: str | None = None) -> Release:
+    """A preparer uploads a table and its spec: the release is created (draft) and protected.
+
+    ``kind`` "initial" takes the version from the spec (default 1.0.0) for a new series;
+    "revision" and "correction" follow the series' published version (MINOR / PATCH; MAJOR when
+    the dimensions change) and need ``previous_id``; a correction needs a ``notice``.
+    """
+    _require_role(actor, "preparer")
+    if not isinstance(spec_map, dict):
+        raise WorkflowError("the spec must be a mapping")
+    spec_map = dict(spec_map)
+    series = str(spec_map.get("id") or "")
+    if kind == "initial":
+        if previous_id is not None:
+            raise WorkflowError("a first release has no previous version")
+        if series and session.scalars(select(Release.id).where(Release.series == series)).first():
+            raise Conflict(f"the series {series!r} exists already: start a revision or a correction "
+                           "of its published version")
+        notice_text = _reason(notice, required=False, what="the notice")
+        previous = None
+    elif kind in ("revision", "correction"):
+        if previous_id is None:
+            raise WorkflowError(f"a {kind} needs the published version it replaces")
+        previous = session.get(Release, previous_id)
+        if previous is None or previous.state != PUBLISHED:
+            raise Conflict(f"a {kind} replaces the current published version of a series")
+        notice_text = _reason(notice, required=kind == "correction", what="the correction notice")
+        if series and series != previous.series:
+            raise WorkflowError(f"the spec id {series!r} is not the series {previous.series!r}")
+        series = previous.series
+        spec_map["id"] = series
+        base = latest_version(session, series) or previous.version
+        if kind == "correction":
+            part = "patch"
+        else:
+            part = ("major" if _dimension_signature(spec_map) != _dimension_signature(previous.spec)
+                    else "minor")
+        spec_map["version"] = bump(max(base, previous.version, key=parse_version), part)
+    else:
+        raise WorkflowError(f"unknown release kind {kind!r} (initial, revision, correction)")
+
+    release = Release(series=series or "?", version=str(spec_map.get("version") or "1.0.0"),
+                      kind=kind, state=DRAFT, title={}, spec={}, notice=notice_text or None,
+                      previous_id=previous.id if previous else None, prepared_by_id=actor.id,
+                      changed_by_id=actor.id, content_rev=0, upload_name="", upload_sha256="")
+    _protect(release, spec_map, upload, settings, session)  # raises before anything is stored
+    release.series = str(spec_map["id"])
+    release.version = str(spec_map.get("version") or "1.0.0")
+    if session.scalars(select(Release.id).where(Release.series == release.series,
+                                                Release.version == release.version)).first():
+        raise Conflict(f"{release.series} {release.version} exists already")
+    session.add(release)
+    session.flush()
+    audit(session, actor, "create", release=release, from_state=None, to_state=DRAFT,
+          reason=notice_text, detail={"kind": kind, "version": release.version,
+                                      "upload": release.upload_name,
+                                      "upload_sha256": release.upload_sha256})
+    _move(session, actor, release, PROTECTED, "protect",
+          detail={"content_rev": release.content_rev})
+    return release
+
+
+def change_release(session: Session, actor: User, release: Release, spec_map: dict[str, Any] | None,
+                   upload: Upload | None, *, settings: dict[str, Any], reason: str = "") -> Release:
+    """Replace the table and/or spec; re-protects, and voids any approval."""
+    _require_role(actor, "preparer")
+    if actor.id not in contributors(session, release) and not actor.has_role("admin"):
+        raise NotFound(f"no release {release.id}") if release.state in (DRAFT, PROTECTED) else \
+            Forbidden("only the preparer of a release can change it")
+    _require_state(release, *EDITABLE, doing="change")
+    if spec_map is None and upload is None:
+        raise WorkflowError("give a new table, a new spec or both")
+    new_spec = dict(spec_map if spec_map is not None else release.spec)
+    new_spec["id"] = release.series
+    new_spec["version"] = release.version
+    if upload is None:
+        upload = Upload(release.upload_name, _stored_upload(session, release))
+    before = release.state
+    had_approval = release.approved_by_id is not None
+    _protect(release, new_spec, upload, settings, session)
+    release.changed_by_id = actor.id
+    release.state = DRAFT
+    audit(session, actor, "change", release=release, from_state=before, to_state=DRAFT,
+          reason=_reason(reason, required=False),
+          detail={"content_rev": release.content_rev, "upload_sha256": release.upload_sha256})
+    if had_approval:
+        audit(session, actor, "approval_voided", release=release, from_state=before,
+              to_state=DRAFT, reason="the table or spec changed after approval",
+              detail={"approved_by": release.approved_by.username if release.approved_by else None})
+        release.approved_by_id = None
+        release.approved_rev = None
+        release.approved_at = None
+        release.embargo_at = None
+    _move(session, actor, release, PROTECTED, "protect", detail={"content_rev": release.content_rev})
+    return release
+
+
+def _stored_upload(session: Session, release: Release) -> bytes:
+    data = session.scalar(select(Release.upload_bytes).where(Release.id == release.id))
+    return data or b""
+
+
+def submit(session: Session, actor: User, release: Release, comment: str = "") -> Release:
+    _require_role(actor, "preparer")
+    if actor.id not in contributors(session, release):
+        raise Forbidden("only the preparer of a release can submit it")
+    _require_state(release, PROTECTED, doing="submit")
+    if not release.report or release.protected_csv is None:
+        raise Conflict("the release has no protected table yet")
+    _move(session, actor, release, SUBMITTED, "submit", _reason(comment, required=False))
+    return release
+
+
+def approve(session: Session, actor: User, release: Release, comment: str = "") -> Release:
+    """Four eyes: an approver who neither prepared nor changed the release approves it."""
+    _require_role(actor, "approver")
+    _require_state(release, SUBMITTED, doing="approve")
+    if actor.id in contributors(session, release):
+        raise Forbidden("you prepared or changed this release: another approver must approve it",
+                        code="four_eyes")
+    release.approved_by_id = actor.id
+    release.approved_rev = release.content_rev
+    release.approved_at = utcnow()
+    _move(session, actor, release, APPROVED, "approve", _reason(comment, required=False),
+          detail={"content_rev": release.content_rev, "upload_sha256": release.upload_sha256})
+    return release
+
+
+def send_back(session: Session, actor: User, release: Release, comment: str) -> Release:
+    _require_role(actor, "approver")
+    _require_state(release, SUBMITTED, doing="send back")
+    if actor.id in contributors(session, release):
+        raise Forbidden("you prepared or changed this release: another approver must review it",
+                        code="four_eyes")
+    _move(session, actor, release, PROTECTED, "send_back",
+          _reason(comment, required=True, what="a comment saying what to change"))
+    return release
+
+
+def _approval_valid(release: Release) -> bool:
+    return (release.approved_by_id is not None and release.approved_rev == release.content_rev
+            and release.approved_by_id != release.prepared_by_id)
+
+
+def schedule(session: Session, actor: User, release: Release, embargo_at: datetime,
+             reason: str = "") -> Release:
+    """Set the embargo (date and time, UTC); only an approved release can be scheduled."""
+    _require_role(actor, "approver", "admin")
+    _require_state(release, APPROVED, doing="schedule")
+    if not _approval_valid(release):
+        raise Conflict("the approval does not cover the current table; it must be approved again")
+    if embargo_at.tzinfo is None:
+        raise WorkflowError("give the embargo with a time zone (UTC)")
+    release.embargo_at = embargo_at
+    _move(session, actor, release, SCHEDULED, "schedule", _reason(reason, required=False),
+          detail={"embargo_at": embargo_at.isoformat()})
+    job = session.scalar(select(PublicationJob).where(PublicationJob.release_id == release.id))
+    if job is None:
+        session.add(PublicationJob(release_id=release.id, status="pending", step="waiting",
+                                   percent=0, message="", attempts=0, retryable=True))
+    else:
+        job.status, job.step, job.percent, job.message = "pending", "waiting", 0, ""
+    return release
+
+
+def unschedule(session: Session, actor: User, release: Release, reason: str) -> Release:
+    _require_role(actor, "approver", "admin")
+    _require_state(release, SCHEDULED, doing="unschedule")
+    job = session.scalar(select(PublicationJob).where(PublicationJob.release_id == release.id))
+    if job is not None and job.status == "running":
+        raise Conflict("publication is running; wait for it to finish or fail")
+    release.embargo_at = None
+    _move(session, actor, release, APPROVED, "unschedule", _reason(reason, required=True))
+    if job is not None:
+        job.status, job.step, job.message = "pending", "waiting", "unscheduled"
+    return release
+
+
+def check_publishable(release: Release, now: datetime | None = None) -> None:
+    """Raise unless the release is scheduled, approved for its content and past its embargo."""
+    _require_state(release, SCHEDULED, doing="publish")
+    if not _approval_valid(release):
+        raise Conflict("the approval does not cover the current table")
+    now = now or utcnow()
+    embargo = as_utc(release.embargo_at)
+    if embargo is None or embargo > now:
+        raise Conflict(f"the embargo has not passed (until {embargo.isoformat() if embargo else '?'})")
+
+
+def mark_published(session: Session, release: Release, *, url: str, target: str,
+                   dataset_name: str, actor: User | None = None) -> Release:
+    """The worker records a finished publication and retires the version it replaces."""
+    check_publishable(release)
+    release.published_at = utcnow()
+    release.published_url = url
+    release.published_target = target
+    release.dataset_name = dataset_name
+    earlier = session.scalars(select(Release).where(Release.series == release.series,
+                                                    Release.state == PUBLISHED,
+                                                    Release.id != release.id)).all()
+    _move(session, actor, release, PUBLISHED, "publish",
+          detail={"url": url, "target": target, "dataset": dataset_name})
+    for old in earlier:
+        to = CORRECTED if release.kind == "correction" else SUPERSEDED
+        _move(session, actor, old, to, "correct" if to == CORRECTED else "supersede",
+              reason=release.notice or "", detail={"by_version": release.version})
+    return release
+
+
+def withdraw(session: Session, actor: User, release: Release, reason: str) -> Release:
+    _require_role(actor, "approver", "admin")
+    _require_state(release, PUBLISHED, doing="withdraw")
+    _move(session, actor, release, WITHDRAWN, "withdraw", _reason(reason, required=True))
+    return release
+
+
+def log_pre_release_access(session: Session, actor: User, release: Release, what: str) -> None:
+    """Embargoed content seen before publication is logged (who, when, what)."""
+    if release.state in (APPROVED, SCHEDULED):
+        audit(session, actor, "pre_release_access", release=release, detail={"what": what})
+
+
+def public_releases(session: Session, series: str) -> list[Release]:
+    rows = session.scalars(select(Release).where(Release.series == series,
+                                                 Release.state.in_(PUBLIC_STATES))).all()
+    return sorted(rows, key=lambda r: parse_version(r.version), reverse=True)
+
+
+def public_release(session: Session, series: str, version: str) -> Release:
+    r = session.scalars(select(Release).where(Release.series == series, Release.version == version,
+                                              Release.state.in_(PUBLIC_STATES))).first()
+    if r is None:
+        raise NotFound(f"no published version {version} of {series}")
+    return r
+
+
+def audit_rows(session: Session, release_id: int | None = None) -> Iterable[AuditEntry]:
+    q = select(AuditEntry).order_by(AuditEntry.id)
+    if release_id is not None:
+        q = q.where(AuditEntry.release_id == release_id)
+    return session.scalars(q)
