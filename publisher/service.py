@@ -226,7 +226,21 @@ def publish_local(package_dir: Path, *, settings: dict[str, Any]) -> PublishOutc
         os.replace(tmp / "package", dest)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    _record_local(settings, series, version, dest, digest)
     return PublishOutcome("local", str(dest), f"{series}-{version}", True, {"sha256": digest})
+
+
+def _record_local(settings: dict[str, Any], series: str, version: str, dest: Path, digest: str) -> None:
+    from .db import make_engine, session_factory, transaction, upgrade
+    from .models import LocalPublication
+
+    upgrade(settings["DATABASE_URL"])
+    engine = make_engine(settings["DATABASE_URL"])
+    try:
+        with transaction(session_factory(engine)) as session:
+            session.add(LocalPublication(series=series, version=version, path=str(dest), sha256=digest))
+    finally:
+        engine.dispose()
 
 
 def publish_release(package_dir: Path, *, settings: dict[str, Any],
