@@ -176,6 +176,9 @@ def demo(out: str | None) -> None:
     work.mkdir(parents=True)
     if not settings.get("CKAN_URL"):
         settings["OUTPUT_DIR"] = str(work / "published")
+    if "ASHYQ_DATABASE_URL" not in os.environ:
+        # The demo keeps its own store beside its output, so a re-run starts clean.
+        settings["DATABASE_URL"] = f"sqlite:///{work.resolve() / 'demo.sqlite'}"
     click.echo("Ashyq demo on SYNTHETIC data (config/sample, made by scripts/make_sample.py)")
     names = ["children", "family"]
     jobs = [(str(SAMPLE_DIR / f"{n}.yaml"), str(SAMPLE_DIR / f"{n}.csv"), str(work / f"{n}.protected.csv"))
