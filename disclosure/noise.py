@@ -1,0 +1,303 @@
+"""Differentially private release of a count table: exact integer noise, consistent totals.
+
+Guarantee: the published table (every cell, totals included) and its margins of error satisfy
+pure epsilon-differential privacy for the privacy unit of the spec (default: one person, counted
+in at most ``contribution_bound`` inner cells — 1 by default), under add/remove-one-person
+neighbouring. Everything after the noisy measurements is post-processing of them.
+
+Steps (see :mod:`disclosure.dp_estimate` and :mod:`disclosure.dp_postprocess`):
+
+1. Measure with discrete Laplace noise (OpenDP, exact sampler, cryptographic RNG): the inner
+   cells, every dimension's one-way margins at every hierarchy level, and the grand total. The
+   budget is split by the allocation rule :data:`DEFAULT_WEIGHTS` (spec key
+   ``disclosure.noise.weights``): inner cells 75 %, grand total 5 %, the remaining 20 % in equal
+   parts over the one-way margin groups.
+2. Combine them by weighted least squares (the BLUE, inverse-variance weights).
+3. Top-down integer post-processing: the grand total and one-way margins first (rounded,
+   non-negative, consistent down each hierarchy), then the cells made non-negative under those
+   margins, then controlled rounding. Published values are non-negative integers and every total
+   is exactly the sum of its parts.
+4. A 95 % margin of error per cell (``obs_moe``): ``ceil(2.12 * sd + |published - BLUE|)`` where
+   sd is the exact standard deviation of the cell's BLUE and 2.12 = ln(20)/sqrt(2) is the 95 %
+   point of a Laplace distribution in units of its standard deviation (sums of independent
+   Laplace noises are less heavy-tailed, so this covers them too; checked by simulation in
+   ``tests/disclosure/test_noise_moe.py``); the second term bounds what post-processing moved.
+
+Seeds: ``rng=None`` (production) uses OpenDP's sampler, which has no seed. Passing a numpy
+``Generator`` or an ``int`` seed switches to :class:`~disclosure.dp_mechanism.SeededSampler` for
+tests: the report then says ``"differentially_private": False`` and the publisher must refuse to
+release such a table.
+"""
+
+from __future__ import annotations
+
+import math
+from numbers import Real
+
+import numpy as np
+
+from . import dp_estimate as est
+from . import dp_postprocess as post
+from .dp_mechanism import Measurement, discrete_laplace_variance, make_sampler
+from .protect import FREE, ProtectedTable, published_frame
+from .table import CellTable, aggregate
+
+DEFAULT_EPSILON_CEILING = 5.0
+DEFAULT_WEIGHTS = {"inner": 0.75, "total": 0.05, "margins": 0.20}
+LAPLACE_Q95 = math.log(20) / math.sqrt(2)  # 95 % half-width of a Laplace, in standard deviations
+MOE_COLUMN = "obs_moe"
+
+
+class NoiseSpecError(ValueError):
+    """A noise specification that cannot be applied (bad epsilon, bad weights)."""
+
+
+def check_epsilon(epsilon: object, ceiling: float = DEFAULT_EPSILON_CEILING) -> float:
+    """Return epsilon as a float if it is a finite number with 0 < epsilon <= ceiling; else raise."""
+    if isinstance(epsilon, bool) or not isinstance(epsilon, Real):
+        raise NoiseSpecError(f"epsilon must be a number, got {epsilon!r}")
+    e = float(epsilon)
+    if math.isnan(e):
+        raise NoiseSpecError("epsilon is NaN; it must be a number greater than 0")
+    if e <= 0:
+        raise NoiseSpecError(f"epsilon must be greater than 0, got {e:g}")
+    if math.isinf(e) or e > ceiling:
+        raise NoiseSpecError(
+            f"epsilon {e:g} is above the ceiling {ceiling:g} configured for this service "
+            "(EPSILON_CEILING); a larger epsilon gives too little protection")
+    return e
+
+
+def allocation(table: CellTable, weights: dict | None = None) -> list[tuple[str, float]]:
+    """The budget allocation rule: (group name, share of epsilon), shares summing to 1.
+
+    ``weights`` keys: ``inner``, ``total``, ``margins`` (split equally over all one-way margin
+    groups), a dimension name (split equally over that dimension's levels) or ``dim@level``.
+    Missing keys take :data:`DEFAULT_WEIGHTS`; the shares are normalised to sum to 1.
+    """
+    w = dict(DEFAULT_WEIGHTS)
+    groups = est.marginal_groups(table.hierarchies)
+    names = {g.name for g in groups}
+    dims = {h.name: [g.name for g in groups if g.name.startswith(h.name + "@")]
+            for h in table.hierarchies}
+    given = dict(weights or {})
+    for key, val in given.items():
+        if isinstance(val, bool) or not isinstance(val, Real) or not math.isfinite(val) or val < 0:
+            raise NoiseSpecError(f"weights.{key}: must be a number >= 0, got {val!r}")
+        if key not in {"inner", "total", "margins"} | names | set(dims):
+            raise NoiseSpecError(
+                f"weights.{key}: unknown group; use inner, total, margins, a dimension name or "
+                f"one of {', '.join(sorted(names))}")
+    w.update({k: float(v) for k, v in given.items() if k in {"inner", "total", "margins"}})
+    share: dict[str, float] = {g: 0.0 for g in names}
+    if groups:
+        for g in names:
+            share[g] = w["margins"] / len(groups)
+    for d, gs in dims.items():
+        if d in given:
+            for g in gs:
+                share[g] = float(given[d]) / len(gs)
+    for g in names:
+        if g in given:
+            share[g] = float(given[g])
+    out = [("inner", w["inner"]), ("total", w["total"])]
+    out += [(g.name, share[g.name]) for g in groups]
+    s = sum(v for _, v in out)
+    if w["inner"] <= 0:
+        raise NoiseSpecError("weights.inner must be greater than 0 (every inner cell is measured)")
+    return [(n, v / s) for n, v in out if v > 0]
+
+
+def _inner_cube(table: CellTable) -> np.ndarray:
+    cube = table.values.reshape(table.shape)
+    idx = [np.array([i for i, c in enumerate(h.codes) if h.is_leaf(c)]) for h in table.hierarchies]
+    return cube[np.ix_(*idx)]
+
+
+def protect_noise(table: CellTable, *, rng: np.random.Generator | int | None = None,
+                  epsilon_ceiling: float = DEFAULT_EPSILON_CEILING) -> ProtectedTable:
+    """Publish every cell as a non-negative integer, exactly additive, with pure epsilon-DP.
+
+    ``rng`` must be None in production (OpenDP's cryptographic exact sampler). A numpy Generator
+    or an int seed selects the seeded test sampler; the result is then marked as not private.
+    """
+    noise = table.spec.disclosure.noise
+    if noise is None:
+        raise NoiseSpecError("the spec has no disclosure.noise section")
+    if noise.mechanism != "geometric":
+        raise NoiseSpecError(f"unknown mechanism {noise.mechanism!r}; only 'geometric'")
+    epsilon = check_epsilon(noise.epsilon, epsilon_ceiling)
+    bound = int(noise.contribution_bound)
+    if bound < 1:
+        raise NoiseSpecError("contribution_bound must be at least 1")
+    opts = dict(noise.options)
+    shares = allocation(table, opts.get("weights"))
+    sampler = make_sampler(rng)
+
+    hier = table.hierarchies
+    inner_true = _inner_cube(table)
+    shape = inner_true.shape
+    groups_by_name = {g.name: g for g in est.marginal_groups(hier)}
+    measurements: list[Measurement] = []
+    inner_noisy = None
+    v0 = 0.0
+    used: list[est.Group] = []
+    for name, share in shares:
+        eps_g = epsilon * share
+        scale, certified = sampler.calibrate(bound, eps_g)
+        measurements.append(Measurement(name=name, epsilon=certified, scale=scale))
+        var = discrete_laplace_variance(scale)
+        if name == "inner":
+            inner_noisy = sampler.sample(inner_true.reshape(-1), scale).reshape(shape)
+            v0 = var
+            continue
+        g = (est.Group(name="total", dim=None, matrix=None) if name == "total"
+             else groups_by_name[name])
+        g.weight, g.variance = share, var
+        g.values = sampler.sample(est.answer(g, inner_true), scale)
+        used.append(g)
+    assert inner_noisy is not None
+    spent = math.fsum(m.epsilon for m in measurements)
+    if sampler.is_private and spent > epsilon:
+        raise RuntimeError(f"certified epsilon {spent!r} exceeds the requested {epsilon!r}")
+
+    # --- everything below is post-processing of the noisy measurements only ---
+    fit = est.wls(inner_noisy, v0, used)
+    blue_full = aggregate(table.spec, fit.inner).reshape(-1)
+    oneway = [est.membership_oneway(h, fit.inner, d) for d, h in enumerate(hier)]
+    grand, _, leaf_margins = post.topdown_margins(hier, oneway, float(fit.inner.sum()))
+    if len(hier) == 1:
+        inner_pub = leaf_margins[0].reshape(shape)
+        sweeps = 0
+    else:
+        proj, sweeps = post.project_nonneg(fit.inner, leaf_margins)
+        inner_pub = post.round_stages(proj, leaf_margins)
+    values = aggregate(table.spec, inner_pub).reshape(-1).astype(np.int64)
+
+    sd = np.sqrt(est.wls_variance(hier, used, fit)).reshape(-1)
+    moe = np.ceil(LAPLACE_Q95 * sd + np.abs(values - blue_full) - 1e-9).astype(np.int64)
+
+    conf = np.full(table.n_cells, FREE, dtype=object)
+    published = published_frame(table, conf, values=values, extra={MOE_COLUMN: moe})
+    report = _report(table, epsilon, spent, bound, noise, sampler, measurements, shares,
+                     values, moe, grand, sweeps)
+    report["explanation"] = explain_noise(report)
+    return ProtectedTable(table=table, published=published, report=report)
+
+
+def _report(table: CellTable, epsilon: float, spent: float, bound: int, noise, sampler,  # noqa: ANN001
+            measurements: list[Measurement], shares: list[tuple[str, float]],
+            values: np.ndarray, moe: np.ndarray, grand: int, sweeps: int) -> dict:
+    inner = table.inner_mask
+    gt = table.cell_id({})
+    try:
+        import opendp
+
+        odp = getattr(opendp, "__version__", None)
+    except ImportError:  # pragma: no cover
+        odp = None
+    if odp is None:
+        from importlib.metadata import version
+
+        odp = version("opendp")
+    return {
+        "method": "noise",
+        "mechanism": "discrete Laplace (two-sided geometric)",
+        "noise_source": (f"OpenDP {odp} make_laplace on 64-bit integers (exact sampler, "
+                         "cryptographic RNG)" if sampler.is_private else
+                         "seeded numpy test sampler: NOT a differentially private release"),
+        "differentially_private": bool(sampler.is_private),
+        "privacy": {
+            "definition": "pure epsilon-differential privacy",
+            "epsilon": epsilon,
+            "epsilon_certified": spent,
+            "privacy_unit": noise.privacy_unit,
+            "contribution_bound": bound,
+            "contribution_bound_meaning": (f"each {noise.privacy_unit} is counted in at most "
+                                           f"{bound} inner cell(s) (by at most {bound} in total)"),
+            "neighbouring": f"add or remove one {noise.privacy_unit}",
+            "composition": "sequential over the measured groups; each group is a partition of "
+                           "the inner cells, so its L1 sensitivity is the contribution bound",
+        },
+        "allocation": {
+            "rule": ("inner cells 75%, grand total 5%, the remaining 20% in equal parts over the "
+                     "one-way margins of every dimension at every hierarchy level, unless the spec "
+                     "sets disclosure.noise.weights"),
+            "groups": [{"group": m.name, "share": round(s, 6), "epsilon": m.epsilon,
+                        "scale": m.scale,
+                        "noise_sd": math.sqrt(discrete_laplace_variance(m.scale))}
+                       for m, (_, s) in zip(measurements, shares, strict=True)],
+        },
+        "post_processing": {
+            "estimator": "weighted least squares over all measurements (BLUE, inverse-variance)",
+            "steps": [
+                "grand total = rounded estimate; one-way margins top-down through each hierarchy, "
+                "non-negative, largest-remainder rounding (sums kept)",
+                "cells: Euclidean projection onto non-negative values with those margins",
+                "controlled rounding one dimension at a time (max-flow), margins kept exactly",
+                "every total = exact sum of its published parts",
+            ],
+            "projection_sweeps": sweeps,
+            "clip_then_sum": False,
+        },
+        "checks": {
+            "non_negative": bool(np.all(values >= 0)),
+            "integer": True,
+            "additive": table.check_additive(values),
+            "cells": int(table.n_cells),
+        },
+        "uncertainty": {
+            "column": MOE_COLUMN,
+            "level": 0.95,
+            "method": "ceil(2.12 * sd(BLUE of the cell) + |published - BLUE|)",
+            "inner_moe_median": float(np.median(moe[inner])),
+            "inner_moe_max": int(moe[inner].max()),
+            "grand_total_moe": int(moe[gt]),
+            "grand_total_published": int(grand),
+        },
+    }
+
+
+def explain_noise(report: dict) -> dict[str, str]:
+    """Plain-language kk/ru/en text of what the noise means for small numbers (for the package)."""
+    u = report.get("uncertainty", {})
+    m = int(round(u.get("inner_moe_median", 0)))
+    g = int(u.get("grand_total_moe", 0))
+    eps = report.get("privacy", {}).get("epsilon", 0)
+    budget = report.get("privacy", {}).get("budget")
+    b_en = b_ru = b_kk = ""
+    if budget:
+        b_en = (f" This release used {budget['spent']:g} of the privacy budget of {budget['total']:g} "
+                f"for this data source and period; {budget['remaining']:g} is left.")
+        b_ru = (f" Этот выпуск израсходовал {budget['spent']:g} из бюджета приватности "
+                f"{budget['total']:g} для этого источника и периода; осталось {budget['remaining']:g}.")
+        b_kk = (f" Бұл жарияланым осы дереккөз бен кезеңнің {budget['total']:g} құпиялылық "
+                f"бюджетінен {budget['spent']:g} жұмсады; {budget['remaining']:g} қалды.")
+    return {
+        "en": (
+            f"To protect every person, a small random amount was added to or taken from each "
+            f"number before publication (differential privacy, epsilon = {eps:g}). The numbers are "
+            f"whole, never negative, and the totals add up exactly. For a single detailed cell the "
+            f"published number is usually within ±{m} of the true one (95% of cases: within the "
+            f"margin of error in the column obs_moe). So a published 0, 1 or 2 may be a small "
+            f"number that is not zero, and a small published number may be 0: do not read small "
+            f"numbers as exact. Totals are much more precise: the grand total is within ±{g}."
+            + b_en),
+        "ru": (
+            f"Чтобы защитить каждого человека, перед публикацией к каждому числу добавлено или из "
+            f"него вычтено небольшое случайное значение (дифференциальная приватность, эпсилон = "
+            f"{eps:g}). Числа целые, неотрицательные, итоги точно сходятся. Для отдельной "
+            f"детальной ячейки опубликованное число обычно отличается от истинного не более чем на "
+            f"±{m} (в 95% случаев — в пределах погрешности из столбца obs_moe). Поэтому "
+            f"опубликованные 0, 1 или 2 могут означать небольшое ненулевое число, а небольшое "
+            f"число может оказаться 0: не читайте малые числа как точные. Итоги гораздо точнее: "
+            f"общий итог — в пределах ±{g}." + b_ru),
+        "kk": (
+            f"Әр адамды қорғау үшін жариялау алдында әр санға шағын кездейсоқ шама қосылды немесе "
+            f"одан алынды (дифференциалдық құпиялылық, эпсилон = {eps:g}). Сандар бүтін, теріс "
+            f"емес, қорытындылар дәл сәйкес келеді. Жеке егжей-тегжейлі ұяшық үшін жарияланған сан "
+            f"әдетте шын мәннен ±{m} шегінде ғана ерекшеленеді (жағдайлардың 95%-ында — obs_moe "
+            f"бағанындағы қателік шегінде). Сондықтан жарияланған 0, 1 немесе 2 нөлге тең емес "
+            f"шағын сан болуы мүмкін, ал шағын сан 0 болып шығуы мүмкін: шағын сандарды дәл деп "
+            f"оқымаңыз. Қорытындылар әлдеқайда дәл: жалпы қорытынды ±{g} шегінде." + b_kk),
+    }
