@@ -1,0 +1,49 @@
+"""The ``ashyq`` CKAN plugin: translated-field validators, their display snippet, and indexing.
+
+For search, each translated field ``<base>_translated`` is indexed as one text field per language
+(``<base>_kk``, ``<base>_ru``, ``<base>_en``) plus a plain string, because Solr cannot index a
+JSON object as a value.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ckan.plugins as p
+import ckan.plugins.toolkit as tk
+from ckanext.ashyq.validators import (
+    ashyq_translated,
+    ashyq_translated_output,
+    parse_translated,
+)
+
+TRANSLATED_SUFFIX = "_translated"
+
+
+class AshyqPlugin(p.SingletonPlugin):
+    p.implements(p.IConfigurer)
+    p.implements(p.IValidators)
+    p.implements(p.IPackageController, inherit=True)
+
+    def update_config(self, config: Any) -> None:
+        tk.add_template_directory(config, "templates")
+
+    def get_validators(self) -> dict[str, Any]:
+        return {
+            "ashyq_translated": ashyq_translated,
+            "ashyq_translated_output": ashyq_translated_output,
+        }
+
+    def before_dataset_index(self, pkg_dict: dict[str, Any]) -> dict[str, Any]:
+        for key in list(pkg_dict):
+            if not key.endswith(TRANSLATED_SUFFIX):
+                continue
+            parsed = parse_translated(pkg_dict[key])
+            if parsed is None:
+                continue
+            base = key[: -len(TRANSLATED_SUFFIX)]
+            for lang, text in parsed.items():
+                if isinstance(text, str) and lang.isalpha() and len(lang) <= 3:
+                    pkg_dict[f"{base}_{lang}"] = text
+            pkg_dict[key] = " ".join(str(t) for t in parsed.values())
+        return pkg_dict

@@ -1,0 +1,320 @@
+#!/usr/bin/env bash
+# A local CKAN 2.12 for development and tests (never for production).
+#
+#   eval "$(scripts/ckan-local.sh up)"   bring everything up; prints `export CKAN_URL=...` and
+#                                        `export CKAN_API_TOKEN=...` (progress goes to stderr)
+#   scripts/ckan-local.sh down           stop only what `up` started (data kept under .stack/ckan)
+#   scripts/ckan-local.sh stop-web       stop only the CKAN web process (fault-injection in tests)
+#   scripts/ckan-local.sh status         print what is running
+#
+# What `up` brings up, each step checked before acting (a second run while up takes seconds):
+#   - Debian packages when missing: postgresql (via scripts/pg-local.sh), redis-server, libpq-dev,
+#     gcc, libmagic1, curl;
+#   - PostgreSQL: the project's cluster (scripts/pg-local.sh up ckan_default, port 55432) with a
+#     role/database `ckan_default` for CKAN;
+#   - Redis on 127.0.0.1:$CKAN_REDIS_PORT;
+#   - the Solr stand-in (scripts/solr_standin.py: TEST INFRASTRUCTURE; production uses real Solr)
+#     on 127.0.0.1:$CKAN_SOLR_PORT;
+#   - CKAN 2.12.0 + ckanext-scheming 3.1.0 + ckanext-dcat 2.4.4 + the project's ckanext-ashyq in its
+#     own venv (.stack/ckan-venv), the project's schema (config/ckan/ashyq_dataset.yaml), under
+#     gunicorn on 127.0.0.1:$CKAN_PORT;
+#   - a sysadmin `ashyqadmin` and an API token (kept in .stack/ckan/token.txt).
+# Ports (env): CKAN_PORT 55000, CKAN_REDIS_PORT 56379, CKAN_SOLR_PORT 58983, ASHYQ_PG_PORT 55432.
+# CKAN_MAX_RESOURCE_MB (10) sets ckan.max_resource_size.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+STACK="${ASHYQ_STACK_DIR:-$ROOT/.stack}"
+CK="$STACK/ckan"
+VENV="$STACK/ckan-venv"
+LOG="$CK/log"
+CKAN_PORT="${CKAN_PORT:-55000}"
+REDIS_PORT="${CKAN_REDIS_PORT:-56379}"
+SOLR_PORT="${CKAN_SOLR_PORT:-58983}"
+PG_PORT="${ASHYQ_PG_PORT:-55432}"
+MAX_MB="${CKAN_MAX_RESOURCE_MB:-10}"
+URL="http://127.0.0.1:$CKAN_PORT"
+INI="$CK/ckan.ini"
+ADMIN=ashyqadmin
+PY="${CKAN_PYTHON:-python3.11}"
+PINS=("ckan[requirements]==2.12.0" "ckanext-scheming==3.1.0" "ckanext-dcat==2.4.4" "gunicorn>=23,<28")
+
+say() { echo "ckan-local: $*" >&2; }
+die() { echo "ckan-local: ERROR: $*" >&2; exit 1; }
+
+# A pid is alive if /proc says so and it is not a zombie (kill -0 is true for zombies).
+alive() {
+  local pid="$1" state
+  [[ -n "$pid" && -r "/proc/$pid/stat" ]] || return 1
+  state="$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null || true)"
+  [[ -n "$state" && "$state" != Z && "$state" != X ]]
+}
+pid_of() { [[ -f "$1" ]] && cat "$1" || true; }
+# Start a daemon in its own session, record its real pid (bash execs into the command).
+spawn() {
+  local pidfile="$1" logfile="$2"; shift 2
+  setsid bash -c 'echo $$ > "$0"; exec "$@"' "$pidfile" "$@" >>"$logfile" 2>&1 < /dev/null &
+  local i
+  for i in $(seq 1 50); do [[ -s "$pidfile" ]] && return 0; sleep 0.1; done
+  die "could not start $1"
+}
+# Stop a pid from our pidfile only if its command line still contains the expected word.
+stop_pid() {
+  local pidfile="$1" expect="$2" pid i
+  pid="$(pid_of "$pidfile")"
+  if alive "$pid" && tr '\0' ' ' < "/proc/$pid/cmdline" | grep -q -- "$expect"; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for i in $(seq 1 100); do alive "$pid" || break; sleep 0.1; done
+    alive "$pid" && kill -KILL "$pid" 2>/dev/null || true
+    say "stopped $expect (pid $pid)"
+  fi
+  rm -f "$pidfile"
+}
+
+ensure_debian() {
+  local missing=()
+  command -v redis-server >/dev/null || missing+=(redis-server)
+  command -v pg_config >/dev/null || missing+=(libpq-dev)
+  command -v gcc >/dev/null || missing+=(gcc)
+  command -v curl >/dev/null || missing+=(curl)
+  ldconfig -p 2>/dev/null | grep -q libmagic.so.1 || missing+=(libmagic1)
+  if ((${#missing[@]})); then
+    say "installing Debian packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -qq "${missing[@]}" >"$LOG/apt.log" 2>&1 \
+      || { apt-get update -qq >>"$LOG/apt.log" 2>&1 && apt-get install -y -qq "${missing[@]}" >>"$LOG/apt.log" 2>&1; } \
+      || die "apt-get install ${missing[*]} failed (see $LOG/apt.log)"
+  fi
+}
+
+ext_hash() { (cd "$ROOT/ckanext-ashyq" && find . -type f ! -path '*/__pycache__/*' ! -path '*.egg-info*' ! -path './build/*' -print0 | sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-16; }
+
+ensure_venv() {
+  command -v "$PY" >/dev/null || PY=python3
+  local want have
+  want="$( (printf '%s\n' "${PINS[@]}"; "$PY" --version) | sha256sum | cut -c1-16)"
+  have="$(cat "$VENV/.ashyq-stamp" 2>/dev/null || true)"
+  if [[ "$want" != "$have" || ! -x "$VENV/bin/ckan" ]]; then
+    say "installing CKAN 2.12.0 + extensions into $VENV (about a minute; log: $LOG/pip.log)"
+    [[ -x "$VENV/bin/python" ]] || "$PY" -m venv "$VENV"
+    "$VENV/bin/python" -m pip install -q -U pip >"$LOG/pip.log" 2>&1 || die "pip upgrade failed (see $LOG/pip.log)"
+    "$VENV/bin/python" -m pip install "${PINS[@]}" >>"$LOG/pip.log" 2>&1 || die "pip install failed (see $LOG/pip.log)"
+    echo "$want" > "$VENV/.ashyq-stamp"
+  fi
+  want="$(ext_hash)"
+  have="$(cat "$VENV/.ashyq-ext-stamp" 2>/dev/null || true)"
+  if [[ "$want" != "$have" ]]; then
+    say "installing ckanext-ashyq into the CKAN venv"
+    rm -rf "$ROOT/ckanext-ashyq/build"
+    "$VENV/bin/python" -m pip install -q --no-deps --force-reinstall "$ROOT/ckanext-ashyq" >>"$LOG/pip.log" 2>&1 \
+      || die "installing ckanext-ashyq failed (see $LOG/pip.log)"
+    rm -rf "$ROOT/ckanext-ashyq/build" "$ROOT"/ckanext-ashyq/*.egg-info
+    echo "$want" > "$VENV/.ashyq-ext-stamp"
+  fi
+}
+
+psql_pg() { psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -v ON_ERROR_STOP=1 -qtA "$@"; }
+
+ensure_pg() {
+  if ! psql_pg -d postgres -c 'select 1' >/dev/null 2>&1; then
+    touch "$CK/pg.started-by-ckan-local"
+  fi
+  ASHYQ_PG_PORT="$PG_PORT" "$ROOT/scripts/pg-local.sh" up ckan_default
+  if [[ "$(psql_pg -d postgres -c "select 1 from pg_roles where rolname='ckan_default'")" != 1 ]]; then
+    psql_pg -d postgres -c "create role ckan_default login password 'ckan_default'"
+  fi
+  if [[ "$(psql_pg -d postgres -c "select pg_get_userbyid(datdba) from pg_database where datname='ckan_default'")" != ckan_default ]]; then
+    psql_pg -d postgres -c "alter database ckan_default owner to ckan_default"
+    psql_pg -d ckan_default -c "alter schema public owner to ckan_default"
+  fi
+}
+
+ensure_redis() {
+  if [[ "$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null || true)" != PONG ]]; then
+    say "starting Redis on 127.0.0.1:$REDIS_PORT"
+    mkdir -p "$CK/redis"
+    spawn "$CK/redis.pid" "$LOG/redis.log" redis-server --bind 127.0.0.1 --port "$REDIS_PORT" \
+      --dir "$CK/redis" --save "" --appendonly no --daemonize no
+    local i
+    for i in $(seq 1 50); do
+      [[ "$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null || true)" == PONG ]] && return 0
+      alive "$(pid_of "$CK/redis.pid")" || die "Redis died (see $LOG/redis.log)"
+      sleep 0.1
+    done
+    die "Redis did not answer on port $REDIS_PORT"
+  fi
+}
+
+solr_up() { curl -fsS -m 2 "http://127.0.0.1:$SOLR_PORT/solr/ckan/admin/ping" >/dev/null 2>&1; }
+ensure_solr() {
+  if ! solr_up; then
+    say "starting the Solr stand-in (test infrastructure) on 127.0.0.1:$SOLR_PORT"
+    spawn "$CK/solr.pid" "$LOG/solr.log" "$VENV/bin/python" "$ROOT/scripts/solr_standin.py" \
+      --host 127.0.0.1 --port "$SOLR_PORT" --data "$CK/solr-index.json"
+    local i
+    for i in $(seq 1 50); do
+      solr_up && return 0
+      alive "$(pid_of "$CK/solr.pid")" || die "Solr stand-in died (see $LOG/solr.log)"
+      sleep 0.1
+    done
+    die "Solr stand-in did not answer on port $SOLR_PORT"
+  fi
+}
+
+settings() {
+  cat <<EOF
+sqlalchemy.url=postgresql://ckan_default:ckan_default@127.0.0.1:$PG_PORT/ckan_default
+ckan.redis.url=redis://127.0.0.1:$REDIS_PORT/0
+ckan.site_url=$URL
+ckan.site_id=default
+solr_url=http://127.0.0.1:$SOLR_PORT/solr/ckan
+ckan.storage_path=$CK/storage
+ckan.max_resource_size=$MAX_MB
+ckan.plugins=activity scheming_datasets dcat ashyq
+scheming.dataset_schemas=file://$ROOT/config/ckan/ashyq_dataset.yaml
+scheming.presets=ckanext.scheming:presets.json ckanext.ashyq:presets.json
+ckan.locale_default=en
+ckan.locales_offered=en ru kk
+ckan.auth.create_unowned_dataset=false
+EOF
+}
+
+ensure_config() {
+  mkdir -p "$CK/storage"
+  if [[ ! -f "$INI" ]]; then
+    say "generating $INI"
+    "$VENV/bin/ckan" generate config "$INI" >>"$LOG/ckan-cli.log" 2>&1 || die "ckan generate config failed"
+  fi
+  local want have
+  want="$( (settings; cat "$VENV/.ashyq-stamp" "$VENV/.ashyq-ext-stamp") | sha256sum | cut -c1-16)"
+  have="$(cat "$CK/config.stamp" 2>/dev/null || true)"
+  if [[ "$want" != "$have" ]]; then
+    say "configuring CKAN and migrating its database"
+    local args=()
+    while IFS= read -r line; do args+=("$line"); done < <(settings)
+    "$VENV/bin/ckan" config-tool "$INI" "${args[@]}" >>"$LOG/ckan-cli.log" 2>&1 || die "ckan config-tool failed (see $LOG/ckan-cli.log)"
+    "$VENV/bin/ckan" -c "$INI" db upgrade >>"$LOG/ckan-cli.log" 2>&1 || die "ckan db upgrade failed (see $LOG/ckan-cli.log)"
+    echo "$want" > "$CK/config.stamp"
+  fi
+}
+
+ensure_index() {
+  # The stand-in's index is a file: when it is gone but CKAN has datasets, rebuild it.
+  if [[ ! -f "$CK/solr-index.json" ]]; then
+    local n
+    n="$(psql_pg -d ckan_default -c "select count(*) from package where state='active'" 2>/dev/null || echo 0)"
+    if [[ "$n" != 0 ]]; then
+      say "rebuilding the search index ($n datasets)"
+      "$VENV/bin/ckan" -c "$INI" search-index rebuild >>"$LOG/ckan-cli.log" 2>&1 || die "search-index rebuild failed"
+    fi
+  fi
+}
+
+ensure_sysadmin() {
+  if [[ "$(psql_pg -d ckan_default -c "select 1 from \"user\" where name='$ADMIN' and sysadmin and state='active'")" != 1 ]]; then
+    say "creating sysadmin $ADMIN"
+    if [[ "$(psql_pg -d ckan_default -c "select 1 from \"user\" where name='$ADMIN'")" != 1 ]]; then
+      "$VENV/bin/ckan" -c "$INI" user add "$ADMIN" email=admin@ashyq.invalid \
+        password="$(head -c 18 /dev/urandom | base64 | tr -d '/+=')Aa1!" >>"$LOG/ckan-cli.log" 2>&1 \
+        || die "ckan user add failed (see $LOG/ckan-cli.log)"
+    fi
+    "$VENV/bin/ckan" -c "$INI" sysadmin add "$ADMIN" >>"$LOG/ckan-cli.log" 2>&1 || die "ckan sysadmin add failed"
+  fi
+}
+
+ckan_healthy() { curl -fsS -m 5 "$URL/api/3/action/status_show" 2>/dev/null | grep -q '"success": true'; }
+
+ensure_web() {
+  cat > "$CK/wsgi.py" <<'EOF'
+"""WSGI entry point of the local (development/test) CKAN; CKAN_INI names its config."""
+import os
+from logging.config import fileConfig
+
+from ckan.cli import CKANConfigLoader
+from ckan.config.middleware import make_app
+
+fileConfig(os.environ["CKAN_INI"])
+application = make_app(CKANConfigLoader(os.environ["CKAN_INI"]).get_config())
+EOF
+  local stamp pid
+  stamp="$(cat "$CK/config.stamp" "$ROOT/config/ckan/ashyq_dataset.yaml" | sha256sum | cut -c1-16)"
+  pid="$(pid_of "$CK/gunicorn.pid")"
+  if alive "$pid" && [[ "$(cat "$CK/gunicorn.stamp" 2>/dev/null || true)" != "$stamp" ]]; then
+    say "configuration or schema changed: restarting CKAN"
+    stop_pid "$CK/gunicorn.pid" gunicorn
+  fi
+  if ckan_healthy; then return 0; fi
+  if alive "$(pid_of "$CK/gunicorn.pid")"; then stop_pid "$CK/gunicorn.pid" gunicorn; fi
+  say "starting CKAN (gunicorn) on $URL"
+  spawn "$CK/gunicorn.pid" "$LOG/gunicorn.log" env "CKAN_INI=$INI" "$VENV/bin/gunicorn" \
+    --chdir "$CK" -b "127.0.0.1:$CKAN_PORT" -w 2 --threads 4 --timeout 120 wsgi:application
+  echo "$stamp" > "$CK/gunicorn.stamp"
+  local i
+  for i in $(seq 1 300); do
+    ckan_healthy && { say "CKAN is up"; return 0; }
+    alive "$(pid_of "$CK/gunicorn.pid")" || die "CKAN exited while starting (see $LOG/gunicorn.log)"
+    sleep 0.2
+  done
+  die "CKAN did not become healthy in 60 s (see $LOG/gunicorn.log)"
+}
+
+token_ok() {
+  local tok="$1"
+  [[ -n "$tok" ]] || return 1
+  curl -fsS -m 10 -H "Authorization: $tok" -H 'Content-Type: application/json' \
+    -d "{\"user_id\": \"$ADMIN\"}" "$URL/api/3/action/api_token_list" 2>/dev/null | grep -q '"success": true'
+}
+
+ensure_token() {
+  local tok
+  tok="$(cat "$CK/token.txt" 2>/dev/null || true)"
+  if ! token_ok "$tok"; then
+    say "creating an API token for $ADMIN"
+    tok="$("$VENV/bin/ckan" -c "$INI" user token add "$ADMIN" ashyq-local -q 2>>"$LOG/ckan-cli.log" | tail -n 1 | tr -d '[:space:]')"
+    token_ok "$tok" || die "the new API token does not authenticate (see $LOG/ckan-cli.log)"
+    (umask 077 && printf '%s\n' "$tok" > "$CK/token.txt")
+  fi
+}
+
+cmd_up() {
+  mkdir -p "$CK" "$LOG"
+  ensure_debian
+  ensure_venv
+  ensure_pg
+  ensure_redis
+  ensure_solr
+  ensure_config
+  ensure_index
+  ensure_sysadmin
+  ensure_web
+  ensure_token
+  echo "export CKAN_URL=$URL"
+  echo "export CKAN_API_TOKEN=$(cat "$CK/token.txt")"
+}
+
+cmd_down() {
+  stop_pid "$CK/gunicorn.pid" gunicorn
+  stop_pid "$CK/solr.pid" solr_standin
+  stop_pid "$CK/redis.pid" redis-server
+  if [[ -f "$CK/pg.started-by-ckan-local" ]]; then
+    ASHYQ_PG_PORT="$PG_PORT" "$ROOT/scripts/pg-local.sh" down
+    rm -f "$CK/pg.started-by-ckan-local"
+    say "stopped PostgreSQL (it was started by ckan-local.sh up)"
+  fi
+}
+
+cmd_status() {
+  local name file
+  for name in gunicorn solr redis; do
+    file="$CK/$name.pid"
+    if alive "$(pid_of "$file")"; then echo "$name: running (pid $(pid_of "$file"))"; else echo "$name: stopped"; fi
+  done
+  if ckan_healthy; then echo "ckan: healthy at $URL"; else echo "ckan: not answering at $URL"; fi
+}
+
+case "${1:-}" in
+  up) cmd_up ;;
+  down) cmd_down ;;
+  stop-web) stop_pid "$CK/gunicorn.pid" gunicorn ;;
+  status) cmd_status ;;
+  *) echo "usage: $0 up | down | stop-web | status" >&2; exit 2 ;;
+esac
