@@ -1,0 +1,757 @@
+"""Building one release's Frictionless Data Package from a protected table and its spec.
+
+:func:`package_table` reads and checks the protected CSV (:mod:`datapackages.protected`),
+gathers the release metadata from the spec (keys listed in :data:`METADATA_KEYS`, all text checked
+by :mod:`datapackages.text`), writes into a temporary folder beside ``out_dir``:
+
+- ``datapackage.json`` (v1-compatible; validates in frictionless 5 and datapackage-js 1.1),
+- ``data/<id>.csv`` (every cell, flags in ``obs_status`` / ``conf_status``),
+- ``codelists/<dimension>.csv`` and ``flags/<column>.csv`` (kk/ru/en labels, foreign keys),
+- ``downloads/<id>-<lang>.xlsx`` and ``downloads/<id>-<lang>.stat.json`` (JSON-stat 2.0),
+- ``citation/citation.txt``, ``citation/citation.csl.json``, ``citation/citation.bib``,
+
+validates it with frictionless (schema, types, keys, foreign keys, hashes, plus a row rule that
+no suppressed cell carries a value), zips it reproducibly and only then moves folder and zip into
+place. On any error a :class:`PackageError` is raised and nothing is left at ``out_dir``.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+import tempfile
+import uuid
+import zipfile
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from disclosure.spec import TableSpec
+
+from . import citation as cite
+from .codelists import CodeList, build_codelist
+from .errors import PackageError
+from .formats import TableText, dumps, jsonstat, write_xlsx
+from .method import FIELD_TEXT, FLAG_LABELS, FLAGS, noise_method, suppression_method
+from .protected import ProtectedRows, read_protected
+from .text import (
+    DIMENSION_TITLES,
+    LANGUAGES,
+    LONG,
+    MEASURE_TITLE,
+    UNIT,
+    Languages,
+    clean,
+    clean_email,
+    clean_url,
+)
+
+SEMVER = re.compile(
+    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*)"
+    r"(?:\.(?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*))*))?$"
+)
+
+#: Top-level spec keys read from ``TableSpec.metadata`` (all optional).
+METADATA_KEYS = {
+    "languages": "list: kk, ru, en in order, the default language first (default kk, ru, en)",
+    "allow_missing_languages": "true / false / list of languages whose text may be absent",
+    "license": "Open Definition id (default CC-BY-4.0) or {name, path, title}",
+    "keywords": "{kk: [..], ru: [..], en: [..]} (a plain list counts as the default language)",
+    "contributors": "list of {title (text or {kk,ru,en}), role, email, path, organization}",
+    "sources": "list of {title (text or {kk,ru,en}), path, email, version}",
+    "homepage": "http(s) URL (default: landing_url)",
+    "publisher": "{name: {kk,ru,en}, path: URL, email}",
+    "doi": "DOI of this version (10.xxxx/...): becomes the package id and the citation identifier",
+    "created": "RFC 3339 time of the release (used when package_table gets no `created`)",
+    "reference_period": "{kk,ru,en} text",
+    "unit": "{kk,ru,en} unit of measure (default: persons)",
+    "measure_title": "{kk,ru,en} title of obs_value (default: number of persons)",
+    "reference_metadata": "{key: {kk,ru,en}} further ESMS-style notes (mandate, population, ...)",
+}
+
+LICENSES = {
+    "CC-BY-4.0": ("https://creativecommons.org/licenses/by/4.0/",
+                  "Creative Commons Attribution 4.0"),
+    "CC0-1.0": ("https://creativecommons.org/publicdomain/zero/1.0/", "CC0 1.0"),
+    "ODC-BY-1.0": ("https://opendatacommons.org/licenses/by/1-0/",
+                   "Open Data Commons Attribution License 1.0"),
+    "ODbL-1.0": ("https://opendatacommons.org/licenses/odbl/1-0/",
+                 "Open Data Commons Open Database License 1.0"),
+}
+ROLES = ("author", "publisher", "maintainer", "wrangler", "contributor")
+DEFAULT_PUBLISHER = {"kk": "Статистика қызметі", "ru": "Статистическая служба",
+                     "en": "Statistical office"}
+DEFAULT_KEYWORDS = {"kk": ["көші-қон", "статистика"], "ru": ["миграция", "статистика"],
+                    "en": ["migration", "statistics"]}
+LANG_IN = {  # a language named in another language
+    "kk": {"kk": "қазақша", "ru": "орысша", "en": "ағылшынша"},
+    "ru": {"kk": "на казахском", "ru": "на русском", "en": "на английском"},
+    "en": {"kk": "Kazakh", "ru": "Russian", "en": "English"},
+}
+XLSX_MEDIATYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+@dataclass
+class PackageResult:
+    """A written package: folder, zip, its descriptor and the zip's sha256 (hex)."""
+
+    path: Path
+    zip_path: Path
+    descriptor: dict
+    sha256: str
+    files: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+# ----------------------------------------------------------------------------- versions
+
+def parse_semver(v: str) -> tuple:
+    m = SEMVER.match(v or "")
+    if not m:
+        raise ValueError(v)
+    pre = m.group(4)
+    pre_key: tuple = ((1,),) if pre is None else tuple(
+        (0, int(p), "") if p.isdigit() else (0, 10**18, p) for p in pre.split("."))
+    # A release ranks above its pre-releases; numeric identifiers rank below alphanumeric ones.
+    return (int(m.group(1)), int(m.group(2)), int(m.group(3)), 1 if pre is None else 0, pre_key)
+
+
+def check_version(version: str, previous: str | None, source: str) -> None:
+    try:
+        new = parse_semver(version)
+    except ValueError:
+        raise PackageError(f"version {str(version)[:40]!r} is not a semantic version "
+                           "(MAJOR.MINOR.PATCH, e.g. 1.2.0)", source=source) from None
+    if previous is None:
+        return
+    try:
+        old = parse_semver(previous)
+    except ValueError:
+        raise PackageError(f"previous version {str(previous)[:40]!r} is not a semantic version",
+                           source=source) from None
+    if new == old:
+        raise PackageError(f"version {version} is already published; a published version is "
+                           "immutable, give a higher version", source=source)
+    if new < old:
+        raise PackageError(f"version {version} goes backwards (previous version {previous})",
+                           source=source)
+
+
+# ----------------------------------------------------------------------------- metadata
+
+def _created(created: datetime | None, metadata: dict, source: str) -> datetime:
+    """Release time: the argument, else spec ``created``, else SOURCE_DATE_EPOCH, else now."""
+    if created is None and metadata.get("created") is not None:
+        raw = metadata["created"]
+        if isinstance(raw, datetime):
+            created = raw
+        else:
+            try:
+                created = datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
+            except ValueError:
+                raise PackageError("created: not an RFC 3339 date-time", source=source) from None
+    if created is None and os.environ.get("SOURCE_DATE_EPOCH", "").isdigit():
+        created = datetime.fromtimestamp(int(os.environ["SOURCE_DATE_EPOCH"]), tz=UTC)
+    if created is None:
+        created = datetime.now(tz=UTC)
+    if created.tzinfo is None:
+        created = created.replace(tzinfo=UTC)
+    return created.astimezone(UTC).replace(microsecond=0)
+
+
+def _license(metadata: dict, source: str) -> dict:
+    raw = metadata.get("license", "CC-BY-4.0")
+    if isinstance(raw, str):
+        if raw not in LICENSES:
+            raise PackageError(f"license: unknown id {raw[:40]!r}; give {{name, path, title}} or "
+                               f"one of {', '.join(LICENSES)}", source=source)
+        path, title = LICENSES[raw]
+        return {"name": raw, "path": path, "title": title}
+    if not isinstance(raw, dict) or not (raw.get("name") or raw.get("path")):
+        raise PackageError("license: needs a name (Open Definition id) or a path", source=source)
+    out = {}
+    if raw.get("name"):
+        name = clean(raw["name"], "license.name", source=source, limit=100)
+        if not re.match(r"^[-a-zA-Z0-9._]+$", name):
+            raise PackageError("license.name: must be an id like CC-BY-4.0", source=source)
+        out["name"] = name
+    if raw.get("path"):
+        out["path"] = clean_url(raw["path"], "license.path", source=source)
+    if raw.get("title"):
+        out["title"] = clean(raw["title"], "license.title", source=source)
+    return out
+
+
+def _person(raw: Any, key: str, langs: Languages, source: str) -> dict:
+    if not isinstance(raw, dict) or "title" not in raw:
+        raise PackageError(f"{key}: needs a title", source=source)
+    title = langs.text(raw["title"], f"{key}.title")
+    out: dict[str, Any] = {"title": title[langs.default]}
+    if raw.get("role") is not None:
+        if raw["role"] not in ROLES:
+            raise PackageError(f"{key}.role: must be one of {', '.join(ROLES)}", source=source)
+        out["role"] = raw["role"]
+        out["roles"] = [raw["role"]]
+    for k in ("path",):
+        if raw.get(k):
+            out[k] = clean_url(raw[k], f"{key}.{k}", source=source)
+    if raw.get("email"):
+        out["email"] = clean_email(raw["email"], f"{key}.email", source=source)
+    if raw.get("organization"):
+        out["organization"] = clean(raw["organization"], f"{key}.organization", source=source)
+    if raw.get("version"):
+        out["version"] = clean(str(raw["version"]), f"{key}.version", source=source, limit=100)
+    out["x_translations"] = {"title": title}
+    return out
+
+
+def _keywords(metadata: dict, langs: Languages, source: str) -> dict[str, list[str]]:
+    raw = metadata.get("keywords", DEFAULT_KEYWORDS)
+    if isinstance(raw, list):
+        raw = {langs.default: raw}
+    if not isinstance(raw, dict):
+        raise PackageError("keywords: must be {kk: [..], ru: [..], en: [..]}", source=source)
+    out: dict[str, list[str]] = {}
+    for lang in LANGUAGES:
+        words = raw.get(lang)
+        if words is None:
+            if lang not in langs.allow_missing:
+                raise PackageError(f"missing translation: keywords.{lang}; give the keywords in "
+                                   "every language or set allow_missing_languages", source=source)
+            langs.missing.append(f"keywords.{lang}")
+            continue
+        if not isinstance(words, list) or len(words) > 50:
+            raise PackageError(f"keywords.{lang}: must be a list of at most 50 words",
+                               source=source)
+        out[lang] = [clean(w, f"keywords.{lang}.{i}", source=source, limit=100)
+                     for i, w in enumerate(words)]
+    for lang in LANGUAGES:
+        out.setdefault(lang, next(out[lg] for lg in langs.order if lg in out))
+    return out
+
+
+@dataclass
+class Meta:
+    langs: Languages
+    title: dict[str, str]
+    description: dict[str, str]
+    created: datetime
+    license: dict
+    keywords: dict[str, list[str]]
+    contributors: list[dict]
+    sources: list[dict]
+    homepage: str | None
+    landing_url: str | None
+    doi: str | None
+    publisher: dict[str, str]
+    dim_titles: dict[str, dict[str, str]]
+    measure_title: dict[str, str]
+    unit: dict[str, str]
+    reference: dict[str, dict[str, str]]
+
+
+def gather_metadata(spec: TableSpec, *, source: str, created: datetime | None,
+                    landing_url: str | None, publisher_name: dict[str, str] | None,
+                    warnings: list[str]) -> Meta:
+    """Every text of the release, checked and in kk/ru/en (or refused)."""
+    md = spec.metadata or {}
+    if not isinstance(md, dict):
+        raise PackageError("metadata must be a mapping", source=source)
+    langs = Languages.from_metadata(md, source)
+    title = langs.text(spec.title or None, "title")
+    desc_raw = spec.description or md.get("description") or None
+    description = langs.text(desc_raw, "description", long=True) if desc_raw else None
+
+    pub = md.get("publisher") or {}
+    if not isinstance(pub, dict):
+        raise PackageError("publisher: must be {name: {kk,ru,en}, path, email}", source=source)
+    if publisher_name:
+        publisher = langs.text(publisher_name, "publisher_name")
+    elif pub.get("name"):
+        publisher = langs.text(pub["name"], "publisher.name")
+    else:
+        publisher = dict(DEFAULT_PUBLISHER)
+        warnings.append("no publisher given (spec 'publisher.name' or publisher_name): the "
+                        "citation names a generic 'Statistical office'")
+
+    contributors: list[dict] = []
+    raw_c = md.get("contributors") or []
+    if not isinstance(raw_c, list) or len(raw_c) > 100:
+        raise PackageError("contributors: must be a list (at most 100)", source=source)
+    for i, c in enumerate(raw_c):
+        contributors.append(_person(c, f"contributors.{i}", langs, source))
+    if not any(c.get("role") == "publisher" for c in contributors):
+        p: dict[str, Any] = {"title": publisher, "role": "publisher"}
+        if pub.get("path"):
+            p["path"] = pub["path"]
+        if pub.get("email"):
+            p["email"] = pub["email"]
+        contributors.insert(0, _person(p, "publisher", langs, source))
+    sources = []
+    raw_s = md.get("sources") or []
+    if not isinstance(raw_s, list) or len(raw_s) > 100:
+        raise PackageError("sources: must be a list (at most 100)", source=source)
+    for i, s in enumerate(raw_s):
+        sources.append(_person(s, f"sources.{i}", langs, source))
+
+    if landing_url is not None:
+        landing_url = clean_url(landing_url, "landing_url", source=source)
+    homepage = md.get("homepage")
+    homepage = clean_url(homepage, "homepage", source=source) if homepage else landing_url
+    doi = md.get("doi")
+    if doi is not None:
+        doi = str(doi).strip().removeprefix("https://doi.org/")
+        if not re.match(r"^10\.\d{4,9}/[-._;()/:A-Za-z0-9]{1,200}$", doi):
+            raise PackageError("doi: must look like 10.1234/abc", source=source)
+
+    dim_titles = {}
+    for d in spec.dimensions:
+        fallback = DIMENSION_TITLES.get(d.name.lower())
+        if not d.title and fallback is None:
+            fallback = dict.fromkeys(LANGUAGES, d.name)
+            warnings.append(f"dimension {d.name!r} has no title; its name is used")
+        dim_titles[d.name] = langs.text(d.title or None, f"dimensions.{d.name}.title",
+                                        fallback=fallback)
+    measure_title = langs.text(md.get("measure_title"), "measure_title", fallback=MEASURE_TITLE)
+    unit = langs.text(md.get("unit"), "unit", fallback=UNIT)
+    reference: dict[str, dict[str, str]] = {"unit_of_measure": unit}
+    if md.get("reference_period") is not None:
+        reference["reference_period"] = langs.text(md["reference_period"], "reference_period")
+    extra = md.get("reference_metadata") or {}
+    if not isinstance(extra, dict) or len(extra) > 40:
+        raise PackageError("reference_metadata: must be a mapping of at most 40 notes",
+                           source=source)
+    for k, v in extra.items():
+        if not re.match(r"^[a-z][a-z0-9_]{0,40}$", str(k)):
+            raise PackageError(f"reference_metadata: key {str(k)[:40]!r} must be a-z 0-9 _",
+                               source=source)
+        reference[k] = langs.text(v, f"reference_metadata.{k}", long=True)
+    return Meta(
+        langs=langs, title=title, description=description or {},
+        created=_created(created, md, source), license=_license(md, source),
+        keywords=_keywords(md, langs, source), contributors=contributors, sources=sources,
+        homepage=homepage, landing_url=landing_url, doi=doi, publisher=publisher,
+        dim_titles=dim_titles, measure_title=measure_title, unit=unit, reference=reference,
+    )
+
+
+# ----------------------------------------------------------------------------- files
+
+def _csv_bytes(header: list[str], rows: list[list[str]]) -> bytes:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    w.writerows(rows)
+    return buf.getvalue().encode("utf-8")
+
+
+def _resource(name: str, path: str, body: bytes, fmt: str, mediatype: str, title: dict[str, str],
+              description: dict[str, str], default: str, *, tabular: bool,
+              schema: dict | None = None, extra: dict | None = None) -> dict:
+    r: dict[str, Any] = {
+        "name": name,
+        "path": path,
+        "profile": "tabular-data-resource" if tabular else "data-resource",
+    }
+    if not tabular:
+        r["type"] = "file"  # frictionless 5: check bytes and hash, do not parse as a table
+    r.update({
+        "title": title[default], "description": description[default],
+        "format": fmt, "mediatype": mediatype, "encoding": "utf-8",
+        "bytes": len(body), "hash": "sha256:" + hashlib.sha256(body).hexdigest(),
+    })
+    if schema is not None:
+        r["schema"] = schema
+    r["x_translations"] = {"title": title, "description": description}
+    if extra:
+        r.update(extra)
+    return r
+
+
+def _field(name: str, ftype: str, title: dict[str, str], default: str,
+           description: dict[str, str] | None = None, constraints: dict | None = None) -> dict:
+    f: dict[str, Any] = {"name": name, "type": ftype, "title": title[default]}
+    if description:
+        f["description"] = description[default]
+    if constraints:
+        f["constraints"] = constraints
+    tr: dict[str, Any] = {"title": title}
+    if description:
+        tr["description"] = description
+    f["x_translations"] = tr
+    return f
+
+
+def _resource_name(base: str, taken: set[str]) -> str:
+    name = re.sub(r"[^a-z0-9._-]", "-", base.lower())
+    out, n = name, 2
+    while out in taken:
+        out, n = f"{name}-{n}", n + 1
+    taken.add(out)
+    return out
+
+
+def _per_lang(fn: Any) -> dict[str, str]:
+    return {lang: fn(lang) for lang in LANGUAGES}
+
+
+# ----------------------------------------------------------------------------- main
+
+def package_table(spec: TableSpec, protected_csv: Path, out_dir: Path, *,
+                  report: dict | None = None, previous_version: str | None = None,
+                  landing_url: str | None = None, created: datetime | None = None,
+                  publisher_name: dict[str, str] | None = None,
+                  codelist_dir: Path | None = None) -> PackageResult:
+    """Check, build, validate and write the data package of one protected table.
+
+    Writes ``out_dir`` (replacing an earlier package there, never another kind of folder) and
+    ``out_dir`` + ``.zip``. Same inputs (including ``created``) give the same zip bytes.
+    Raises :class:`PackageError` (one line: file, row, column, reason); then nothing is written.
+    """
+    protected_csv = Path(protected_csv)
+    out_dir = Path(out_dir)
+    source = f"spec {spec.id}"
+    warnings: list[str] = []
+    check_version(spec.version, previous_version, source)
+    if spec.disclosure.method not in FLAGS:
+        raise PackageError(f"unknown protection method {spec.disclosure.method!r}", source=source)
+    meta = gather_metadata(spec, source=source, created=created, landing_url=landing_url,
+                           publisher_name=publisher_name, warnings=warnings)
+    noise = spec.disclosure.method == "noise"
+    additive = not (noise and isinstance(report, dict) and report.get("additive") is False)
+    table = read_protected(spec, protected_csv, check_additivity=additive)
+    _check_report_counts(table, report, str(protected_csv))
+    codelists = {d.name: build_codelist(d, meta.langs, codelist_dir, warnings)
+                 for d in spec.dimensions}
+    method = (noise_method(spec, report) if noise
+              else suppression_method(spec, table.counts, report))
+    method["text"] = {lang: clean(method["text"][lang], f"method.text.{lang}", source=source,
+                                  long=True, limit=4 * LONG) for lang in LANGUAGES}
+    method["parameters"]["additive"] = additive
+    if not meta.description:
+        meta.description = {lang: f"{meta.title[lang]}. {method['text'][lang]}"
+                            for lang in LANGUAGES}
+    meta.reference["confidentiality_data_treatment"] = method["text"]
+
+    if out_dir.exists() and not (out_dir.is_dir() and (
+            not any(out_dir.iterdir()) or (out_dir / "datapackage.json").is_file())):
+        raise PackageError("exists and is not an earlier data package; refusing to replace it",
+                           source=str(out_dir))
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
+    try:
+        files, descriptor = _write_all(spec, table, codelists, method, meta, tmp,
+                                       previous_version)
+        _validate(tmp / "datapackage.json", spec.id, source)
+        zip_bytes = _zip(tmp, files, f"{spec.id}-{spec.version}", meta.created)
+        zip_tmp = tmp / ".package.zip"
+        zip_tmp.write_bytes(zip_bytes)
+        zip_path = out_dir.with_name(out_dir.name + ".zip")
+        old = None
+        if out_dir.exists():
+            old = out_dir.with_name(f".{out_dir.name}.old-{uuid.uuid4().hex[:8]}")
+            out_dir.rename(old)
+        os.replace(zip_tmp, zip_path)
+        tmp.rename(out_dir)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if meta.langs.missing:
+        warnings.append("translations filled from another language (allowed by the spec): "
+                        + ", ".join(meta.langs.missing))
+    return PackageResult(path=out_dir, zip_path=zip_path, descriptor=descriptor,
+                         sha256=hashlib.sha256(zip_bytes).hexdigest(), files=files,
+                         warnings=warnings)
+
+
+def _check_report_counts(table: ProtectedRows, report: dict | None, src: str) -> None:
+    """If the protection report counts suppressed cells, the CSV must hold as many."""
+    if not isinstance(report, dict):
+        return
+    for key, flag in (("primary", "C"), ("secondary", "D")):
+        part = report.get(key)
+        n = part.get("cells") if isinstance(part, dict) else None
+        if isinstance(n, int) and not isinstance(n, bool) and n != table.counts[flag]:
+            raise PackageError(f"the protection report counts {n} {key} suppressed cell(s) but "
+                               f"the table has {table.counts[flag]} with conf_status {flag}; "
+                               "the table and the report do not belong together", source=src)
+
+
+def _write_all(spec: TableSpec, table: ProtectedRows, codelists: dict[str, CodeList],
+               method: dict, meta: Meta, tmp: Path,
+               previous_version: str | None) -> tuple[list[str], dict]:
+    default = meta.langs.default
+    dims = list(spec.dimension_names)
+    noise = spec.disclosure.method == "noise"
+    files: dict[str, bytes] = {}
+    resources: list[dict] = []
+    taken: set[str] = {spec.id}
+
+    # Code lists and flag lists first: the data's foreign keys point at them.
+    fk: list[dict] = []
+    cl_resources = []
+    for d in dims:
+        cl = codelists[d]
+        name = _resource_name(f"codelist-{d}", taken)
+        path = f"codelists/{d}.csv"
+        body = _csv_bytes(["code", "parent", "level", "label_kk", "label_ru", "label_en"], [
+            [c, cl.parent[c], str(cl.level[c]), *(cl.labels[c][lg] for lg in LANGUAGES)]
+            for c in cl.codes])
+        files[path] = body
+        dt = meta.dim_titles[d]
+        schema = {
+            "fields": [
+                _field("code", "string", {"kk": "Коды", "ru": "Код", "en": "Code"}, default,
+                       constraints={"required": True, "unique": True}),
+                _field("parent", "string", {"kk": "Жоғары тұрған код", "ru": "Родительский код",
+                                            "en": "Parent code"}, default),
+                _field("level", "integer", {"kk": "Деңгей", "ru": "Уровень", "en": "Level"},
+                       default, constraints={"required": True, "minimum": 0}),
+                *(_field(f"label_{lg}", "string",
+                         {"kk": f"Атауы ({LANG_IN['kk'][lg]})", "ru": f"Наименование "
+                          f"({LANG_IN['ru'][lg]})", "en": f"Label ({LANG_IN['en'][lg]})"},
+                         default, constraints={"required": True}) for lg in LANGUAGES),
+            ],
+            "missingValues": [""],
+            "primaryKey": ["code"],
+            "foreignKeys": [{"fields": ["parent"], "reference": {"resource": "",
+                                                                 "fields": ["code"]}}],
+        }
+        cl_resources.append(_resource(
+            name, path, body, "csv", "text/csv",
+            _per_lang(lambda lg, dt=dt: {"kk": "Кодтар тізімі", "ru": "Справочник кодов",
+                                         "en": "Code list"}[lg] + f": {dt[lg]}"),
+            _per_lang(lambda lg, dt=dt: {
+                "kk": f"«{dt['kk']}» өлшемінің кодтары және олардың қазақша, орысша, ағылшынша "
+                      "атаулары.",
+                "ru": f"Коды измерения «{dt['ru']}» и их наименования на казахском, русском и "
+                      "английском языках.",
+                "en": f"Codes of the dimension “{dt['en']}” and their labels in Kazakh, Russian "
+                      "and English."}[lg]),
+            default, tabular=True, schema=schema, extra={"x_codelist_source": cl.source}))
+        fk.append({"fields": [d], "reference": {"resource": name, "fields": ["code"]}})
+    flag_resources = []
+    for col, codes in FLAGS[spec.disclosure.method].items():
+        name = _resource_name(f"flags-{col.replace('_', '-')}", taken)
+        path = f"flags/{col}.csv"
+        body = _csv_bytes(["code", "label_kk", "label_ru", "label_en"], [
+            [c, *(FLAG_LABELS[col][c][lg] for lg in LANGUAGES)] for c in codes])
+        files[path] = body
+        ft = FIELD_TEXT[col]
+        schema = {
+            "fields": [
+                _field("code", "string", {"kk": "Коды", "ru": "Код", "en": "Code"}, default,
+                       constraints={"required": True, "unique": True}),
+                *(_field(f"label_{lg}", "string",
+                         {"kk": f"Мағынасы ({LANG_IN['kk'][lg]})", "ru": f"Значение "
+                          f"({LANG_IN['ru'][lg]})", "en": f"Meaning ({LANG_IN['en'][lg]})"},
+                         default, constraints={"required": True}) for lg in LANGUAGES),
+            ],
+            "missingValues": [""],
+            "primaryKey": ["code"],
+        }
+        flag_resources.append(_resource(
+            name, path, body, "csv", "text/csv", ft,
+            _per_lang(lambda lg, ft=ft: {"kk": "Белгілердің мағынасы: ", "ru": "Значения "
+                                         "отметок: ", "en": "Meaning of the flags: "}[lg] + ft[lg]),
+            default, tabular=True, schema=schema))
+        fk.append({"fields": [col], "reference": {"resource": name, "fields": ["code"]}})
+
+    # The data table.
+    data_path = f"data/{spec.id}.csv"
+    cols = table.columns
+    order = [*dims, "obs_value", "obs_status", "conf_status"] + (["obs_moe"] if noise else [])
+    assert sorted(order) == sorted(cols)
+    body = _csv_bytes(order, [[("" if r[c] is None else str(r[c])) for c in order]
+                              for r in table.rows])
+    files[data_path] = body
+    any_negative = any(r["obs_value"] is not None and r["obs_value"] < 0 for r in table.rows)
+    value_constraints = {} if any_negative else {"minimum": 0}
+    flag_note = _per_lang(lambda lg: {
+        "kk": "Бос мән құпиялылық үшін жасырылған ұяшықты білдіреді (conf_status C немесе D).",
+        "ru": "Пустое значение означает ячейку, скрытую в целях конфиденциальности "
+              "(conf_status C или D).",
+        "en": "An empty value is a cell suppressed for confidentiality (conf_status C or D)."}[lg])
+    unit_note = _per_lang(lambda lg: {"kk": "Өлшем бірлігі: ", "ru": "Единица измерения: ",
+                                      "en": "Unit of measure: "}[lg] + meta.unit[lg] + ".")
+    obs_desc = {lg: unit_note[lg] + ("" if noise else " " + flag_note[lg]) for lg in LANGUAGES}
+    fields = [
+        _field(d, "string", meta.dim_titles[d], default,
+               _per_lang(lambda lg, d=d: {"kk": "Коды; атаулары: ", "ru": "Код; наименования: ",
+                                          "en": "Code; labels: "}[lg] + f"codelists/{d}.csv"),
+               constraints={"required": True})
+        for d in dims
+    ]
+    fields.append(_field("obs_value", "integer", meta.measure_title, default, obs_desc,
+                         constraints=value_constraints or None))
+    for col in ("obs_status", "conf_status"):
+        meanings = {lg: "; ".join(f"{c} = {FLAG_LABELS[col][c][lg]}"
+                                  for c in FLAGS[spec.disclosure.method][col]) for lg in LANGUAGES}
+        fields.append(_field(col, "string", FIELD_TEXT[col], default, meanings,
+                             constraints={"required": True,
+                                          "enum": list(FLAGS[spec.disclosure.method][col])}))
+    if noise:
+        fields.append(_field("obs_moe", "number", FIELD_TEXT["obs_moe"], default,
+                             method["text"], constraints={"required": True, "minimum": 0}))
+    data_schema = {"fields": fields, "missingValues": [""], "primaryKey": dims,
+                   "foreignKeys": fk}
+    data_title = meta.title
+    data_desc = _per_lang(lambda lg: meta.title[lg] + ". " + {
+        "kk": "Әр жол — бір ұяшық (жиынтықтарды қоса). ",
+        "ru": "Каждая строка — одна ячейка (включая итоги). ",
+        "en": "One row per cell (totals included). "}[lg] + method["text"][lg])
+    data_res = _resource(spec.id, data_path, body, "csv", "text/csv", data_title, data_desc,
+                         default, tabular=True, schema=data_schema)
+    resources.append(data_res)
+    resources += cl_resources + flag_resources
+
+    # Base descriptor: everything the citations read.
+    ident = (f"https://doi.org/{meta.doi}" if meta.doi else
+             meta.landing_url or
+             "urn:uuid:" + str(uuid.uuid5(uuid.NAMESPACE_URL, f"ashyq:{spec.id}:{spec.version}")))
+    descriptor: dict[str, Any] = {
+        "name": spec.id,
+        "id": ident,
+        "title": meta.title[default],
+        "description": meta.description[default],
+        "version": spec.version,
+        "created": meta.created.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "languages": list(meta.langs.order),
+        "licenses": [meta.license],
+        "keywords": meta.keywords[default],
+        "contributors": meta.contributors,
+    }
+    if meta.sources:
+        descriptor["sources"] = meta.sources
+    if meta.homepage:
+        descriptor["homepage"] = meta.homepage
+    descriptor["x_translations"] = {"title": meta.title, "description": meta.description,
+                                    "keywords": meta.keywords}
+    if meta.landing_url:
+        descriptor["x_landing_url"] = meta.landing_url
+    release: dict[str, Any] = {"version": spec.version, "series": spec.id}
+    if previous_version:
+        release["previous_version"] = previous_version
+    descriptor["x_release"] = release
+    descriptor["x_method"] = method
+    descriptor["x_reference_metadata"] = meta.reference
+    if meta.langs.missing:
+        descriptor["x_missing_translations"] = list(meta.langs.missing)
+
+    citations = {lg: cite.citation(descriptor, lg) for lg in LANGUAGES}
+    descriptor["x_citation"] = {"text": citations, "csl_json": "citation/citation.csl.json",
+                                "biblatex": "citation/citation.bib"}
+
+    # Downloads.
+    text = TableText(title=meta.title, description=meta.description, version=spec.version,
+                     created=meta.created, license=meta.license.get("title") or
+                     meta.license.get("name") or meta.license.get("path", ""),
+                     dimension_titles=meta.dim_titles, measure_title=meta.measure_title,
+                     method_text=method["text"], flags=method["flags"], citation=citations,
+                     source=meta.publisher)
+    for lg in LANGUAGES:
+        path = f"downloads/{spec.id}-{lg}.xlsx"
+        body = write_xlsx(table.rows, dims, codelists, text, lg, moe=noise)
+        files[path] = body
+        resources.append(_resource(
+            _resource_name(f"{spec.id}-xlsx-{lg}", taken), path, body, "xlsx", XLSX_MEDIATYPE,
+            _per_lang(lambda x, lg=lg: f"{meta.title[x]} (XLSX, {LANG_IN[x][lg]})"),
+            _per_lang(lambda x, lg=lg: {
+                "kk": f"Кесте Excel форматында, атаулары {LANG_IN['kk'][lg]}; белгілер жеке "
+                      "бағандарда, әдіснама екінші парақта.",
+                "ru": f"Таблица в формате Excel, наименования {LANG_IN['ru'][lg]}; отметки в "
+                      "отдельных столбцах, методология на втором листе.",
+                "en": f"The table as Excel, labels in {LANG_IN['en'][lg]}; flags in their own "
+                      "columns, the method on the second sheet."}[x]),
+            default, tabular=False, extra={"x_language": lg}))
+    for lg in LANGUAGES:
+        path = f"downloads/{spec.id}-{lg}.stat.json"
+        body = dumps(jsonstat(table.rows, dims, codelists, text, lg, moe=noise))
+        files[path] = body
+        resources.append(_resource(
+            _resource_name(f"{spec.id}-jsonstat-{lg}", taken), path, body, "json",
+            "application/json",
+            _per_lang(lambda x, lg=lg: f"{meta.title[x]} (JSON-stat 2.0, {LANG_IN[x][lg]})"),
+            _per_lang(lambda x, lg=lg: {
+                "kk": f"Кесте JSON-stat 2.0 форматында, атаулары {LANG_IN['kk'][lg]}.",
+                "ru": f"Таблица в формате JSON-stat 2.0, наименования {LANG_IN['ru'][lg]}.",
+                "en": f"The table as JSON-stat 2.0, labels in {LANG_IN['en'][lg]}."}[x]),
+            default, tabular=False, extra={"x_language": lg}))
+
+    # Citations.
+    cit_title = {"kk": "Сілтеме жасау үлгісі", "ru": "Как цитировать", "en": "How to cite"}
+    txt = "".join(f"[{lg}] {citations[lg]}\n" for lg in meta.langs.order).encode("utf-8")
+    csl = dumps([cite.csl_json(descriptor, lg) for lg in meta.langs.order])
+    bib = "\n".join(cite.biblatex(descriptor, lg) for lg in meta.langs.order).encode("utf-8")
+    for path, body, fmt, mt, what in (
+            ("citation/citation.txt", txt, "txt", "text/plain", "DataCite"),
+            ("citation/citation.csl.json", csl, "json", "application/vnd.citationstyles.csl+json",
+             "CSL-JSON"),
+            ("citation/citation.bib", bib, "bib", "application/x-bibtex", "BibLaTeX")):
+        files[path] = body
+        resources.append(_resource(
+            _resource_name(f"citation-{fmt}", taken), path, body, fmt, mt,
+            _per_lang(lambda x, what=what: f"{cit_title[x]} ({what})"),
+            _per_lang(lambda x, what=what: {
+                "kk": f"Осы нұсқаға {what} форматындағы сілтеме (қазақша, орысша, ағылшынша).",
+                "ru": f"Ссылка на эту версию в формате {what} (на казахском, русском и "
+                      "английском).",
+                "en": f"Citation of this version as {what} (Kazakh, Russian, English)."}[x]),
+            default, tabular=False))
+
+    descriptor["resources"] = resources
+    files["datapackage.json"] = dumps(descriptor)
+    for path, body in files.items():
+        p = tmp / path
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(body)
+    return sorted(files), json.loads(files["datapackage.json"])
+
+
+def _validate(descriptor_path: Path, data_name: str, source: str) -> None:
+    """frictionless: the whole package (hashes, types, keys), then the confidentiality rule."""
+    from frictionless import Checklist, Package, checks
+
+    pkg = Package(str(descriptor_path))
+    report = pkg.validate()
+    if not report.valid:
+        err = report.flatten(["type", "rowNumber", "fieldName", "note"])[:1]
+        task = next(t for t in report.tasks if not t.valid) if report.tasks else None
+        first = (task.errors[0].message if task and task.errors else
+                 (report.errors[0].message if report.errors else str(err)))
+        raise PackageError(f"frictionless validation failed: {first}",
+                           source=f"{source}: {task.place if task else 'datapackage.json'}")
+    rule = ("(conf_status == 'F' and obs_value != None) or "
+            "(conf_status != 'F' and obs_value == None)")
+    res = pkg.get_resource(data_name)
+    rep = res.validate(checklist=Checklist(checks=[checks.row_constraint(formula=rule)]))
+    if not rep.valid:
+        e = rep.tasks[0].errors[0]
+        raise PackageError("confidentiality check failed: a suppressed cell carries a value or a "
+                           "free cell has none", source=res.path,
+                           row=getattr(e, "row_number", None))
+
+
+def _zip(root: Path, files: list[str], folder: str, when: datetime) -> bytes:
+    """A reproducible zip: sorted entries under ``folder/``, fixed times and permissions."""
+    dt = (when.year, when.month, when.day, when.hour, when.minute, when.second - when.second % 2)
+    if when.year < 1980:
+        dt = ZIP_EPOCH
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        for rel in sorted(files):
+            zi = zipfile.ZipInfo(f"{folder}/{rel}", date_time=dt)
+            zi.compress_type = zipfile.ZIP_DEFLATED
+            zi.external_attr = 0o644 << 16
+            zi.create_system = 3
+            z.writestr(zi, (root / rel).read_bytes())
+    return buf.getvalue()

@@ -1,0 +1,185 @@
+"""Method metadata: what protection was applied, its parameters and what each flag means (kk/ru/en).
+
+Only parameters from the spec and counts taken from the published table itself go into the
+package, plus a whitelist of scalar facts from the protection report (never a cell value: the
+report may hold internal detail, and nothing is copied from it wholesale).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from disclosure.spec import TableSpec
+
+FLAG_LABELS: dict[str, dict[str, dict[str, str]]] = {
+    "obs_status": {
+        "A": {"kk": "Қалыпты мән", "ru": "Нормальное значение", "en": "Normal value"},
+        "Q": {"kk": "Жоқ мән; құпиялылық үшін жасырылған",
+              "ru": "Отсутствующее значение; скрыто в целях конфиденциальности",
+              "en": "Missing value; suppressed"},
+    },
+    "conf_status": {
+        "F": {"kk": "Еркін (жариялауға болады)", "ru": "Свободное (не конфиденциально)",
+              "en": "Free (not confidential)"},
+        "C": {"kk": "Құпия статистикалық ақпарат (бастапқы жасыру)",
+              "ru": "Конфиденциальная статистическая информация (первичное подавление)",
+              "en": "Confidential statistical information (primary suppression)"},
+        "D": {"kk": "Қайталама құпиялылық (бастапқы ұяшықтарды қорғау үшін жасырылған)",
+              "ru": "Вторичная конфиденциальность (скрыто для защиты первичных ячеек)",
+              "en": "Secondary confidentiality (suppressed to protect primary cells)"},
+    },
+}
+
+# Flags a table protected by each method may carry (the Table Schema enums).
+FLAGS = {
+    "suppression": {"obs_status": ("A", "Q"), "conf_status": ("F", "C", "D")},
+    "noise": {"obs_status": ("A",), "conf_status": ("F",)},
+}
+
+FIELD_TEXT = {
+    "obs_status": {"kk": "Бақылау мәртебесі (SDMX CL_OBS_STATUS)",
+                   "ru": "Статус наблюдения (SDMX CL_OBS_STATUS)",
+                   "en": "Observation status (SDMX CL_OBS_STATUS)"},
+    "conf_status": {"kk": "Құпиялылық мәртебесі (SDMX CL_CONF_STATUS)",
+                    "ru": "Статус конфиденциальности (SDMX CL_CONF_STATUS)",
+                    "en": "Confidentiality status (SDMX CL_CONF_STATUS)"},
+    "obs_moe": {"kk": "Қателік шегі (шу есебінен)", "ru": "Предел погрешности (из-за шума)",
+                "en": "Margin of error (due to noise)"},
+}
+
+_SECONDARY = {
+    "optimal": {"kk": "оңтайлы (ақпараттың ең аз жоғалуы, сызықтық бағдарламалау)",
+                "ru": "оптимальный (минимальная потеря информации, линейное программирование)",
+                "en": "optimal (least loss of information, linear programming)"},
+    "heuristic": {"kk": "эвристикалық", "ru": "эвристический", "en": "heuristic"},
+    "none": {"kk": "қолданылмаған", "ru": "не применялся", "en": "not applied"},
+}
+
+
+def _scalars(d: Any, keys: tuple[str, ...]) -> dict[str, Any]:
+    if not isinstance(d, dict):
+        return {}
+    return {k: d[k] for k in keys if isinstance(d.get(k), bool | int | float | str)
+            and not (isinstance(d.get(k), str) and len(d[k]) > 200)}
+
+
+def suppression_method(spec: TableSpec, counts: dict[str, int], report: dict | None) -> dict:
+    """Method block for a suppression table: parameters, counts, honest text in kk/ru/en."""
+    dis = spec.disclosure
+    k = dis.min_frequency
+    sec = dis.secondary
+    rep = report or {}
+    sec_rep = rep.get("secondary") if isinstance(rep.get("secondary"), dict) else {}
+    applied = sec != "none" and sec_rep.get("applied", True) is not False
+    zeros = dis.zero_policy == "primary"
+    params: dict[str, Any] = {
+        "min_frequency": k, "zero_policy": dis.zero_policy, "secondary": sec,
+        "secondary_applied": applied, "cost": dis.cost,
+        "manual_confidential_cells": len(dis.confidential),
+    }
+    if dis.protection_level is not None:
+        params["protection_level"] = {dis.protection_level.kind: dis.protection_level.value}
+    audit = _scalars(rep.get("audit"), ("passed", "ok", "status", "method", "attacker",
+                                        "cells_audited", "cells_checked", "exposed", "seconds"))
+    zero_txt = {"kk": " немесе нөлге тең болса", "ru": " или равно нулю", "en": " or is zero"}
+    text = {}
+    for lang in ("kk", "ru", "en"):
+        z = zero_txt[lang] if zeros else ""
+        s = _SECONDARY.get(sec, {"kk": sec, "ru": sec, "en": sec})[lang]
+        if lang == "kk":
+            t = (f"Ұяшықтарды жасыру. Ұяшықта 0-ден көп, бірақ {k}-тен аз адам есепке алынса{z}, "
+                 "ол бастапқы құпия ұяшық болып саналады (conf_status C). Бастапқы ұяшықтарды "
+                 "жарияланған жиынтықтардан қайта есептеп шығаруға болмауы үшін қосымша ұяшықтар "
+                 f"қайталама құпия ретінде жасырылады (conf_status D; әдісі: {s}). Жасырылған "
+                 "ұяшықтардың obs_value мәні бос, obs_status мәні Q. Қалған мәндер өзгеріссіз "
+                 f"жарияланады. Бастапқы жасырылғандар: {counts['C']}, қайталама: {counts['D']}, "
+                 f"барлық ұяшық: {counts['cells']}.")
+            if not applied:
+                t += (" НАЗАР АУДАРЫҢЫЗ: қайталама жасыру қолданылмаған, сондықтан бастапқы "
+                      "ұяшықты жиынтықтардан есептеп шығаруға болуы мүмкін.")
+        elif lang == "ru":
+            t = (f"Подавление ячеек. Ячейка первично конфиденциальна (conf_status C), если в ней "
+                 f"учтено больше 0, но меньше {k} человек{z}. Чтобы первичные ячейки нельзя было "
+                 "вычислить из опубликованных итогов, дополнительные ячейки скрыты как вторично "
+                 f"конфиденциальные (conf_status D; метод: {s}). У скрытых ячеек пустое значение "
+                 "obs_value и obs_status Q. Остальные значения опубликованы без изменений. "
+                 f"Первично скрыто: {counts['C']}, вторично: {counts['D']}, всего ячеек: "
+                 f"{counts['cells']}.")
+            if not applied:
+                t += (" ВНИМАНИЕ: вторичное подавление не применялось, поэтому первичная ячейка "
+                      "может быть вычислена из итогов.")
+        else:
+            t = (f"Cell suppression. A cell is primary confidential (conf_status C) when it counts "
+                 f"more than 0 but fewer than {k} persons{z}. So that primary cells cannot be "
+                 "recomputed from the published totals, further cells are suppressed as secondary "
+                 f"confidentiality (conf_status D; method: {s}). Suppressed cells have an empty "
+                 "obs_value and obs_status Q. All other values are published unchanged. "
+                 f"Primary suppressed: {counts['C']}, secondary: {counts['D']}, cells in all: "
+                 f"{counts['cells']}.")
+            if not applied:
+                t += (" WARNING: secondary suppression was not applied, so a primary cell may be "
+                      "recomputable from totals.")
+        text[lang] = t
+    out = {"method": "suppression", "parameters": params,
+           "cells": {"total": counts["cells"], "primary": counts["C"], "secondary": counts["D"]},
+           "text": text, "flags": _flags("suppression")}
+    if audit:
+        out["audit"] = audit
+    return out
+
+
+def noise_method(spec: TableSpec, report: dict | None) -> dict:
+    """Method block for a noise (differential privacy) table, using the DP engineer's wording."""
+    n = spec.disclosure.noise
+    assert n is not None
+    rep = report or {}
+    params: dict[str, Any] = {"mechanism": n.mechanism, "epsilon": n.epsilon,
+                              "privacy_unit": n.privacy_unit,
+                              "contribution_bound": n.contribution_bound}
+    params.update(_scalars(rep, ("delta", "rho", "scale", "post_processing", "moe_level",
+                                 "confidence", "epsilon_total", "budget_split")))
+    pp = rep.get("post_processing")
+    if isinstance(pp, list) and all(isinstance(x, str) for x in pp):
+        params["post_processing"] = list(pp)
+    text = _explain_noise(rep)
+    if text is None:
+        eps = f"{n.epsilon:g}"
+        text = {
+            "kk": (f"Дифференциалды құпиялылық: жарияланған әрбір сан (жиынтықтарды қоса) шынайы "
+                   f"санға {n.mechanism} механизмінің кездейсоқ шуын қосу арқылы алынған; "
+                   f"құпиялылық параметрі ε = {eps}, құпиялылық бірлігі: {n.privacy_unit}. "
+                   "Шудың есебінен мәндер шынайы мәндерден өзгеше болуы мүмкін; obs_moe бағаны "
+                   "қателік шегін көрсетеді. Өңдеудің толық сипаттамасы қорғау есебінде."),
+            "ru": (f"Дифференциальная приватность: каждое опубликованное число (включая итоги) "
+                   f"получено добавлением случайного шума механизма {n.mechanism} к истинному; "
+                   f"параметр приватности ε = {eps}, единица приватности: {n.privacy_unit}. "
+                   "Из-за шума значения могут отличаться от истинных; столбец obs_moe даёт предел "
+                   "погрешности. Полное описание обработки — в отчёте о защите."),
+            "en": (f"Differential privacy: every published count (totals included) is derived from "
+                   f"the true count plus random noise from the {n.mechanism} mechanism; privacy-loss "
+                   f"parameter ε = {eps}, privacy unit: {n.privacy_unit}. Because of the noise, "
+                   "values may differ from the true counts; the obs_moe column gives the margin of "
+                   "error. The protection report describes the processing in full."),
+        }
+    return {"method": "noise", "parameters": params, "text": text, "flags": _flags("noise")}
+
+
+def _explain_noise(report: dict) -> dict[str, str] | None:
+    """The DP engineer's ``disclosure.noise.explain_noise`` text, if that function exists."""
+    try:
+        from disclosure.noise import explain_noise  # type: ignore[attr-defined]
+    except Exception:  # noqa: BLE001 - module absent or broken: fall back to our own text
+        return None
+    try:
+        out = explain_noise(report)
+    except Exception:  # noqa: BLE001 - an incomplete report: fall back to our own text
+        return None
+    if not isinstance(out, dict) or not all(isinstance(out.get(lg), str) and out.get(lg)
+                                            for lg in ("kk", "ru", "en")):
+        return None
+    return {lg: out[lg] for lg in ("kk", "ru", "en")}
+
+
+def _flags(method: str) -> dict[str, dict[str, dict[str, str]]]:
+    return {col: {code: FLAG_LABELS[col][code] for code in codes}
+            for col, codes in FLAGS[method].items()}

@@ -1,0 +1,185 @@
+"""Reading and checking a protected table (the CSV ``publisher protect`` writes) against its spec.
+
+Guarantees when :func:`read_protected` returns: the columns are exactly the dimensions,
+``obs_value``, ``obs_status``, ``conf_status`` (and ``obs_moe`` for noise tables); every cell of
+the table is present once (totals included); codes and flags are valid; the confidentiality check
+holds (no value in a suppressed cell, a value in every free cell, ``obs_status`` Q exactly where
+suppressed); and the published free cells add up wherever a total and all its parts are free.
+Errors name file, row (header = row 1), column and reason, and never quote a cell's value.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from disclosure.spec import TableSpec
+from disclosure.table import CellTable
+
+from .errors import PackageError
+from .method import FLAGS
+
+_INT = re.compile(r"^-?\d{1,16}$")
+_NUM = re.compile(r"^\d{1,16}(\.\d{1,16})?([eE][+-]?\d{1,3})?$")
+MAX_BYTES = 512 * 1024 * 1024
+
+
+@dataclass
+class ProtectedRows:
+    """The checked cells in publication order (hierarchy order, C order over dimensions)."""
+
+    columns: list[str]
+    rows: list[dict[str, Any]]  # obs_value: int | None; obs_moe: str (as given) | None
+    counts: dict[str, int]  # cells, C, D
+    additive: bool
+
+
+def columns_for(spec: TableSpec) -> list[str]:
+    cols = [*spec.dimension_names, "obs_value", "obs_status", "conf_status"]
+    if spec.disclosure.method == "noise":
+        cols.append("obs_moe")
+    return cols
+
+
+def read_protected(spec: TableSpec, path: Path, *, check_additivity: bool = True) -> ProtectedRows:
+    """Read and check ``path``; raise :class:`PackageError` at the first problem."""
+    src = str(path)
+    if not path.is_file():
+        raise PackageError("no such file", source=src)
+    if path.stat().st_size > MAX_BYTES:
+        raise PackageError(f"file is larger than {MAX_BYTES // 2**20} MiB", source=src)
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as fh:
+            raw = list(csv.reader(fh, strict=True))
+    except UnicodeDecodeError as e:
+        raise PackageError("is not UTF-8 text", source=src) from e
+    except csv.Error as e:
+        raise PackageError(f"is not valid CSV ({e})", source=src) from e
+    if not raw:
+        raise PackageError("is empty (no header)", source=src, row=1)
+    header = [h.strip() for h in raw[0]]
+    expected = columns_for(spec)
+    for c in expected:
+        if c not in header:
+            raise PackageError(f"missing column {c!r} (expected: {', '.join(expected)})",
+                               source=src, row=1, column=c)
+    for c in header:
+        if c not in expected:
+            raise PackageError(f"unexpected column {c[:60]!r} (expected: {', '.join(expected)})",
+                               source=src, row=1, column=c[:60])
+    if len(set(header)) != len(header):
+        dup = next(c for c in header if header.count(c) > 1)
+        raise PackageError(f"column {dup!r} appears twice", source=src, row=1, column=dup)
+    pos = {c: header.index(c) for c in expected}
+
+    method = spec.disclosure.method
+    flags = FLAGS[method]
+    dims = list(spec.dimension_names)
+    hs = [d.hierarchy for d in spec.dimensions]
+    index = [{c: i for i, c in enumerate(h.codes)} for h in hs]
+    shape = tuple(len(h.codes) for h in hs)
+    n_cells = int(np.prod(shape))
+    seen = np.full(n_cells, -1, dtype=np.int64)
+    values = np.zeros(n_cells, dtype=np.int64)
+    free = np.zeros(n_cells, dtype=bool)
+    by_cell: list[dict[str, Any] | None] = [None] * n_cells
+    counts = {"cells": n_cells, "C": 0, "D": 0}
+
+    for i, r in enumerate(raw[1:], start=2):
+        if not r or (len(r) == 1 and not r[0].strip()):
+            raise PackageError("blank line", source=src, row=i)
+        if len(r) != len(header):
+            raise PackageError(f"has {len(r)} cells, the header has {len(header)}",
+                               source=src, row=i)
+        cell = [r[pos[c]].strip() for c in expected]
+        rec = dict(zip(expected, cell, strict=True))
+        idx = []
+        for d, ix in zip(dims, index, strict=True):
+            code = rec[d]
+            if code not in ix:
+                what = "is empty" if not code else f"{code[:40]!r} is not a code of dimension {d!r}"
+                raise PackageError(what, source=src, row=i, column=d)
+            idx.append(ix[code])
+        k = int(np.ravel_multi_index(idx, shape))
+        if seen[k] >= 0:
+            raise PackageError(f"duplicate cell ({', '.join(f'{d}={rec[d]}' for d in dims)}); "
+                               f"first given at row {seen[k]}", source=src, row=i)
+        seen[k] = i
+        for col in ("obs_status", "conf_status"):
+            if rec[col] not in flags[col]:
+                raise PackageError(f"flag {rec[col][:10]!r} is not allowed for a {method} table "
+                                   f"(allowed: {', '.join(flags[col])})", source=src, row=i,
+                                   column=col)
+        conf = rec["conf_status"]
+        v = rec["obs_value"]
+        if conf == "F":
+            if v == "":
+                raise PackageError("a free cell (conf_status F) has no value; a free cell must "
+                                   "carry its value", source=src, row=i, column="obs_value")
+            if not _INT.match(v):
+                raise PackageError("the value is not a whole number", source=src, row=i,
+                                   column="obs_value")
+            val = int(v)
+            if val < 0 and method == "suppression":
+                raise PackageError("the value is negative", source=src, row=i, column="obs_value")
+            if rec["obs_status"] != "A":
+                raise PackageError(f"a free cell must have obs_status A, not {rec['obs_status']!r}",
+                                   source=src, row=i, column="obs_status")
+            values[k] = val
+            free[k] = True
+        else:
+            if v != "":
+                # Never echo the value: it is the raw count of a confidential cell.
+                raise PackageError(f"a suppressed cell (conf_status {conf}) carries a value; "
+                                   "refusing to package a leaked cell", source=src, row=i,
+                                   column="obs_value")
+            if rec["obs_status"] != "Q":
+                raise PackageError(f"a suppressed cell must have obs_status Q, not "
+                                   f"{rec['obs_status']!r}", source=src, row=i, column="obs_status")
+            counts[conf] += 1
+            val = None
+        out = {d: rec[d] for d in dims}
+        out.update(obs_value=val, obs_status=rec["obs_status"], conf_status=conf)
+        if method == "noise":
+            m = rec["obs_moe"]
+            if (conf == "F" or m) and (not _NUM.match(m) or not math.isfinite(float(m))):
+                raise PackageError("the margin of error is not a non-negative number",
+                                   source=src, row=i, column="obs_moe")
+            out["obs_moe"] = m or None
+        by_cell[k] = out
+
+    missing = np.flatnonzero(seen < 0)
+    if len(missing):
+        codes = np.unravel_index(int(missing[0]), shape)
+        what = ", ".join(f"{d}={h.codes[j]}" for d, h, j in zip(dims, hs, codes, strict=True))
+        raise PackageError(f"{len(missing)} cell(s) missing, first ({what}); a published table "
+                           "holds every cell, totals included", source=src)
+
+    if check_additivity:
+        _check_additive(spec, values, free, seen, src)
+    rows = [r for r in by_cell if r is not None]
+    return ProtectedRows(columns=expected, rows=rows, counts=counts, additive=check_additivity)
+
+
+def _check_additive(spec: TableSpec, values: np.ndarray, free: np.ndarray, seen: np.ndarray,
+                    src: str) -> None:
+    """Where a total and all its parts are published, the total must equal their sum."""
+    rel = CellTable(spec=spec, values=values).relations
+    absrel = abs(rel)
+    hidden = absrel @ (~free).astype(np.int64)
+    resid = rel @ values
+    bad = np.flatnonzero((hidden == 0) & (resid != 0))
+    if len(bad):
+        row = rel.getrow(int(bad[0]))
+        parent = int(row.indices[row.data == 1][0])
+        codes = CellTable(spec=spec, values=values).codes_of(parent)
+        what = ", ".join(f"{d}={c}" for d, c in codes.items())
+        more = f" ({len(bad) - 1} more relation(s) fail too)" if len(bad) > 1 else ""
+        raise PackageError(f"the total ({what}) does not equal the sum of its published parts"
+                           f"{more}", source=src, row=int(seen[parent]), column="obs_value")

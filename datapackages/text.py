@@ -1,0 +1,160 @@
+"""Multilingual release text: checking it is plain and safe, and choosing languages.
+
+Every human-readable string that goes into a package passes :func:`clean` first. Refused (with a
+:class:`PackageError` naming the key): markup (``<tag``, ``</``, ``<!``, ``<?``), ``javascript:``
+/ ``data:`` URLs, control characters (newline and tab only in long text), Unicode direction
+overrides, and text over its size limit. Text is never rewritten or escaped into something else:
+it is either published as given (stripped of surrounding blanks) or refused.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Any
+
+from .errors import PackageError
+
+LANGUAGES = ("kk", "ru", "en")
+LANGUAGE_NAMES = {"kk": "Kazakh", "ru": "Russian", "en": "English"}
+
+SHORT = 300  # titles, labels, names, keywords
+LONG = 5000  # descriptions, method notes
+
+_MARKUP = re.compile(r"<\s*[A-Za-z!/?]|&#|javascript\s*:|vbscript\s*:|data\s*:\s*text/html", re.I)
+_CONTROL_SHORT = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROL_LONG = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c\u2028\u2029\ufeff]")
+_URL = re.compile(r"^https?://[^\s<>\"'`\\{}|^]{1,2000}$")
+_EMAIL = re.compile(r"^[^@\s<>\"']{1,64}@[A-Za-z0-9.-]{1,190}\.[A-Za-z]{2,24}$")
+
+# Built-in texts used when a spec does not give them (all three languages, checked by tests).
+TOTAL_LABEL = {"kk": "Барлығы", "ru": "Всего", "en": "Total"}
+SPECIAL_CODES = {
+    "_T": TOTAL_LABEL,
+    "_O": {"kk": "Басқа", "ru": "Прочие", "en": "Other"},
+    "_U": {"kk": "Белгісіз", "ru": "Неизвестно", "en": "Unknown"},
+    "_X": {"kk": "Көрсетілмеген", "ru": "Не указано", "en": "Not specified"},
+    "_Z": {"kk": "Қолданылмайды", "ru": "Не применимо", "en": "Not applicable"},
+}
+DIMENSION_TITLES = {
+    "region": {"kk": "Өңір", "ru": "Регион", "en": "Region"},
+    "ref_area": {"kk": "Аумақ", "ru": "Территория", "en": "Reference area"},
+    "sex": {"kk": "Жынысы", "ru": "Пол", "en": "Sex"},
+    "age": {"kk": "Жасы", "ru": "Возраст", "en": "Age"},
+    "age_group": {"kk": "Жас тобы", "ru": "Возрастная группа", "en": "Age group"},
+    "citizenship": {"kk": "Азаматтығы", "ru": "Гражданство", "en": "Citizenship"},
+    "country": {"kk": "Ел", "ru": "Страна", "en": "Country"},
+    "year": {"kk": "Жыл", "ru": "Год", "en": "Year"},
+    "time_period": {"kk": "Кезең", "ru": "Период", "en": "Time period"},
+    "flow": {"kk": "Көші-қон ағыны", "ru": "Миграционный поток", "en": "Migration flow"},
+}
+MEASURE_TITLE = {"kk": "Адам саны", "ru": "Число человек", "en": "Number of persons"}
+UNIT = {"kk": "адам", "ru": "человек", "en": "persons"}
+
+
+def clean(value: Any, key: str, *, source: str, long: bool = False, limit: int | None = None) -> str:
+    """Return ``value`` stripped, or raise :class:`PackageError` if it is not safe plain text."""
+    if not isinstance(value, str):
+        raise PackageError(f"{key}: must be text, not {type(value).__name__}", source=source)
+    limit = limit or (LONG if long else SHORT)
+    if len(value) > limit:
+        raise PackageError(f"{key}: text is {len(value)} characters long (at most {limit})",
+                           source=source)
+    text = value.strip()
+    if not text:
+        raise PackageError(f"{key}: text is empty", source=source)
+    ctrl = (_CONTROL_LONG if long else _CONTROL_SHORT).search(text)
+    if ctrl:
+        raise PackageError(f"{key}: contains the control character U+{ord(ctrl.group()):04X}",
+                           source=source)
+    bidi = _BIDI.search(text)
+    if bidi:
+        raise PackageError(f"{key}: contains the invisible formatting character "
+                           f"U+{ord(bidi.group()):04X}", source=source)
+    if any(unicodedata.category(ch) == "Cs" for ch in text):
+        raise PackageError(f"{key}: contains an unpaired surrogate", source=source)
+    if _MARKUP.search(text):
+        raise PackageError(f"{key}: looks like HTML/script markup; give plain text", source=source)
+    return text
+
+
+def clean_url(value: Any, key: str, *, source: str) -> str:
+    if not isinstance(value, str) or not _URL.match(value.strip()):
+        raise PackageError(f"{key}: must be an http(s) URL without spaces or quotes", source=source)
+    return value.strip()
+
+
+def clean_email(value: Any, key: str, *, source: str) -> str:
+    if not isinstance(value, str) or not _EMAIL.match(value.strip()):
+        raise PackageError(f"{key}: not an e-mail address", source=source)
+    return value.strip()
+
+
+class Languages:
+    """The release's languages (default first) and whether a missing translation is allowed.
+
+    ``missing`` collects the keys filled by fallback (``title.en``) so the package can say so.
+    """
+
+    def __init__(self, order: tuple[str, ...], allow_missing: frozenset[str], source: str):
+        self.order = order
+        self.default = order[0]
+        self.allow_missing = allow_missing
+        self.source = source
+        self.missing: list[str] = []
+
+    @classmethod
+    def from_metadata(cls, metadata: dict, source: str) -> Languages:
+        raw = metadata.get("languages", list(LANGUAGES))
+        if (not isinstance(raw, list) or sorted(raw) != sorted(LANGUAGES)
+                or len(set(raw)) != len(raw)):
+            raise PackageError(
+                "languages: must list kk, ru and en once each, the default language first",
+                source=source)
+        allow = metadata.get("allow_missing_languages", False)
+        if allow is True:
+            allowed = frozenset(LANGUAGES)
+        elif allow is False or allow is None:
+            allowed = frozenset()
+        elif isinstance(allow, list) and all(a in LANGUAGES for a in allow):
+            allowed = frozenset(allow)
+        else:
+            raise PackageError("allow_missing_languages: must be true, false or a list of "
+                               "languages (kk, ru, en)", source=source)
+        return cls(tuple(raw), allowed, source)
+
+    def text(self, value: Any, key: str, *, long: bool = False,
+             fallback: dict[str, str] | None = None) -> dict[str, str]:
+        """A checked ``{kk, ru, en}`` text; a missing language is refused unless allowed.
+
+        ``fallback`` (built-in texts) is used only when ``value`` is absent altogether.
+        """
+        if value is None:
+            if fallback is None:
+                raise PackageError(f"{key}: is required (in {', '.join(self.order)})",
+                                   source=self.source)
+            value = fallback
+        if isinstance(value, str):
+            value = {self.default: value}
+        if not isinstance(value, dict):
+            raise PackageError(f"{key}: must be a mapping of language to text", source=self.source)
+        unknown = [k for k in value if k not in LANGUAGES]
+        if unknown:
+            raise PackageError(f"{key}: unknown language {str(unknown[0])[:20]!r} "
+                               f"(languages: kk, ru, en)", source=self.source)
+        out = {lang: clean(value[lang], f"{key}.{lang}", source=self.source, long=long)
+               for lang in self.order if value.get(lang) not in (None, "")}
+        absent = [lang for lang in self.order if lang not in out]
+        refused = [lang for lang in absent if lang not in self.allow_missing]
+        if refused:
+            names = ", ".join(f"{key}.{lang} ({LANGUAGE_NAMES[lang]})" for lang in refused)
+            raise PackageError(f"missing translation: {names}; give the text in every language "
+                               "or set allow_missing_languages in the spec", source=self.source)
+        if not out:
+            raise PackageError(f"{key}: no text in any language", source=self.source)
+        for lang in absent:
+            donor = next(lg for lg in self.order if lg in out)
+            out[lang] = out[donor]
+            self.missing.append(f"{key}.{lang}")
+        return {lang: out[lang] for lang in LANGUAGES}
