@@ -1,8 +1,21 @@
-"""Cell suppression (foundation stage): primary suppression only.
+"""Cell suppression: primary rules, secondary suppression and the attacker audit.
 
-Secondary suppression is NOT applied yet: a primary cell may be recomputable from published
-totals. The report says so in ``secondary.applied = false`` and a warning; the disclosure-engine
-issue replaces this module.
+``protect_suppression(tables)`` protects one table or several linked tables (cells shared by
+tables are suppressed in all or none, see :mod:`disclosure.linked`):
+
+1. primary suppression (:mod:`disclosure.primary`);
+2. secondary suppression by the spec's method: ``heuristic``
+   (:mod:`disclosure.secondary_heuristic`), ``optimal`` (:mod:`disclosure.secondary_optimal`,
+   falling back to the heuristic pattern when its time limit runs out, said in the report) or
+   ``none``;
+3. the attacker audit (:mod:`disclosure.audit`) on the final pattern over the union of all
+   relations. A pattern that fails is repaired by further suppression; one that still fails is
+   never returned (``ProtectionImpossible``).
+
+Guarantee of a returned pattern: every primary cell's attacker interval (LP bounds given every
+published value, every additive relation and ``0 <= x <= largest grand total``) is at least its
+protection level wide (``min_frequency`` by default). The public frame never holds the value of a
+suppressed cell; the report holds intervals, never values of suppressed cells.
 """
 
 from __future__ import annotations
@@ -11,27 +24,195 @@ import time
 
 import numpy as np
 
-from .primary import primary_mask
-from .protect import FREE, PRIMARY, ProtectedTable, published_frame
+from .audit import TOL, Attacker, AuditSystem, audit
+from .linked import SuppressionProblem, build_problem
+from .primary import ProtectionImpossible
+from .protect import FREE, PRIMARY, SECONDARY, ProtectedTable, published_frame
+from .secondary_heuristic import heuristic
+from .spec import TOTAL
 from .table import CellTable
 
 
 def protect_suppression(tables: list[CellTable]) -> list[ProtectedTable]:
+    """Protect the tables together; one :class:`ProtectedTable` per input table, same order."""
+    t0 = time.perf_counter()
+    prob = build_problem(tables)
+    rules = tables[0].spec.disclosure
+    method = rules.secondary
+    system = AuditSystem.build(prob.values, prob.relations, prob.ub)
+    allowed = ~prob.forbidden
+    warnings: list[str] = []
+    fallbacks: list[str] = []
+    details: dict = {}
+    if method == "none":
+        s = prob.primary.copy()
+    elif method == "heuristic":
+        s, details = heuristic(system, prob.primary, prob.required, allowed, prob.cost)
+    elif method == "optimal":
+        from .secondary_optimal import optimal
+
+        s, details = optimal(system, prob.primary, prob.required, allowed, prob.cost,
+                             time_limit=rules.time_limit, tables=tables, cell_maps=prob.cell_maps)
+        if details.get("fallback"):
+            fallbacks.append(details["fallback"])
+    else:  # pragma: no cover - the spec schema refuses other values
+        raise ValueError(f"unknown secondary method {method!r}")
+
+    # A secondary cell the attacker computes exactly hides nothing: publishing it does not change
+    # the attacker's polytope, so it is released (published) and only counted in the report.
+    wasted = wasted_secondaries(system, s, prob.primary)
+    if wasted:
+        s = s.copy()
+        s[wasted] = False
+        details = details | {"wasted_secondary_released": len(wasted)}
+    result = audit(system, s, prob.required)
+    if result.failing and method != "none":
+        # Never return a failing pattern: repair with the heuristic from the current pattern.
+        warnings.append(f"the {method} pattern failed the audit for {len(result.failing)} primary "
+                        "cell(s); repaired by further suppression")
+        s, _ = heuristic(system, prob.primary, prob.required, allowed, prob.cost, start=s,
+                         prune_seconds=0.0, variants=False)
+        result = audit(system, s, prob.required)
+    if result.failing:
+        first = prob.codes_of(result.failing[0])
+        raise ProtectionImpossible(
+            f"{len(result.failing)} primary cell(s) are not protected by the pattern "
+            f"(first: {_label(first)}); "
+            + ("secondary suppression is 'none': choose 'heuristic' or 'optimal'"
+               if method == "none" else "protection is impossible with the cells that must be published"))
+    seconds = time.perf_counter() - t0
+
     out = []
-    for table in tables:
-        t0 = time.perf_counter()
-        rules = table.spec.disclosure
-        mask, by_rule = primary_mask(table, rules)
-        status = np.where(mask, PRIMARY, FREE)
-        report = {
-            "method": "cell suppression",
-            "parameters": {"min_frequency": rules.min_frequency, "zero_policy": rules.zero_policy,
-                           "secondary": rules.secondary},
-            "cells": table.n_cells,
-            "primary": {"cells": int(mask.sum()), "by_rule": by_rule},
-            "secondary": {"applied": False, "cells": 0},
-            "warnings": ["secondary suppression was not applied: primary cells may be recomputable from totals"],
-            "seconds": round(time.perf_counter() - t0, 3),
-        }
-        out.append(ProtectedTable(table=table, published=published_frame(table, status), report=report))
+    for ti, (t, m) in enumerate(zip(tables, prob.cell_maps, strict=True)):
+        status = np.full(t.n_cells, FREE, dtype=object)
+        status[s[m] & ~prob.primary[m]] = SECONDARY
+        status[prob.primary[m]] = PRIMARY
+        status = status.astype("<U1")
+        report = _report(prob, ti, s, result, wasted, method, details, seconds,
+                         warnings, fallbacks)
+        out.append(ProtectedTable(table=t, published=published_frame(t, status), report=report))
     return out
+
+
+def wasted_secondaries(system: AuditSystem, s: np.ndarray, primary: np.ndarray) -> list[int]:
+    """Secondary cells the attacker can compute exactly (suppressed for nothing)."""
+    sec = np.flatnonzero(s & ~primary)
+    if len(sec) == 0:
+        return []
+    att = Attacker(system, s)
+    out = []
+    for j in sec:
+        lo, hi, _ = att.bounds(int(j))
+        if hi - lo < TOL:
+            out.append(int(j))
+    return out
+
+
+def _label(codes: dict[str, str]) -> str:
+    return ", ".join(f"{d}={c}" for d, c in codes.items()) or "grand total"
+
+
+def _report(prob: SuppressionProblem, ti: int, s: np.ndarray, result, wasted: list[int],
+            method: str, details: dict, seconds: float, warnings: list[str],
+            fallbacks: list[str]) -> dict:
+    t = prob.tables[ti]
+    m = prob.cell_maps[ti]
+    rules = t.spec.disclosure
+    sup = s[m]
+    prim = prob.primary[m]
+    sec = sup & ~prim
+    vals = t.values
+    pl = rules.protection_level
+    level = ({"kind": pl.kind, "value": pl.value} if pl
+             else {"kind": "absolute", "value": rules.min_frequency})
+    by_dim = {}
+    grids = t.code_arrays()
+    for h, g in zip(t.hierarchies, grids, strict=True):
+        depth = np.array([h.depth[c] for c in h.codes])[g]
+        levels = []
+        for lv in range(h.levels + 1):
+            sel = depth == lv
+            levels.append({
+                "level": lv, "name": "total" if lv == 0 else f"level {lv}",
+                "primary": int((prim & sel).sum()), "secondary": int((sec & sel).sum()),
+                "value_suppressed": int(vals[sup & sel].sum()),
+            })
+        by_dim[h.name] = levels
+    intervals = []
+    for i in np.flatnonzero(prim):
+        p = int(m[i])
+        codes = t.codes_of(int(i))
+        lo, hi = result.lower.get(p), result.upper.get(p)
+        intervals.append({
+            "cell": codes, "lower": _num(lo), "upper": _num(hi),
+            "width": _num(None if lo is None else hi - lo),
+            "required_width": _num(prob.required[p]),
+        })
+    in_table = set(m.tolist())
+    released = [{"cell": t.codes_of(int(np.flatnonzero(m == j)[0]))} for j in wasted
+                if j in in_table]
+    linked = [x.spec.id for x in prob.tables] if len(prob.tables) > 1 else []
+    rep = {
+        "method": "cell suppression",
+        "parameters": {
+            "min_frequency": rules.min_frequency, "zero_policy": rules.zero_policy,
+            "secondary": method, "cost": rules.cost, "protection_level": level,
+            "time_limit": rules.time_limit,
+            "protection_rule": "sliding: attacker interval width >= protection level "
+                               "(LP bounds, all published cells and relations, 0 <= x <= "
+                               "largest grand total)",
+            "confidential": [dict(c) for c in rules.confidential],
+            "must_publish": [dict(c) for c in rules.must_publish],
+        },
+        "cells": int(t.n_cells),
+        "primary": {"cells": int(prim.sum()), "by_rule": _by_rule(t, prob, m)},
+        "secondary": {"cells": int(sec.sum()), "applied": method != "none"},
+        "suppressed": {"cells": int(sup.sum()), "value": int(vals[sup].sum()),
+                       "primary_value": int(vals[prim].sum()),
+                       "secondary_value": int(vals[sec].sum())},
+        "value_suppressed": int(vals[sup].sum()),
+        "by_dimension": by_dim,
+        "audit": {
+            "passed": not result.failing,
+            "primary_cells_checked": len(intervals),
+            "exact": sum(1 for x in intervals if x["width"] is not None and x["width"] < TOL),
+            "narrow": len(result.failing),
+            "min_width": min((x["width"] for x in intervals if x["width"] is not None),
+                             default=None),
+            "intervals": intervals,
+            # after the release of exactly computable secondaries none is left (the attacker's
+            # polytope is unchanged by publishing a cell it already knows)
+            "wasted_secondary": [],
+            "wasted_secondary_released": released,
+            "components": result.components, "largest_component": result.largest_component,
+            "lps": result.lps, "seconds": round(result.seconds, 3),
+        },
+        "details": {k: v for k, v in details.items() if k != "fallback"},
+        "seconds": round(seconds, 3),
+        "fallbacks": fallbacks,
+        "warnings": warnings,
+    }
+    if linked:
+        rep["linked_tables"] = linked
+        rep["linked_total"] = {"cells": int(prob.n), "suppressed": int(s.sum()),
+                               "value": int(prob.values[s].sum())}
+    return rep
+
+
+def _by_rule(t: CellTable, prob: SuppressionProblem, m: np.ndarray) -> dict[str, int]:
+    from .primary import primary_mask
+
+    _, counts = primary_mask(t, t.spec.disclosure)
+    linked_only = int((prob.primary[m]).sum()) - int(primary_mask(t, t.spec.disclosure)[0].sum())
+    if linked_only:
+        counts["linked"] = linked_only
+    return counts
+
+
+def _num(x: float | None) -> float | None:
+    if x is None:
+        return None
+    return round(float(x), 6)
+
+
+__all__ = ["protect_suppression", "wasted_secondaries", "TOTAL"]

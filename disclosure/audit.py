@@ -1,0 +1,276 @@
+"""The attacker audit: how far can an intruder narrow down each suppressed cell?
+
+Given every published value, every additive relation of the table(s) (``C @ x == 0``) and the
+a-priori bounds ``0 <= x <= ub`` (``ub`` = the largest grand total: no count exceeds it), the
+attacker's interval for a suppressed cell ``p`` is ``[min x_p, max x_p]`` over that polytope: two
+linear programs, solved with HiGHS. Everything is done in deviations ``y = x - a`` from the true
+values ``a``: a published cell has ``y = 0``, so only suppressed cells are variables and every
+relation touching a suppressed cell becomes ``C_S y_S = 0``. The suppressed cells split into
+connected components (two cells are linked when they appear in one relation); each component is
+one HiGHS model, re-used for all its targets (only the objective changes, so the previous basis
+stays primal feasible and the solve is warm-started).
+
+Protection rule (documented choice, tau-Argus' *sliding* protection level): a primary cell with
+value ``a`` and protection level ``L`` is protected when its attacker interval is at least ``L``
+wide, ``max - min >= L``. ``L`` is ``min_frequency`` by default, or an absolute number, or a
+percent of ``a`` (at least 1) as the spec says. This implies it is never exactly computable.
+The LP relaxation is the attacker model (as in tau-Argus and sdcTable); integrality of counts is
+not used by the attacker here.
+
+The duals of the attacker LP also give the Fischetti–Salazar (Benders) cut used by the secondary
+suppression methods: for a pattern ``z`` (1 = suppressed), ``max y_p <= sum_i g_i z_i`` with
+``g_i = max(d_i, 0) * (ub_i - a_i) + max(-d_i, 0) * a_i`` and ``d = e_p - C^T pi`` (``pi`` the row
+duals at the optimum); equality holds at the current pattern, and the inequality holds for every
+pattern, so ``sum_i g_i z_i >= required`` is a valid cut.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import highspy
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components
+
+TOL = 1e-6
+
+
+@dataclass
+class AuditSystem:
+    """What the attacker knows about the cells, apart from the pattern.
+
+    ``values`` are the true counts, ``relations`` the sparse matrix with ``relations @ values == 0``
+    (CSR), ``ub`` the a-priori upper bound of every cell (scalar or array).
+    """
+
+    values: np.ndarray
+    relations: sp.csr_matrix
+    ub: np.ndarray
+
+    @classmethod
+    def build(cls, values: np.ndarray, relations: sp.spmatrix, ub: float | np.ndarray | None = None
+              ) -> AuditSystem:
+        v = np.asarray(values, dtype=np.float64)
+        if ub is None:
+            ub = float(v.max()) if len(v) else 0.0
+        ubv = np.broadcast_to(np.asarray(ub, dtype=np.float64), v.shape).copy()
+        ubv = np.maximum(ubv, v)
+        c = sp.csr_matrix(relations, dtype=np.float64)
+        return cls(values=v, relations=c, ub=ubv)
+
+
+@dataclass
+class CellInterval:
+    cell: int
+    lower: float
+    upper: float
+
+
+@dataclass
+class AuditResult:
+    """Per target cell: the attacker's interval; which primaries fail; timing."""
+
+    lower: dict[int, float] = field(default_factory=dict)
+    upper: dict[int, float] = field(default_factory=dict)
+    failing: list[int] = field(default_factory=list)
+    seconds: float = 0.0
+    lps: int = 0
+    components: int = 0
+    largest_component: int = 0
+
+    def width(self, cell: int) -> float:
+        return self.upper[cell] - self.lower[cell]
+
+
+class _Component:
+    """One HiGHS model for a connected component of suppressed cells (deviation form)."""
+
+    def __init__(self, cells: np.ndarray, rows_mat: sp.csc_matrix, lo: np.ndarray, hi: np.ndarray):
+        self.cells = cells
+        self.pos = {int(c): i for i, c in enumerate(cells)}
+        self.mat = rows_mat  # (n_rows x n_cols) csc, deviation-form relations
+        h = highspy.Highs()
+        h.setOptionValue("output_flag", False)
+        h.setOptionValue("presolve", "off")
+        h.setOptionValue("random_seed", 0)
+        h.setOptionValue("threads", 1)
+        # The objective changes between solves, the constraints do not: the previous basis stays
+        # primal feasible, so primal simplex warm-starts.
+        h.setOptionValue("simplex_strategy", 4)
+        lp = highspy.HighsLp()
+        n_col = len(cells)
+        n_row = rows_mat.shape[0]
+        lp.num_col_ = n_col
+        lp.num_row_ = n_row
+        lp.col_cost_ = np.zeros(n_col)
+        lp.col_lower_ = lo
+        lp.col_upper_ = hi
+        lp.row_lower_ = np.zeros(n_row)
+        lp.row_upper_ = np.zeros(n_row)
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+        lp.a_matrix_.start_ = rows_mat.indptr.astype(np.int32)
+        lp.a_matrix_.index_ = rows_mat.indices.astype(np.int32)
+        lp.a_matrix_.value_ = rows_mat.data.astype(np.float64)
+        h.passModel(lp)
+        self.h = h
+        self.last = -1
+
+    def solve(self, cell: int, sense: int) -> tuple[float, np.ndarray | None]:
+        """max (sense=+1) or -min (sense=-1) of y_cell; returns (value, row duals)."""
+        h = self.h
+        j = self.pos[cell]
+        if self.last >= 0 and self.last != j:
+            h.changeColCost(self.last, 0.0)
+        h.changeColCost(j, float(sense))
+        self.last = j
+        h.changeObjectiveSense(highspy.ObjSense.kMaximize)
+        h.run()
+        st = h.getModelStatus()
+        if st == highspy.HighsModelStatus.kOptimal:
+            val = h.getInfo().objective_function_value
+            duals = np.asarray(h.getSolution().row_dual, dtype=np.float64)
+            return float(val), duals
+        if st == highspy.HighsModelStatus.kUnbounded:
+            return float("inf"), None
+        # Numerical trouble: rebuild from scratch once with presolve.
+        h.clearSolver()
+        h.run()
+        if h.getModelStatus() == highspy.HighsModelStatus.kOptimal:
+            val = h.getInfo().objective_function_value
+            return float(val), np.asarray(h.getSolution().row_dual, dtype=np.float64)
+        raise RuntimeError(f"attacker LP failed: {h.modelStatusToString(st)}")
+
+
+class Attacker:
+    """The attacker's LPs for one suppression pattern, built once and queried per cell."""
+
+    def __init__(self, system: AuditSystem, suppressed: np.ndarray):
+        self.system = system
+        self.suppressed = np.asarray(suppressed, dtype=bool)
+        sup = np.flatnonzero(self.suppressed)
+        self.sup = sup
+        c = system.relations
+        sub = c[:, sup]  # rows x |S|
+        touched = np.flatnonzero(np.diff(sub.indptr) > 0)
+        sub = sub[touched]
+        self.row_ids = touched
+        n = len(sup)
+        self.comp_of = np.full(system.values.shape[0], -1, dtype=np.int64)
+        if n == 0:
+            self.n_comp = 0
+            self.comp_cells: list[np.ndarray] = []
+            self.comp_rows: list[np.ndarray] = []
+            self._models: dict[int, _Component] = {}
+            return
+        # Bipartite graph rows <-> suppressed cells.
+        m = sub.shape[0]
+        b = sub.tocoo()
+        adj = sp.coo_matrix((np.ones(b.nnz), (b.row, m + b.col)), shape=(m + n, m + n))
+        ncomp, lab = connected_components(adj, directed=False)
+        cell_lab = lab[m:]
+        row_lab = lab[:m]
+        # relabel to compact ids over cells
+        uniq, cell_comp = np.unique(cell_lab, return_inverse=True)
+        remap = {int(u): i for i, u in enumerate(uniq)}
+        self.n_comp = len(uniq)
+        self.comp_of[sup] = cell_comp
+        order_c = np.argsort(cell_comp, kind="stable")
+        bounds_c = np.searchsorted(cell_comp[order_c], np.arange(self.n_comp + 1))
+        self.comp_cells = [sup[order_c[bounds_c[k]:bounds_c[k + 1]]] for k in range(self.n_comp)]
+        self.comp_local = [order_c[bounds_c[k]:bounds_c[k + 1]] for k in range(self.n_comp)]
+        row_comp = np.array([remap.get(int(x), -1) for x in row_lab], dtype=np.int64)
+        order_r = np.argsort(row_comp, kind="stable")
+        rc_sorted = row_comp[order_r]
+        bounds_r = np.searchsorted(rc_sorted, np.arange(self.n_comp + 1))
+        self.comp_rows = [order_r[bounds_r[k]:bounds_r[k + 1]] for k in range(self.n_comp)]
+        self._sub = sub.tocsr()
+        self._models = {}
+
+    def _model(self, k: int) -> _Component:
+        mdl = self._models.get(k)
+        if mdl is None:
+            cells = self.comp_cells[k]
+            rows = self.comp_rows[k]
+            mat = self._sub[rows][:, self.comp_local[k]].tocsc()
+            a = self.system.values[cells]
+            lo = -a
+            hi = self.system.ub[cells] - a
+            mdl = _Component(cells, mat, lo, hi)
+            self._models[k] = mdl
+        return mdl
+
+    def component_size(self, cell: int) -> int:
+        k = self.comp_of[cell]
+        return 0 if k < 0 else len(self.comp_cells[k])
+
+    def bounds(self, cell: int) -> tuple[float, float, dict]:
+        """Attacker's [min, max] of a suppressed cell, plus the duals for the cuts."""
+        a = self.system.values[cell]
+        k = self.comp_of[cell]
+        if k < 0:
+            raise ValueError("cell is not suppressed")
+        mdl = self._model(k)
+        up, du = mdl.solve(cell, +1)
+        down, dd = mdl.solve(cell, -1)
+        return a - down, a + up, {"up": du, "down": dd, "component": k}
+
+    def cut(self, cell: int, sense: int, duals: np.ndarray | None) -> dict[int, float]:
+        """Benders cut coefficients g_i (over all cells with g_i > 0) for max (sense*y_cell).
+
+        ``sum_i g_i z_i`` bounds the attacker's reach in that direction for any pattern ``z``.
+        With ``duals`` None (unbounded) the cut is empty.
+        """
+        if duals is None:
+            return {}
+        k = self.comp_of[cell]
+        rows = self.row_ids[self.comp_rows[k]]
+        c = self.system.relations
+        # d = sense*e_p - C_rows^T pi
+        pi = duals
+        # Sign convention of HiGHS row duals for a maximisation: reduced cost = c - A^T pi.
+        contrib = c[rows].T @ pi  # length n_cells
+        d = -contrib
+        d[cell] += sense
+        nz = np.flatnonzero(np.abs(d) > 1e-9)
+        a = self.system.values[nz]
+        ubv = self.system.ub[nz]
+        g = np.where(d[nz] > 0, d[nz] * (ubv - a), -d[nz] * a)
+        keep = g > 1e-9
+        return {int(i): float(x) for i, x in zip(nz[keep], g[keep], strict=True)}
+
+
+def required_width(values: np.ndarray, primary: np.ndarray, kind: str, level: float) -> np.ndarray:
+    """Protection level (minimum interval width) of every cell; 0 for non-primary cells."""
+    v = np.asarray(values, dtype=np.float64)
+    if kind == "percent":
+        req = np.maximum(1.0, v * level / 100.0)
+    else:
+        req = np.full(v.shape, float(level))
+    return np.where(primary, req, 0.0)
+
+
+def audit(system: AuditSystem, suppressed: np.ndarray, required: np.ndarray,
+          targets: np.ndarray | None = None, attacker: Attacker | None = None) -> AuditResult:
+    """Attacker intervals of ``targets`` (default: every suppressed cell with required > 0).
+
+    A target fails when its interval is narrower than ``required`` (minus a tolerance) or it is
+    exactly determined (width 0), whatever ``required`` says.
+    """
+    t0 = time.perf_counter()
+    att = attacker or Attacker(system, suppressed)
+    if targets is None:
+        targets = np.flatnonzero(suppressed & (required > 0))
+    res = AuditResult(components=att.n_comp,
+                      largest_component=max((len(c) for c in att.comp_cells), default=0))
+    for p in targets:
+        p = int(p)
+        lo, hi, _ = att.bounds(p)
+        res.lps += 2
+        res.lower[p] = lo
+        res.upper[p] = hi
+        if hi - lo < max(required[p], TOL) - TOL:
+            res.failing.append(p)
+    res.seconds = time.perf_counter() - t0
+    return res

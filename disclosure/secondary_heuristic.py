@@ -1,0 +1,216 @@
+"""Fast secondary suppression: singleton repair plus cuts from the attacker LP.
+
+1. Singleton repair: a relation with exactly one suppressed cell discloses it, so for every such
+   relation the cheapest other cell is suppressed, preferring cells whose other relations already
+   hold a suppressed cell (each relation it would newly open costs another partner later).
+   Repeated until no relation holds exactly one suppressed cell.
+2. Attacker check: the audit LPs of the primary cells not yet certified. Adding suppressions only
+   widens intervals (the attacker's polytope grows), so a primary certified once stays protected
+   and only failing ones are re-checked.
+3. Repair: for a failing primary, the duals of its two attacker LPs give a Fischetti–Salazar cut
+   ``sum g_i z_i >= L`` (see :mod:`disclosure.audit`); published cells with ``g_i > 0`` are added
+   cheapest-per-unit-of-missing-width first until the cut is met, then back to 1.
+
+The result always passes the audit (the loop ends only when no primary fails); if no candidate
+is left for a failing primary (everything else must be published), :class:`ProtectionImpossible`.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import scipy.sparse as sp
+
+from .audit import TOL, Attacker, AuditSystem
+from .primary import ProtectionImpossible
+
+
+class RelationIndex:
+    """Rows <-> cells incidence of the relations, and suppressed counts per row."""
+
+    def __init__(self, relations: sp.csr_matrix):
+        a = relations.copy().tocsr()
+        a.data = np.ones_like(a.data, dtype=np.int32)
+        self.rows = a
+        self.cols = a.tocsc()
+
+    def counts(self, s: np.ndarray) -> np.ndarray:
+        return np.asarray(self.rows @ s.astype(np.int32)).ravel()
+
+
+def singleton_repair(idx: RelationIndex, s: np.ndarray, allowed: np.ndarray, cost: np.ndarray,
+                     penalty: float) -> int:
+    """Suppress partners until no relation holds exactly one suppressed cell. Returns # added.
+
+    A candidate's score is its cost plus ``penalty`` times what closing the relations it newly
+    opens would cost (for each of its other relations with no suppressed cell yet: the cheapest
+    other publishable cell of that relation) — a one-step look-ahead.
+    """
+    rows, cols = idx.rows, idx.cols
+    count = idx.counts(s)
+    queue = list(np.flatnonzero(count == 1))
+    added = 0
+    cache: dict[int, tuple[float, int, float]] = {}
+
+    def cheapest(r: int) -> tuple[float, int, float]:
+        hit = cache.get(r)
+        if hit is None:
+            cells = rows.indices[rows.indptr[r]:rows.indptr[r + 1]]
+            cand = cells[~s[cells] & allowed[cells]]
+            if len(cand) == 0:
+                hit = (np.inf, -1, np.inf)
+            elif len(cand) == 1:
+                hit = (float(cost[cand[0]]), int(cand[0]), np.inf)
+            else:
+                c = cost[cand]
+                k = np.argpartition(c, 1)[:2]
+                if c[k[0]] > c[k[1]]:
+                    k = k[::-1]
+                hit = (float(c[k[0]]), int(cand[k[0]]), float(c[k[1]]))
+            cache[r] = hit
+        return hit
+
+    while queue:
+        r = queue.pop()
+        if count[r] != 1:
+            continue
+        cells = rows.indices[rows.indptr[r]:rows.indptr[r + 1]]
+        cand = cells[~s[cells] & allowed[cells]]
+        if len(cand) == 0:
+            only = cells[s[cells]]
+            raise ProtectionImpossible(
+                f"cell #{int(only[0])} is the only suppressed cell of a relation whose other cells "
+                "must all be published")
+        score = cost[cand].copy()
+        if penalty > 0:
+            for k, j in enumerate(cand):
+                rj = cols.indices[cols.indptr[j]:cols.indptr[j + 1]]
+                for q in rj[count[rj] == 0]:
+                    m1, a1, m2 = cheapest(int(q))
+                    score[k] += penalty * min(m2 if a1 == j else m1, 1e12)
+        j = int(cand[np.argmin(score)])
+        s[j] = True
+        added += 1
+        rj = cols.indices[cols.indptr[j]:cols.indptr[j + 1]]
+        count[rj] += 1
+        for q in rj:
+            cache.pop(int(q), None)
+            if count[q] == 1:
+                queue.append(int(q))
+    return added
+
+
+def heuristic(system: AuditSystem, primary: np.ndarray, required: np.ndarray,
+              allowed: np.ndarray, cost: np.ndarray, start: np.ndarray | None = None,
+              prune_seconds: float = 2.0, variants: bool | None = None
+              ) -> tuple[np.ndarray, dict]:
+    """A suppression pattern (bool mask) protecting every primary cell; and run statistics.
+
+    On small problems (or with ``variants=True``) the partner choice is run with three penalty
+    weights and the cheapest protected pattern is kept. Afterwards secondary cells are dropped
+    again, most expensive first, while the pattern still passes the audit (``prune_seconds``).
+    """
+    t0 = time.perf_counter()
+    idx = RelationIndex(system.relations)
+    if variants is None:
+        variants = len(system.values) <= 5000
+    weights = (1.0, 0.5, 0.0, 2.0) if variants else (1.0,)
+    best: tuple[float, np.ndarray, dict] | None = None
+    for w in weights:
+        s, stats = _protect(system, idx, primary, required, allowed, cost, start, w)
+        c = float(cost[s].sum())
+        if best is None or c < best[0]:
+            best = (c, s, stats | {"penalty": w})
+    assert best is not None
+    s, stats = best[1], best[2]
+    deadline = time.perf_counter() + prune_seconds
+    stats["pruned"] = prune(system, idx, s, primary, required, cost, deadline)
+    stats["seconds"] = round(time.perf_counter() - t0, 3)
+    return s, stats
+
+
+def prune(system: AuditSystem, idx: RelationIndex, s: np.ndarray, primary: np.ndarray,
+          required: np.ndarray, cost: np.ndarray, deadline: float) -> int:
+    """Drop secondary cells (most expensive first) whose removal keeps every primary protected.
+
+    Removing a cell only shrinks the attacker polytope of its own component, so only the
+    primaries of that component are re-checked. A removal that would leave a relation with a
+    single suppressed cell is not tried. Returns how many cells were dropped.
+    """
+    order = np.flatnonzero(s & ~primary)
+    order = order[np.argsort(-cost[order], kind="stable")]
+    dropped = 0
+    att = Attacker(system, s)
+    for j in order:
+        if time.perf_counter() > deadline:
+            break
+        j = int(j)
+        rj = idx.cols.indices[idx.cols.indptr[j]:idx.cols.indptr[j + 1]]
+        cnt = np.asarray(idx.rows[rj] @ s.astype(np.int32)).ravel()
+        if np.any(cnt == 2):
+            continue
+        k = att.comp_of[j]
+        members = att.comp_cells[k]
+        targets = members[primary[members] & (required[members] > 0)]
+        s[j] = False
+        trial = Attacker(system, s)
+        ok = True
+        for p in targets:
+            lo, hi, _ = trial.bounds(int(p))
+            if hi - lo < max(required[p], TOL) - TOL:
+                ok = False
+                break
+        if ok:
+            dropped += 1
+            att = trial
+        else:
+            s[j] = True
+    return dropped
+
+
+def _protect(system: AuditSystem, idx: RelationIndex, primary: np.ndarray, required: np.ndarray,
+             allowed: np.ndarray, cost: np.ndarray, start: np.ndarray | None, penalty: float,
+             max_rounds: int = 200) -> tuple[np.ndarray, dict]:
+    s = primary.copy() if start is None else (start | primary)
+    stats = {"singleton_added": 0, "cut_added": 0, "rounds": 0, "lps": 0}
+    stats["singleton_added"] += singleton_repair(idx, s, allowed, cost, penalty)
+    pending = np.flatnonzero(primary & (required > 0))
+    for rnd in range(max_rounds):
+        stats["rounds"] = rnd + 1
+        att = Attacker(system, s)
+        failing = []
+        for p in pending:
+            p = int(p)
+            lo, hi, duals = att.bounds(p)
+            stats["lps"] += 2
+            width = hi - lo
+            if width < max(required[p], TOL) - TOL:
+                failing.append((p, width, duals))
+        if not failing:
+            break
+        pending = np.array([f[0] for f in failing], dtype=np.int64)
+        chosen: set[int] = set()
+        for p, width, duals in failing:
+            g: dict[int, float] = {}
+            for sense, key in ((+1, "up"), (-1, "down")):
+                for i, gi in att.cut(p, sense, duals[key]).items():
+                    g[i] = g.get(i, 0.0) + gi
+            deficit = required[p] - width
+            cand = [(i, gi) for i, gi in g.items() if not s[i] and allowed[i] and i not in chosen]
+            if not cand and not any(i in chosen for i in g):
+                raise ProtectionImpossible(
+                    f"primary cell #{p} cannot be protected: every cell that could hide it must "
+                    "be published")
+            while deficit > TOL and cand:
+                k = min(range(len(cand)), key=lambda c: cost[cand[c][0]] / min(cand[c][1], deficit))
+                i, gi = cand.pop(k)
+                chosen.add(i)
+                deficit -= gi
+        for i in chosen:
+            s[i] = True
+        stats["cut_added"] += len(chosen)
+        stats["singleton_added"] += singleton_repair(idx, s, allowed, cost, penalty)
+    else:
+        raise RuntimeError("secondary suppression did not converge")  # pragma: no cover
+    return s, stats
