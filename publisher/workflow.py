@@ -336,7 +336,7 @@ def change_release(session: Session, actor: User, release: Release, spec_map: di
     before = release.state
     had_approval = release.approved_by_id is not None
     _protect(release, new_spec, upload, settings, session)
-    release.changed_by_id = actor.id
+    release.changed_by = actor
     release.state = DRAFT
     audit(session, actor, "change", release=release, from_state=before, to_state=DRAFT,
           reason=_reason(reason, required=False),
@@ -345,7 +345,7 @@ def change_release(session: Session, actor: User, release: Release, spec_map: di
         audit(session, actor, "approval_voided", release=release, from_state=before,
               to_state=DRAFT, reason="the table or spec changed after approval",
               detail={"approved_by": release.approved_by.username if release.approved_by else None})
-        release.approved_by_id = None
+        release.approved_by = None
         release.approved_rev = None
         release.approved_at = None
         release.embargo_at = None
@@ -376,7 +376,7 @@ def approve(session: Session, actor: User, release: Release, comment: str = "") 
     if actor.id in contributors(session, release):
         raise Forbidden("you prepared or changed this release: another approver must approve it",
                         code="four_eyes")
-    release.approved_by_id = actor.id
+    release.approved_by = actor
     release.approved_rev = release.content_rev
     release.approved_at = utcnow()
     _move(session, actor, release, APPROVED, "approve", _reason(comment, required=False),

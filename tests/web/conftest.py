@@ -67,3 +67,34 @@ def users(store: sessionmaker[Session]) -> dict[str, int]:
         "both": make_user(store, "both", "preparer", "approver"),
         "admin": make_user(store, "admin", "admin"),
     }
+
+
+@pytest.fixture
+def app(db_url: str, tmp_path, store, users):  # noqa: ANN001, ANN201
+    from publisher.app import create_app
+
+    app = create_app({"DATABASE_URL": db_url, "SECRET_KEY": "test", "WTF_CSRF_ENABLED": True,
+                      "HUEY_IMMEDIATE": True, "PUBLISH_ENQUEUE": False,
+                      "WORK_DIR": str(tmp_path / "work"), "OUTPUT_DIR": str(tmp_path / "out"),
+                      "PUBLIC_BASE_URL": "http://127.0.0.1:5000", "CKAN_URL": None,
+                      "CKAN_API_TOKEN": None})
+    yield app
+    app.extensions["ashyq.engine"].dispose()
+
+
+def issue_token(store: sessionmaker[Session], user_id: int) -> str:
+    from publisher.workflow_models import ApiToken
+
+    with transaction(store) as s:
+        tok, clear = ApiToken.issue(s.get(User, user_id), "test")
+        s.add(tok)
+    return clear
+
+
+@pytest.fixture
+def tokens(store, users) -> dict[str, str]:  # noqa: ANN001
+    return {name: issue_token(store, uid) for name, uid in users.items()}
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}

@@ -1,0 +1,568 @@
+"""The JSON API (flask-smorest, marshmallow schemas); OpenAPI document at ``/api/openapi.json``.
+
+Authentication: ``Authorization: Bearer <token>`` (tokens from ``POST /api/auth/token``, the web
+UI or the CLI; stored hashed). Session cookies are not accepted here, so the API needs no CSRF
+token. Errors are JSON ``{"code": ..., "message": ...}``. Public endpoints (``/api/public/...``)
+need no token and return only protected values.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime
+from functools import wraps
+from typing import Any
+
+from flask import Flask, Response, abort, g, jsonify
+from flask_smorest import Api, Blueprint
+from marshmallow import Schema, fields, validate
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from .. import workflow as wf
+from ..workflow_models import (
+    ROLES,
+    ApiToken,
+    AuditEntry,
+    PublicationJob,
+    Release,
+    User,
+    utcnow,
+)
+from . import present
+from .common import authenticate, db, one_line, settings, token_user, user_errors
+
+SECURITY = [{"bearerAuth": []}]
+USERNAME = validate.Regexp(r"^[a-z0-9][a-z0-9_.-]{1,63}$",
+                           error="2-64 characters: a-z 0-9 _ . - (starting with a letter or digit)")
+
+
+class _Api(Api):
+    def _register_error_handlers(self) -> None:
+        """Errors are rendered app-wide by ``publisher.web`` (JSON under /api, HTML elsewhere)."""
+
+
+# -- schemas -------------------------------------------------------------------------------------
+
+class ApiErrorSchema(Schema):
+    code = fields.String(required=True)
+    message = fields.String(required=True)
+    errors = fields.Dict()
+
+
+class TokenRequestSchema(Schema):
+    username = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    password = fields.String(required=True, validate=validate.Length(min=1, max=1000))
+    name = fields.String(load_default="api", validate=validate.Length(max=100))
+
+
+class TokenSchema(Schema):
+    token = fields.String(required=True)
+    prefix = fields.String()
+    user = fields.String()
+
+
+class MeSchema(Schema):
+    id = fields.Integer()
+    username = fields.String()
+    display_name = fields.String()
+    roles = fields.List(fields.String())
+
+
+class ReleaseSchema(Schema):
+    id = fields.Integer()
+    series = fields.String()
+    version = fields.String()
+    kind = fields.String()
+    state = fields.String()
+    title = fields.Dict(keys=fields.String(), values=fields.String())
+    notice = fields.String(allow_none=True)
+    previous_id = fields.Integer(allow_none=True)
+    upload_name = fields.String()
+    upload_sha256 = fields.String()
+    content_rev = fields.Integer()
+    report = fields.Dict(allow_none=True)
+    prepared_by = fields.Function(lambda r: r.prepared_by.username if r.prepared_by else None,
+                                  allow_none=True)
+    changed_by = fields.Function(lambda r: r.changed_by.username if r.changed_by else None,
+                                 allow_none=True)
+    approved_by = fields.Function(lambda r: r.approved_by.username if r.approved_by else None,
+                                  allow_none=True)
+    approved_at = fields.DateTime(allow_none=True)
+    embargo_at = fields.DateTime(allow_none=True)
+    published_at = fields.DateTime(allow_none=True)
+    published_url = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+
+
+class ReleaseCreateSchema(Schema):
+    spec = fields.Dict(required=True, metadata={"description": "the table spec (see design.md)"})
+    table_csv = fields.String(required=True, validate=validate.Length(min=1),
+                              metadata={"description": "the table in long format, CSV (UTF-8)"})
+    table_name = fields.String(load_default="table.csv", validate=validate.Length(min=1, max=255))
+    kind = fields.String(load_default="initial",
+                         validate=validate.OneOf(["initial", "revision", "correction"]))
+    previous_id = fields.Integer(load_default=None, allow_none=True,
+                                 validate=validate.Range(min=1, max=2**31 - 1))
+    notice = fields.String(load_default=None, allow_none=True,
+                           validate=validate.Length(max=wf.MAX_REASON))
+
+
+class ReleaseChangeSchema(Schema):
+    spec = fields.Dict(load_default=None, allow_none=True)
+    table_csv = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1))
+    table_name = fields.String(load_default="table.csv", validate=validate.Length(min=1, max=255))
+    reason = fields.String(load_default="", validate=validate.Length(max=wf.MAX_REASON))
+
+
+class CommentSchema(Schema):
+    comment = fields.String(load_default="", validate=validate.Length(max=wf.MAX_REASON))
+
+
+class ReasonSchema(Schema):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=wf.MAX_REASON))
+
+
+class ScheduleSchema(Schema):
+    embargo_at = fields.AwareDateTime(load_default=None, allow_none=True, default_timezone=UTC,
+                                      metadata={"description": "UTC date and time; empty = now"})
+    reason = fields.String(load_default="", validate=validate.Length(max=wf.MAX_REASON))
+
+
+class CellSchema(Schema):
+    codes = fields.Dict(keys=fields.String(), values=fields.String())
+    obs_value = fields.Raw(allow_none=True, metadata={"type": "number", "nullable": True})
+    obs_status = fields.String()
+    conf_status = fields.String()
+    obs_moe = fields.Raw(allow_none=True, metadata={"type": "number", "nullable": True})
+
+
+class CellsSchema(Schema):
+    series = fields.String()
+    version = fields.String()
+    dimensions = fields.List(fields.String())
+    cells = fields.List(fields.Nested(CellSchema))
+
+
+class ProgressSchema(Schema):
+    release_id = fields.Integer()
+    state = fields.String()
+    status = fields.String()
+    step = fields.String()
+    percent = fields.Integer()
+    message = fields.String()
+    attempts = fields.Integer()
+    url = fields.String(allow_none=True)
+
+
+class AuditSchema(Schema):
+    id = fields.Integer()
+    at = fields.DateTime()
+    actor = fields.String(attribute="actor_name")
+    release_id = fields.Integer(allow_none=True)
+    action = fields.String()
+    from_state = fields.String(allow_none=True)
+    to_state = fields.String(allow_none=True)
+    reason = fields.String()
+    detail = fields.Dict()
+
+
+class AuditQuerySchema(Schema):
+    release_id = fields.Integer(load_default=None, validate=validate.Range(min=1, max=2**31 - 1))
+    format = fields.String(load_default="json", validate=validate.OneOf(["json", "csv"]))
+
+
+class UserCreateSchema(Schema):
+    username = fields.String(required=True, validate=USERNAME)
+    display_name = fields.String(load_default="", validate=validate.Length(max=200))
+    password = fields.String(required=True, validate=validate.Length(min=10, max=1000))
+    roles = fields.List(fields.String(validate=validate.OneOf(ROLES)), required=True,
+                        validate=validate.Length(min=1, max=3))
+
+
+class PublicReleaseSchema(Schema):
+    series = fields.String()
+    version = fields.String()
+    kind = fields.String()
+    state = fields.String()
+    title = fields.Dict(keys=fields.String(), values=fields.String())
+    notice = fields.String(allow_none=True)
+    published_at = fields.DateTime(allow_none=True)
+    url = fields.Function(lambda r: present.version_url(settings().get("PUBLIC_BASE_URL", ""), r))
+    ckan_url = fields.String(attribute="published_url", allow_none=True)
+    method = fields.Function(lambda r: present.method_note(r))
+
+
+class SeriesSchema(Schema):
+    series = fields.String()
+    versions = fields.List(fields.Nested(PublicReleaseSchema))
+
+
+# -- blueprints ------------------------------------------------------------------------------------
+
+blp = Blueprint("api", __name__, url_prefix="/api",
+                description="Releases: upload, protect, review, approve, schedule, publish")
+public_blp = Blueprint("public_api", __name__, url_prefix="/api/public",
+                       description="Published versions (no sign-in; protected values only)")
+
+def _errs(target: Blueprint, *codes: int):  # noqa: ANN202
+    def deco(fn):  # noqa: ANN001, ANN202
+        for code in codes:
+            fn = target.alt_response(code, schema=ApiErrorSchema, description="error")(fn)
+        return fn
+    return deco
+
+
+def authenticated(fn):  # noqa: ANN001, ANN201
+    """Resolve the bearer token to a user (401 JSON otherwise)."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        user = token_user(db())
+        if user is None:
+            abort(401)
+        g.api_user = user
+        return fn(*args, **kwargs)
+
+    return wrapper
+
+
+def _user() -> User:
+    return g.api_user
+
+
+def _release(release_id: int) -> Release:
+    return wf.get_release(db(), _user(), release_id)
+
+
+def _commit() -> None:
+    try:
+        db().commit()
+    except IntegrityError as e:
+        db().rollback()
+        raise wf.Conflict("the change conflicts with another one; reload and try again") from e
+
+
+@blp.route("/auth/token", methods=["POST"])
+@blp.arguments(TokenRequestSchema)
+@blp.response(201, TokenSchema)
+@_errs(blp, 401, 422, 429)
+def issue_token(data: dict[str, Any]) -> dict[str, Any]:
+    """Exchange a user name and password for an API token (rate-limited like the login form)."""
+    user, why = authenticate(db(), data["username"], data["password"])
+    if user is None:
+        abort(429 if why == "rate_limited" else 401)
+    tok, clear = ApiToken.issue(user, data.get("name") or "api")
+    db().add(tok)
+    wf.audit(db(), user, "token_issued", detail={"prefix": tok.prefix, "via": "api"})
+    _commit()
+    return {"token": clear, "prefix": tok.prefix, "user": user.username}
+
+
+@blp.route("/me", methods=["GET"])
+@blp.response(200, MeSchema)
+@blp.doc(security=SECURITY)
+@_errs(blp, 401)
+@authenticated
+def me() -> dict[str, Any]:
+    u = _user()
+    return {"id": u.id, "username": u.username, "display_name": u.display_name,
+            "roles": sorted(u.roles)}
+
+
+@blp.route("/releases", methods=["GET"])
+@blp.response(200, ReleaseSchema(many=True))
+@blp.doc(security=SECURITY)
+@_errs(blp, 401)
+@authenticated
+def list_releases() -> list[Release]:
+    """Releases the caller may see (drafts only their own)."""
+    return wf.visible_releases(db(), _user())
+
+
+@blp.route("/releases", methods=["POST"])
+@blp.arguments(ReleaseCreateSchema)
+@blp.response(201, ReleaseSchema)
+@blp.doc(security=SECURITY)
+@_errs(blp, 401, 403, 409, 413, 422)
+@authenticated
+def create_release(data: dict[str, Any]) -> Release:
+    """Upload a table and its spec: the release is created and protected (preparers)."""
+    r = wf.create_release(db(), _user(), data["spec"],
+                          wf.Upload(data["table_name"], data["table_csv"].encode("utf-8")),
+                          settings=settings(), kind=data["kind"],
+                          previous_id=data["previous_id"], notice=data["notice"])
+    _commit()
+    return r
+
+
+@blp.route("/releases/<int:release_id>", methods=["GET"])
+@blp.response(200, ReleaseSchema)
+@blp.doc(security=SECURITY)
+@_errs(blp, 401, 404)
+@authenticated
+def get_release(release_id: int) -> Release:
+    r = _release(release_id)
+    wf.log_pre_release_access(db(), _user(), r, "api:release")
+    _commit()
+    return r
+
+
+@blp.route("/releases/<int:release_id>", methods=["PUT"])
+@blp.arguments(ReleaseChangeSchema)
+@blp.response(200, ReleaseSchema)
+@blp.doc(security=SECURITY)
+@_errs(blp, 401, 403, 404, 409, 413, 422)
+@authenticated
+def change_release(data: dict[str, Any], release_id: int) -> Release:
+    """Replace the table and/or spec: re-protects and voids any approval."""
+    r = _release(release_id)
+    upload = (wf.Upload(data["table_name"], data["table_csv"].encode("utf-8"))
+              if data.get("table_csv") else None)
+    wf.change_release(db(), _user(), r, data.get("spec"), upload, settings=settings(),
+                      reason=data.get("reason", ""))
+    _commit()
+    return r
+
+
+def _action(name: str, fn: Any, schema: type[Schema], arg: str, doc: str) -> None:
+    @_errs(blp, 400, 401, 403, 404, 409, 422)
+    @authenticated
+    def view(data: dict[str, Any], release_id: int) -> Release:
+        r = _release(release_id)
+        fn(db(), _user(), r, data[arg])
+        _commit()
+        return r
+
+    view.__name__ = f"release_{name.replace('-', '_')}"
+    view.__doc__ = doc
+    blp.route(f"/releases/<int:release_id>/{name}", methods=["POST"])(
+        blp.arguments(schema)(blp.response(200, ReleaseSchema)(blp.doc(security=SECURITY)(view))))
+
+
+_action("submit", wf.submit, CommentSchema, "comment", "Submit a protected release for review.")
+_action("approve", wf.approve, CommentSchema, "comment",
+        "Approve a submitted release (an approver who did not prepare or change it).")
+_action("send-back", wf.send_back, CommentSchema, "comment",
+        "Send a submitted release back to its preparer, with a comment (required).")
+_action("unschedule", wf.unschedule, ReasonSchema, "reason", "Lift the schedule of a release.")
+_action("withdraw", wf.withdraw, ReasonSchema, "reason", "Withdraw a published version.")
+
+
+@blp.route("/releases/<int:release_id>/schedule", methods=["POST"])
+@blp.arguments(ScheduleSchema)
+@blp.response(200, ReleaseSchema)
+@blp.doc(security=SECURITY)
+@_errs(blp, 400, 401, 403, 404, 409, 422)
+@authenticated
+def schedule_release(data: dict[str, Any], release_id: int) -> Release:
+    """Schedule an approved release for publication at its embargo (empty = now)."""
+    r = _release(release_id)
+    when = data.get("embargo_at") or utcnow()
+    wf.schedule(db(), _user(), r, when, data.get("reason", ""))
+    _commit()
+    enqueue(r.id, when)
+    return r
+
+
+def enqueue(release_id: int, when: datetime) -> None:
+    """Hand the release to the task queue (the periodic sweep catches anything missed)."""
+    from flask import current_app
+
+    if not current_app.config.get("PUBLISH_ENQUEUE", True):
+        return
+    from ..tasks import enqueue_publication
+
+    enqueue_publication(release_id, when)
+
+
+@blp.route("/releases/<int:release_id>/cells", methods=["GET"])
+@blp.response(200, CellsSchema)
+@blp.doc(security=SECURITY)
+@_errs(blp, 401, 404)
+@authenticated
+def release_cells(release_id: int) -> dict[str, Any]:
+    """The protected table (suppressed cells have ``obs_value`` null)."""
+    r = _release(release_id)
+    wf.log_pre_release_access(db(), _user(), r, "api:cells")
+    _commit()
+    return {"series": r.series, "version": r.version, "dimensions": present.dimension_names(r),
+            "cells": present.cell_rows(r)}
+
+
+@blp.route("/releases/<int:release_id>/diff", methods=["GET"])
+@blp.response(200, fields.Dict(allow_none=True))
+@blp.doc(security=SECURITY)
+@_errs(blp, 401, 404)
+@authenticated
+def release_diff(release_id: int) -> Any:
+    """Cell-by-cell difference against the version this one replaces (null for a first one)."""
+    r = _release(release_id)
+    return jsonify(present.diff(r.previous, r))
+
+
+@blp.route("/releases/<int:release_id>/progress", methods=["GET"])
+@blp.response(200, ProgressSchema)
+@blp.doc(security=SECURITY)
+@_errs(blp, 401, 404)
+@authenticated
+def release_progress(release_id: int) -> dict[str, Any]:
+    r = _release(release_id)
+    return progress_of(r)
+
+
+def progress_of(r: Release) -> dict[str, Any]:
+    job = db().scalar(select(PublicationJob).where(PublicationJob.release_id == r.id))
+    out: dict[str, Any] = {"release_id": r.id, "state": r.state, "url": r.published_url}
+    if job is None:
+        out.update(status="none", step="", percent=0, message="", attempts=0)
+    else:
+        out.update(status=job.status, step=job.step, percent=job.percent, message=job.message,
+                   attempts=job.attempts)
+    return out
+
+
+@blp.route("/releases/<int:release_id>/audit", methods=["GET"])
+@blp.response(200, AuditSchema(many=True))
+@blp.doc(security=SECURITY)
+@_errs(blp, 401, 404)
+@authenticated
+def release_audit(release_id: int) -> list[AuditEntry]:
+    r = _release(release_id)
+    return list(wf.audit_rows(db(), r.id))
+
+
+@blp.route("/audit", methods=["GET"])
+@blp.arguments(AuditQuerySchema, location="query")
+@blp.response(200, AuditSchema(many=True))
+@blp.doc(security=SECURITY)
+@_errs(blp, 401, 403, 422)
+@authenticated
+def audit_export(args: dict[str, Any]) -> Any:
+    """The whole audit log (admins), as JSON or CSV."""
+    if not _user().has_role("admin"):
+        raise wf.Forbidden("only administrators can export the audit log")
+    rows = list(wf.audit_rows(db(), args.get("release_id")))
+    wf.audit(db(), _user(), "audit_export", detail={"rows": len(rows), "format": args["format"]})
+    _commit()
+    if args["format"] == "csv":
+        return Response(audit_csv(rows), mimetype="text/csv",
+                        headers={"Content-Disposition": "attachment; filename=audit-log.csv"})
+    return rows
+
+
+def _csv_safe(value: Any) -> str:
+    """Text cells that a spreadsheet would run as a formula get a leading apostrophe."""
+    s = "" if value is None else str(value)
+    return "'" + s if s[:1] in ("=", "+", "-", "@", "\t", "\r") else s
+
+
+def audit_csv(rows: list[AuditEntry]) -> str:
+    import json
+
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["id", "at", "actor", "release_id", "action", "from_state", "to_state", "reason",
+                "detail"])
+    for a in rows:
+        w.writerow([a.id, a.at.isoformat(), _csv_safe(a.actor_name), a.release_id or "",
+                    a.action, a.from_state or "", a.to_state or "", _csv_safe(a.reason),
+                    _csv_safe(json.dumps(a.detail, ensure_ascii=False, sort_keys=True))])
+    return buf.getvalue()
+
+
+@blp.route("/users", methods=["POST"])
+@blp.arguments(UserCreateSchema)
+@blp.response(201, MeSchema)
+@blp.doc(security=SECURITY)
+@_errs(blp, 401, 403, 409, 422)
+@authenticated
+def create_user(data: dict[str, Any]) -> dict[str, Any]:
+    """Create a user (administrators)."""
+    if not _user().has_role("admin"):
+        raise wf.Forbidden("only administrators can create users")
+    if db().scalar(select(User.id).where(User.username == data["username"])):
+        raise wf.Conflict(f"the user name {data['username']!r} is taken")
+    u = User(username=data["username"], display_name=data["display_name"], password_hash="",
+             active=True)
+    u.set_password(data["password"])
+    u.set_roles(data["roles"])
+    db().add(u)
+    db().flush()
+    wf.audit(db(), _user(), "user_created", detail={"user": u.username, "roles": sorted(u.roles)})
+    _commit()
+    return {"id": u.id, "username": u.username, "display_name": u.display_name,
+            "roles": sorted(u.roles)}
+
+
+# -- public ------------------------------------------------------------------------------------------
+
+@public_blp.route("/series/<string:series>", methods=["GET"])
+@public_blp.response(200, SeriesSchema)
+@_errs(public_blp, 404)
+def public_series(series: str) -> dict[str, Any]:
+    """Every published version of a series, newest first."""
+    rows = wf.public_releases(db(), series)
+    if not rows:
+        raise wf.NotFound(f"no published series {series}")
+    return {"series": series, "versions": rows}
+
+
+@public_blp.route("/series/<string:series>/<string:version>", methods=["GET"])
+@public_blp.response(200, PublicReleaseSchema)
+@_errs(public_blp, 404)
+def public_version(series: str, version: str) -> Release:
+    return wf.public_release(db(), series, version)
+
+
+@public_blp.route("/series/<string:series>/<string:version>/cells", methods=["GET"])
+@public_blp.response(200, CellsSchema)
+@_errs(public_blp, 404, 410)
+def public_cells(series: str, version: str) -> dict[str, Any]:
+    """The published (protected) table; nothing for a withdrawn version."""
+    r = wf.public_release(db(), series, version)
+    if r.state == "withdrawn":
+        raise wf.WorkflowError("this version was withdrawn", code="withdrawn", status=410)
+    return {"series": r.series, "version": r.version, "dimensions": present.dimension_names(r),
+            "cells": present.cell_rows(r)}
+
+
+def init_api(app: Flask) -> None:
+    app.config.setdefault("API_TITLE", "Ashyq release API")
+    app.config.setdefault("API_VERSION", "1")
+    app.config.setdefault("OPENAPI_VERSION", "3.0.3")
+    app.config.setdefault("OPENAPI_URL_PREFIX", "/api")
+    app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
+    app.config.setdefault("API_SPEC_OPTIONS", {
+        "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
+    })
+    api = _Api(app)
+    api.register_blueprint(blp)
+    api.register_blueprint(public_blp)
+    from . import csrf
+
+    csrf.exempt(blp)
+    csrf.exempt(public_blp)
+    app.extensions["ashyq.api"] = api
+
+    @app.errorhandler(wf.WorkflowError)
+    def _workflow_error(e: wf.WorkflowError):  # noqa: ANN202
+        db().rollback()
+        from . import _error
+
+        return _error(e.status, e.code, e.message)
+
+    for exc in user_errors():
+        app.register_error_handler(exc, _refused)
+
+
+def _refused(e: Exception):  # noqa: ANN202
+    db().rollback()
+    from . import _error
+
+    return _error(422, "invalid_input", one_line(e))
+
+
+__all__ = ["init_api", "audit_csv", "progress_of", "enqueue"]

@@ -1,0 +1,270 @@
+"""Presenting a release to people: the protected table with marks, the main marginal as an SVG
+bar chart, the difference against the previous version, citations and the method note.
+
+Everything here works from the *protected* table (``Release.protected_csv``) and the report; the
+uploaded raw table is never read, so nothing shown can reveal a suppressed cell's value.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import pandas as pd
+from markupsafe import Markup, escape
+
+from ..workflow_models import Release, as_utc
+
+TOTAL = "_T"
+FLAG_COLUMNS = ("obs_status", "conf_status")
+MARK = {"C": "primary", "D": "secondary"}
+
+
+def protected_frame(release: Release) -> pd.DataFrame:
+    if not release.protected_csv:
+        return pd.DataFrame()
+    return pd.read_csv(io.BytesIO(release.protected_csv), dtype=str, keep_default_na=False,
+                       na_filter=False)
+
+
+def dimension_names(release: Release) -> list[str]:
+    return [str(d.get("name")) for d in (release.spec or {}).get("dimensions", [])]
+
+
+def _num(v: str) -> int | float | None:
+    if v == "" or v is None:
+        return None
+    try:
+        f = float(v)
+    except ValueError:
+        return None
+    return int(f) if f.is_integer() else f
+
+
+def cell_rows(release: Release) -> list[dict[str, Any]]:
+    """Every published cell as a dict: codes, ``obs_value`` (None where suppressed), flags."""
+    df = protected_frame(release)
+    dims = dimension_names(release)
+    out = []
+    for rec in df.to_dict(orient="records"):
+        row: dict[str, Any] = {"codes": {d: rec.get(d, "") for d in dims},
+                               "obs_value": _num(rec.get("obs_value", "")),
+                               "obs_status": rec.get("obs_status", ""),
+                               "conf_status": rec.get("conf_status", "")}
+        if "obs_moe" in rec:
+            row["obs_moe"] = _num(rec["obs_moe"])
+        out.append(row)
+    return out
+
+
+def label(release: Release, dim: str, code: str, lang: str) -> str:
+    for d in (release.spec or {}).get("dimensions", []):
+        if d.get("name") == dim:
+            lab = (d.get("labels") or {}).get(code) or {}
+            if lab:
+                return str(lab.get(lang) or lab.get("en") or code)
+    return code
+
+
+def dim_title(release: Release, dim: str, lang: str) -> str:
+    for d in (release.spec or {}).get("dimensions", []):
+        if d.get("name") == dim:
+            t = d.get("title") or {}
+            return str(t.get(lang) or t.get("en") or dim)
+    return dim
+
+
+def preview(release: Release, *, limit: int = 500, only_suppressed: bool = False
+            ) -> tuple[list[dict[str, Any]], int]:
+    """Rows for the review table (the first ``limit``) and the total row count."""
+    rows = cell_rows(release)
+    if only_suppressed:
+        rows = [r for r in rows if r["conf_status"] in MARK]
+    for r in rows:
+        r["mark"] = MARK.get(r["conf_status"], "")
+    return rows[:limit], len(rows)
+
+
+def main_marginal(release: Release) -> tuple[str, list[tuple[str, int | None, str]]]:
+    """The first dimension's top-level codes with every other dimension at its total."""
+    dims = dimension_names(release)
+    if not dims:
+        return "", []
+    first = dims[0]
+    spec_dim = (release.spec or {}).get("dimensions", [{}])[0]
+    top = (spec_dim.get("hierarchy") or {}).get(TOTAL) or spec_dim.get("codes") or []
+    top = [str(c) for c in top]
+    df = protected_frame(release)
+    if df.empty:
+        return first, []
+    mask = pd.Series(True, index=df.index)
+    for d in dims[1:]:
+        mask &= df[d] == TOTAL
+    sub = df[mask].set_index(first)
+    bars = []
+    for code in top:
+        if code in sub.index:
+            rec = sub.loc[code]
+            bars.append((code, _num(rec["obs_value"]), str(rec["conf_status"])))
+    return first, bars
+
+
+def chart_svg(release: Release, lang: str, *, suppressed_label: str) -> Markup:
+    """A horizontal bar chart of the main marginal, server-rendered SVG (escaped text)."""
+    dim, bars = main_marginal(release)
+    if not bars:
+        return Markup("")
+    width, bar_h, gap, left = 560, 18, 6, 170
+    peak = max([v for _, v, _ in bars if v is not None] or [1]) or 1
+    height = len(bars) * (bar_h + gap) + 10
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" '
+             f'width="{width}" height="{height}" viewBox="0 0 {width} {height}">',
+             f"<title>{escape(dim_title(release, dim, lang))}</title>"]
+    for i, (code, value, _status) in enumerate(bars):
+        y = 5 + i * (bar_h + gap)
+        name = escape(label(release, dim, code, lang))
+        parts.append(f'<text x="{left - 6}" y="{y + 13}" text-anchor="end" '
+                     f'font-size="12">{name}</text>')
+        if value is None:
+            parts.append(f'<rect x="{left}" y="{y}" width="60" height="{bar_h}" '
+                         f'class="bar-suppressed" fill="none" stroke="#a33" stroke-dasharray="3 2"/>')
+            parts.append(f'<text x="{left + 66}" y="{y + 13}" font-size="12" fill="#a33">'
+                         f"{escape(suppressed_label)}</text>")
+        else:
+            w = max(1, int((width - left - 70) * value / peak))
+            parts.append(f'<rect x="{left}" y="{y}" width="{w}" height="{bar_h}" fill="#2b6cb0"/>')
+            parts.append(f'<text x="{left + w + 4}" y="{y + 13}" font-size="12">{value}</text>')
+    parts.append("</svg>")
+    return Markup("".join(parts))  # noqa: S704 - every interpolated text is escaped above
+
+
+def diff(previous: Release | None, release: Release) -> dict[str, Any] | None:
+    """Cell-by-cell difference of two protected tables (values and suppression flags)."""
+    if previous is None or not previous.protected_csv:
+        return None
+    dims = dimension_names(release)
+    a, b = protected_frame(previous), protected_frame(release)
+    prev_dims = dimension_names(previous)
+    if prev_dims != dims:
+        return {"schema_changed": True, "before": prev_dims, "after": dims, "changed": [],
+                "added": 0, "removed": 0, "changed_count": 0}
+    key = lambda df: df[dims].astype(str).agg("|".join, axis=1)  # noqa: E731
+    a = a.assign(_k=key(a)).set_index("_k")
+    b = b.assign(_k=key(b)).set_index("_k")
+    added = [k for k in b.index if k not in a.index]
+    removed = [k for k in a.index if k not in b.index]
+    changed = []
+    for k in b.index.intersection(a.index):
+        ra, rb = a.loc[k], b.loc[k]
+        if ra["obs_value"] != rb["obs_value"] or ra["conf_status"] != rb["conf_status"]:
+            changed.append({"codes": dict(zip(dims, k.split("|"), strict=True)),
+                            "before": _num(ra["obs_value"]), "after": _num(rb["obs_value"]),
+                            "status_before": ra["conf_status"], "status_after": rb["conf_status"]})
+    return {"schema_changed": False, "previous_version": previous.version, "added": len(added),
+            "removed": len(removed), "changed_count": len(changed), "changed": changed[:200]}
+
+
+def report_summary(report: dict[str, Any] | None) -> dict[str, Any]:
+    """The figures a reviewer looks at first, taken from the disclosure report."""
+    r = report or {}
+    prim = r.get("primary") or {}
+    sec = r.get("secondary") or {}
+    out: dict[str, Any] = {"method": r.get("method", ""), "cells": r.get("cells")}
+    if isinstance(prim, dict):
+        out["primary_cells"] = prim.get("cells")
+    if isinstance(sec, dict):
+        out["secondary_cells"] = sec.get("cells")
+        for k in ("value", "value_suppressed", "suppressed_value"):
+            if k in sec:
+                out["value_suppressed"] = sec[k]
+    for k in ("value_suppressed", "suppressed_value"):
+        if k in r:
+            out["value_suppressed"] = r[k]
+    noise = r.get("noise") or r.get("privacy") or {}
+    if isinstance(noise, dict):
+        for k in ("epsilon", "mechanism", "moe_95", "margin_of_error"):
+            if k in noise:
+                out[k] = noise[k]
+    for k in ("epsilon", "mechanism"):
+        if k in r and k not in out:
+            out[k] = r[k]
+    out["warnings"] = list(r.get("warnings") or [])
+    return {k: v for k, v in out.items() if v not in (None, "")}
+
+
+def report_json(report: dict[str, Any] | None) -> str:
+    return json.dumps(report or {}, indent=2, ensure_ascii=False, default=str)
+
+
+# -- citation ------------------------------------------------------------------------------------
+
+PUBLISHER_FALLBACK = {"kk": "Ashyq", "ru": "Ashyq", "en": "Ashyq"}
+DATASET_WORD = {"kk": "Деректер жиыны", "ru": "Набор данных", "en": "Dataset"}
+VERSION_WORD = {"kk": "Нұсқа", "ru": "Версия", "en": "Version"}
+ACCESSED_WORD = {"kk": "қаралған күні", "ru": "дата обращения", "en": "accessed"}
+
+
+def version_url(base_url: str, release: Release) -> str:
+    return f"{base_url.rstrip('/')}/v/{release.series}/{release.version}"
+
+
+def _publisher(settings: dict[str, Any], lang: str) -> str:
+    p = settings.get("PUBLISHER_NAME") or PUBLISHER_FALLBACK
+    return str(p.get(lang) or p.get("en")) if isinstance(p, dict) else str(p)
+
+
+def citation_text(release: Release, lang: str, settings: dict[str, Any], accessed: str) -> str:
+    """DataCite form: Creator (Year): Title. Version. Publisher. Dataset. URL, accessed DATE."""
+    year = (as_utc(release.published_at) or as_utc(release.created_at)).year
+    pub = _publisher(settings, lang)
+    return (f"{pub} ({year}): {release.title_in(lang)}. {VERSION_WORD[lang]} {release.version}. "
+            f"{pub}. {DATASET_WORD[lang]}. "
+            f"{version_url(settings.get('PUBLIC_BASE_URL', ''), release)}, "
+            f"{ACCESSED_WORD[lang]} {accessed}.")
+
+
+def citation_csl(release: Release, settings: dict[str, Any], lang: str = "en") -> dict[str, Any]:
+    when = as_utc(release.published_at) or as_utc(release.created_at)
+    pub = _publisher(settings, lang)
+    return {"type": "dataset", "id": f"{release.series}-{release.version}",
+            "title": release.title_in(lang), "version": release.version, "publisher": pub,
+            "author": [{"literal": pub}], "issued": {"date-parts": [[when.year, when.month, when.day]]},
+            "URL": version_url(settings.get("PUBLIC_BASE_URL", ""), release)}
+
+
+def _bib_escape(text: str) -> str:
+    out = []
+    for ch in text:
+        if ch in "{}\\":
+            out.append("\\" + {"{": "{", "}": "}", "\\": "textbackslash{}"}[ch])
+        elif ch in "&%$#_":
+            out.append("\\" + ch)
+        elif ch in "~^":
+            out.append("\\" + {"~": "textasciitilde{}", "^": "textasciicircum{}"}[ch])
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def citation_biblatex(release: Release, settings: dict[str, Any], lang: str = "en") -> str:
+    when = as_utc(release.published_at) or as_utc(release.created_at)
+    pub = _bib_escape(_publisher(settings, lang))
+    key = f"{release.series}-{release.version}".replace(".", "-")
+    return (f"@dataset{{{key},\n  author = {{{{{pub}}}}},\n"
+            f"  title = {{{_bib_escape(release.title_in(lang))}}},\n"
+            f"  version = {{{release.version}}},\n  publisher = {{{pub}}},\n"
+            f"  date = {{{when.date().isoformat()}}},\n"
+            f"  url = {{{version_url(settings.get('PUBLIC_BASE_URL', ''), release)}}}\n}}")
+
+
+def method_note(release: Release) -> dict[str, Any]:
+    """What protected the table, in figures (the template words it in the reader's language)."""
+    dis = (release.spec or {}).get("disclosure") or {}
+    noise = dis.get("noise") or {}
+    if noise:
+        return {"method": "noise", "mechanism": noise.get("mechanism"),
+                "epsilon": noise.get("epsilon"),
+                "privacy_unit": noise.get("privacy_unit", "person")}
+    return {"method": "suppression", "min_frequency": dis.get("min_frequency"),
+            "secondary": dis.get("secondary", "optimal")}
