@@ -63,8 +63,9 @@ METADATA_KEYS = {
     "allow_missing_languages": "true / false / list of languages whose text may be absent",
     "license": "Open Definition id (default CC-BY-4.0) or {name, path, title}",
     "keywords": "{kk: [..], ru: [..], en: [..]} (a plain list counts as the default language)",
-    "contributors": "list of {title (text or {kk,ru,en}), role, email, path, organization}",
-    "sources": "list of {title (text or {kk,ru,en}), path, email, version}",
+    "contributors": "list of {title (a name, or {kk,ru,en}), role, email, path, organization}",
+    "sources": "list of {title ({kk,ru,en}; a plain string is the default language), path, "
+               "email, version}",
     "homepage": "http(s) URL (default: landing_url)",
     "publisher": "{name: {kk,ru,en}, path: URL, email}",
     "doi": "DOI of this version (10.xxxx/...): becomes the package id and the citation identifier",
@@ -189,10 +190,15 @@ def _license(metadata: dict, source: str) -> dict:
     return out
 
 
-def _person(raw: Any, key: str, langs: Languages, source: str) -> dict:
+def _person(raw: Any, key: str, langs: Languages, source: str, *, neutral: bool = False) -> dict:
+    """A contributor or source; with ``neutral`` a plain-string title (a person's name) is the
+    same in every language, otherwise a plain string counts as the default language only."""
     if not isinstance(raw, dict) or "title" not in raw:
         raise PackageError(f"{key}: needs a title", source=source)
-    title = langs.text(raw["title"], f"{key}.title")
+    t = raw["title"]
+    if neutral and isinstance(t, str):
+        t = dict.fromkeys(LANGUAGES, t)
+    title = langs.text(t, f"{key}.title")
     out: dict[str, Any] = {"title": title[langs.default]}
     if raw.get("role") is not None:
         if raw["role"] not in ROLES:
@@ -286,7 +292,7 @@ def gather_metadata(spec: TableSpec, *, source: str, created: datetime | None,
     if not isinstance(raw_c, list) or len(raw_c) > 100:
         raise PackageError("contributors: must be a list (at most 100)", source=source)
     for i, c in enumerate(raw_c):
-        contributors.append(_person(c, f"contributors.{i}", langs, source))
+        contributors.append(_person(c, f"contributors.{i}", langs, source, neutral=True))
     if not any(c.get("role") == "publisher" for c in contributors):
         p: dict[str, Any] = {"title": publisher, "role": "publisher"}
         if pub.get("path"):
@@ -425,7 +431,12 @@ def package_table(spec: TableSpec, protected_csv: Path, out_dir: Path, *,
     meta = gather_metadata(spec, source=source, created=created, landing_url=landing_url,
                            publisher_name=publisher_name, warnings=warnings)
     noise = spec.disclosure.method == "noise"
-    additive = not (noise and isinstance(report, dict) and report.get("additive") is False)
+    additive = not (noise and isinstance(report, dict) and (
+        report.get("additive") is False
+        or (isinstance(report.get("checks"), dict) and report["checks"].get("additive") is False)))
+    if noise and isinstance(report, dict) and report.get("differentially_private") is False:
+        warnings.append("the protection report says the noise came from a seeded test sampler: "
+                        "NOT a differentially private release (the package says so)")
     table = read_protected(spec, protected_csv, check_additivity=additive)
     _check_report_counts(table, report, str(protected_csv))
     codelists = {d.name: build_codelist(d, meta.langs, codelist_dir, warnings)

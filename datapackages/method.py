@@ -136,11 +136,23 @@ def noise_method(spec: TableSpec, report: dict | None) -> dict:
     params: dict[str, Any] = {"mechanism": n.mechanism, "epsilon": n.epsilon,
                               "privacy_unit": n.privacy_unit,
                               "contribution_bound": n.contribution_bound}
-    params.update(_scalars(rep, ("delta", "rho", "scale", "post_processing", "moe_level",
-                                 "confidence", "epsilon_total", "budget_split")))
+    # Public facts of the method from the DP report (disclosure.noise._report); no cell values.
+    params.update(_scalars(rep, ("mechanism_detail", "noise_source", "differentially_private")))
+    if isinstance(rep.get("mechanism"), str):
+        params["mechanism_detail"] = rep["mechanism"][:200]
+    params.update(_scalars(rep.get("privacy"), ("definition", "epsilon_certified",
+                                                "contribution_bound_meaning", "neighbouring",
+                                                "composition")))
     pp = rep.get("post_processing")
-    if isinstance(pp, list) and all(isinstance(x, str) for x in pp):
-        params["post_processing"] = list(pp)
+    if isinstance(pp, dict):
+        post: dict[str, Any] = _scalars(pp, ("estimator", "clip_then_sum"))
+        if isinstance(pp.get("steps"), list) and all(isinstance(x, str) for x in pp["steps"]):
+            post["steps"] = [x[:300] for x in pp["steps"][:20]]
+        params["post_processing"] = post
+    unc = _scalars(rep.get("uncertainty"), ("column", "level", "method"))
+    if unc:
+        params["uncertainty"] = unc
+    private = rep.get("differentially_private")
     text = _explain_noise(rep)
     if text is None:
         eps = f"{n.epsilon:g}"
@@ -161,6 +173,14 @@ def noise_method(spec: TableSpec, report: dict | None) -> dict:
                    "values may differ from the true counts; the obs_moe column gives the margin of "
                    "error. The protection report describes the processing in full."),
         }
+    if private is False:
+        warn = {"kk": " НАЗАР АУДАРЫҢЫЗ: шу сынақ генераторымен қосылған; бұл дифференциалды "
+                      "құпиялылықпен қорғалған жарияланым ЕМЕС.",
+                "ru": " ВНИМАНИЕ: шум добавлен тестовым генератором; это НЕ выпуск с "
+                      "дифференциальной приватностью.",
+                "en": " WARNING: the noise came from a seeded test sampler; this is NOT a "
+                      "differentially private release."}
+        text = {lg: text[lg] + warn[lg] for lg in ("kk", "ru", "en")}
     return {"method": "noise", "parameters": params, "text": text, "flags": _flags("noise")}
 
 
