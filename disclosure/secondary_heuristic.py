@@ -79,9 +79,11 @@ def singleton_repair(idx: RelationIndex, s: np.ndarray, allowed: np.ndarray, cos
         cand = cells[~s[cells] & allowed[cells]]
         if len(cand) == 0:
             only = cells[s[cells]]
-            raise ProtectionImpossible(
-                f"cell #{int(only[0])} is the only suppressed cell of a relation whose other cells "
+            err = ProtectionImpossible(
+                "the cell {cell} is the only suppressed cell of a relation whose other cells "
                 "must all be published")
+            err.cell = int(only[0])
+            raise err
         score = cost[cand].copy()
         if penalty > 0:
             for k, j in enumerate(cand):
@@ -199,9 +201,11 @@ def _protect(system: AuditSystem, idx: RelationIndex, primary: np.ndarray, requi
             deficit = required[p] - width
             cand = [(i, gi) for i, gi in g.items() if not s[i] and allowed[i] and i not in chosen]
             if not cand and not any(i in chosen for i in g):
-                raise ProtectionImpossible(
-                    f"primary cell #{p} cannot be protected: every cell that could hide it must "
-                    "be published")
+                err = ProtectionImpossible(
+                    "the primary cell {cell} cannot be protected: every cell that could hide it "
+                    "must be published")
+                err.cell = p
+                raise err
             while deficit > TOL and cand:
                 k = min(range(len(cand)), key=lambda c: cost[cand[c][0]] / min(cand[c][1], deficit))
                 i, gi = cand.pop(k)

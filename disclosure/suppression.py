@@ -34,9 +34,23 @@ from .table import CellTable
 
 
 def protect_suppression(tables: list[CellTable]) -> list[ProtectedTable]:
-    """Protect the tables together; one :class:`ProtectedTable` per input table, same order."""
-    t0 = time.perf_counter()
+    """Protect the tables together; one :class:`ProtectedTable` per input table, same order.
+
+    Raises :class:`ProtectionImpossible` (naming the cell) when the cells that must be published
+    leave a primary cell unprotectable; ``InputError`` when linked tables disagree on a cell.
+    """
     prob = build_problem(tables)
+    try:
+        return _protect(prob, tables)
+    except ProtectionImpossible as e:
+        cell = getattr(e, "cell", None)
+        if cell is None:
+            raise
+        raise ProtectionImpossible(str(e).format(cell=f"({_label(prob.codes_of(cell))})")) from None
+
+
+def _protect(prob: SuppressionProblem, tables: list[CellTable]) -> list[ProtectedTable]:
+    t0 = time.perf_counter()
     rules = tables[0].spec.disclosure
     method = rules.secondary
     system = AuditSystem.build(prob.values, prob.relations, prob.ub)
