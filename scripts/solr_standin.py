@@ -454,7 +454,9 @@ class Core:
             qnode: Node = dismax_node(q, one("qf", "text"), one("mm", ""))
         else:
             qnode = Parser(q, one("df", "text"), one("q.op", "OR")).parse()
-        fqs = [Parser(fq, one("df", "text"), "OR").parse() for fq in params.get("fq", []) if fq]
+        # like Solr, q.op (CKAN sends AND) is the default operator of the filter queries too
+        fqs = [Parser(fq, one("df", "text"), one("q.op", "OR")).parse()
+               for fq in params.get("fq", []) if fq]
         with self.lock:
             docs = list(self.docs.values())
         hits = [d for d in docs if qnode.match(d) and all(f.match(d) for f in fqs)]

@@ -1,0 +1,806 @@
+"""Publish a built data package to CKAN: one immutable dataset per version, verified by sha256.
+
+:func:`publish_package` is the entry point. What it guarantees:
+
+- **One dataset per version.** The dataset slug is ``<series>-v<MAJOR>-<MINOR>-<PATCH>``; it is
+  created **private** and made public only after every file is uploaded and verified (or left
+  private until ``embargo``). Another version's dataset is never written to, so publishing 1.2.0
+  cannot change the bytes of 1.1.0. A slug held by anything that is not this package's version
+  is a name clash and is refused.
+- **Series.** Each version carries ``series``, ``version``, ``version_order`` (a zero-padded
+  sort key) and ``previous_version``, and is a member of the CKAN group named after the series;
+  the newest public version is ``package_search(fq='series:"<series>"',
+  sort='version_order desc', rows=1)`` (:func:`latest_version`).
+- **Files.** Every resource file of ``datapackage.json``, the ``datapackage.json`` itself and the
+  sibling ``<package_dir>.zip`` are uploaded; the resource ``hash`` is the sha256 the descriptor
+  states (checked against the local bytes before anything is sent).
+- **Verification.** After the push the dataset is read back and every file downloaded (with the
+  token while private, anonymously once public) and its sha256 compared with the package's. A
+  mismatch while private is repaired once by re-uploading; a persisting mismatch, or a mismatch
+  seen anonymously, fails the publication (and a public dataset is made private again).
+- **Robustness.** All calls have timeouts; reads and connection errors are retried a bounded
+  number of times with exponential backoff. Writes are idempotent because every step first
+  observes CKAN's state and only does what is missing: re-running after any failure completes
+  the version without a duplicate dataset or resource.
+- **Errors.** :class:`CkanPublishError` names the CKAN action, the field and CKAN's reason, e.g.
+  ``package_create: name: That URL is already in use.``, and says whether a retry can help
+  (``.retryable``). Tokens never appear in messages.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import ckanapi
+import requests
+
+LANGS = ("kk", "ru", "en")
+SLUG_RE = re.compile(r"^[a-z0-9_-]{2,100}$")
+SEMVER_RE = re.compile(
+    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?$"
+)
+SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+SPDX_SHA256 = "http://spdx.org/rdf/terms#checksumAlgorithm_sha256"
+DEFAULT_ORGANIZATION = "ashyq"
+FORMATS = {
+    ".csv": ("CSV", "text/csv"),
+    ".xlsx": ("XLSX", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+    ".json": ("JSON", "application/json"),
+    ".zip": ("ZIP", "application/zip"),
+    ".pdf": ("PDF", "application/pdf"),
+    ".md": ("Markdown", "text/markdown"),
+    ".txt": ("TXT", "text/plain"),
+}
+
+
+class CkanPublishError(Exception):
+    """A publication that did not complete: ``<action>: <field>: <reason>``.
+
+    ``retryable`` is True when re-running the same publication can succeed (CKAN unreachable,
+    5xx, timeouts, an interrupted push); False for refusals that need a change (validation,
+    permission, name clash, a published version whose bytes differ).
+    """
+
+    def __init__(self, action: str, field: str | None, reason: str, *, retryable: bool = False):
+        self.action, self.field, self.reason, self.retryable = action, field, reason, retryable
+        super().__init__(f"{action}: {field}: {reason}" if field else f"{action}: {reason}")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounded retries: ``attempts`` tries per call, sleeping ``backoff * 2**i`` (capped)."""
+
+    attempts: int = 4
+    backoff: float = 0.5
+    max_backoff: float = 8.0
+    connect_timeout: float = 5.0
+    read_timeout: float = 120.0
+
+    def delays(self) -> Iterator[float]:
+        for i in range(self.attempts - 1):
+            yield min(self.max_backoff, self.backoff * (2**i))
+
+
+@dataclass(frozen=True)
+class PublishedResource:
+    name: str
+    id: str
+    url: str
+    sha256: str
+    bytes: int
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    dataset_name: str
+    dataset_url: str
+    dataset_id: str
+    series: str
+    version: str
+    resources: tuple[PublishedResource, ...]
+    verified: bool
+    public: bool
+    anonymous_verified: bool
+    latest_version: str | None = None
+    notes: tuple[str, ...] = ()
+
+
+# --------------------------------------------------------------------------- the local package
+@dataclass(frozen=True)
+class LocalFile:
+    name: str  # CKAN resource name: the descriptor path (posix), or the file name
+    path: Path
+    sha256: str
+    size: int
+    format: str
+    mimetype: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class LocalPackage:
+    directory: Path
+    series: str
+    version: str
+    package_id: str
+    title: dict[str, str]
+    description: dict[str, str]
+    license_id: str | None
+    keywords: tuple[str, ...]
+    files: tuple[LocalFile, ...]
+    notes: tuple[str, ...] = ()
+
+    @property
+    def dataset_name(self) -> str:
+        return dataset_slug(self.series, self.version)
+
+
+def dataset_slug(series: str, version: str) -> str:
+    """``<series>-v1-2-0`` (pre-release/build parts lowercased, non-slug characters as ``-``)."""
+    v = re.sub(r"[^a-z0-9]+", "-", version.lower()).strip("-")
+    return f"{series}-v{v}"
+
+
+def version_order(version: str) -> str:
+    """A lexically sortable key: ``1.10.0`` -> ``000001.000010.000000.~`` (release after -rc)."""
+    m = SEMVER_RE.match(version)
+    if not m:
+        raise ValueError(version)
+    major, minor, patch, pre = m.groups()
+    return f"{int(major):06d}.{int(minor):06d}.{int(patch):06d}.{pre or '~'}"
+
+
+def sha256_of(path: Path) -> tuple[str, int]:
+    h, n = hashlib.sha256(), 0
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+            n += len(chunk)
+    return h.hexdigest(), n
+
+
+def _bad(field_: str, reason: str) -> CkanPublishError:
+    return CkanPublishError("datapackage.json", field_, reason)
+
+
+def _translations(descriptor: dict[str, Any], key: str) -> dict[str, str]:
+    """``x_translations`` in either shape: ``{key: {lang: text}}`` or ``{lang: {key: text}}``."""
+    tr = descriptor.get("x_translations") or {}
+    out: dict[str, str] = {}
+    if isinstance(tr, dict):
+        by_key = tr.get(key)
+        if isinstance(by_key, dict):
+            out.update({k: v for k, v in by_key.items() if isinstance(v, str) and v.strip()})
+        for lang in LANGS:
+            by_lang = tr.get(lang)
+            if isinstance(by_lang, dict) and isinstance(by_lang.get(key), str):
+                out.setdefault(lang, by_lang[key])
+    value = descriptor.get(key)
+    if isinstance(value, dict):  # a language object where a plain string is expected
+        out.update({k: v for k, v in value.items() if isinstance(v, str) and v.strip()})
+    return {k: v.strip() for k, v in out.items() if k in LANGS}
+
+
+def _default_language(descriptor: dict[str, Any]) -> str:
+    langs = descriptor.get("languages")
+    if isinstance(langs, list) and langs and isinstance(langs[0], str) and langs[0] in LANGS:
+        return langs[0]
+    return "kk"
+
+
+def _stated_hash(res: dict[str, Any]) -> tuple[str | None, str | None]:
+    """(algorithm, hex) the descriptor states for a resource, v1/v2/frictionless-stats shapes."""
+    candidates: list[Any] = [res.get("hash")]
+    stats = res.get("stats")
+    if isinstance(stats, dict):
+        candidates += [
+            f"sha256:{stats['sha256']}" if stats.get("sha256") else None,
+            stats.get("hash"),
+        ]
+    for c in candidates:
+        if not isinstance(c, str) or not c.strip():
+            continue
+        c = c.strip().lower()
+        if ":" in c:
+            algo, hexd = c.split(":", 1)
+            return algo, hexd
+        if SHA256_RE.match(c):
+            return "sha256", c
+        return "md5", c
+    return None, None
+
+
+def _local_file(directory: Path, rel: str, *, name: str, description: str = "",
+                fmt: str | None = None, mediatype: str | None = None) -> Path:
+    p = PurePosixPath(rel)
+    if p.is_absolute() or ".." in p.parts or re.match(r"^[a-z][a-z0-9+.-]*://", rel, re.I):
+        raise _bad(f"resources[{name}].path", f"{rel!r} is not a relative path inside the package")
+    path = directory / Path(*p.parts)
+    if not path.is_file():
+        raise _bad(f"resources[{name}].path", f"file {rel!r} not found in {directory}")
+    return path
+
+
+def read_package(package_dir: Path, *, series: str | None = None) -> LocalPackage:
+    """Read and check a built package (no network): descriptor fields, files and their hashes."""
+    directory = Path(package_dir)
+    dp_path = directory / "datapackage.json"
+    try:
+        descriptor = json.loads(dp_path.read_text("utf-8"))
+    except FileNotFoundError:
+        raise CkanPublishError("datapackage.json", None, f"{dp_path} not found") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise CkanPublishError("datapackage.json", None, f"{dp_path} is not JSON: {exc}") from None
+    if not isinstance(descriptor, dict):
+        raise _bad("(root)", "the descriptor must be a JSON object")
+
+    series = series or descriptor.get("name")
+    if not isinstance(series, str) or not SLUG_RE.match(series):
+        raise _bad("name", f"{series!r} is not a series slug (2-100 of a-z 0-9 - _)")
+    version = descriptor.get("version")
+    if not isinstance(version, str) or not SEMVER_RE.match(version):
+        raise _bad("version", f"{version!r} is not a semantic version (MAJOR.MINOR.PATCH)")
+    slug = dataset_slug(series, version)
+    if len(slug) > 100:
+        raise _bad("name", f"dataset name {slug!r} is longer than CKAN's 100 characters")
+    package_id = str(descriptor.get("id") or f"{series}@{version}")
+
+    default_lang = _default_language(descriptor)
+    title = _translations(descriptor, "title")
+    if isinstance(descriptor.get("title"), str) and descriptor["title"].strip():
+        title.setdefault(default_lang, descriptor["title"].strip())
+    missing = [lang for lang in LANGS if lang not in title]
+    if missing:
+        raise _bad("x_translations.title", "no title in " + ", ".join(missing))
+    description = _translations(descriptor, "description")
+    if isinstance(descriptor.get("description"), str) and descriptor["description"].strip():
+        description.setdefault(default_lang, descriptor["description"].strip())
+
+    license_id = None
+    licenses = descriptor.get("licenses")
+    if isinstance(licenses, list) and licenses and isinstance(licenses[0], dict):
+        license_id = licenses[0].get("name") or licenses[0].get("id")
+    keywords = tuple(
+        k for k in descriptor.get("keywords") or [] if isinstance(k, str) and k.strip()
+    )
+
+    files: list[LocalFile] = []
+    notes: list[str] = []
+    resources = descriptor.get("resources")
+    if not isinstance(resources, list) or not resources:
+        raise _bad("resources", "the package has no resources")
+    for i, res in enumerate(resources):
+        if not isinstance(res, dict):
+            raise _bad(f"resources[{i}]", "must be an object")
+        rname = str(res.get("name") or i)
+        paths = res.get("path")
+        if paths is None:
+            if "data" in res:
+                notes.append(f"resource {rname!r} is inline data (kept in datapackage.json)")
+                continue
+            raise _bad(f"resources[{rname}].path", "missing")
+        if isinstance(paths, str):
+            paths = [paths]
+        if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
+            raise _bad(f"resources[{rname}].path", "must be a string or a list of strings")
+        algo, stated = _stated_hash(res)
+        if len(paths) > 1 and stated:
+            notes.append(f"resource {rname!r}: the stated hash covers all {len(paths)} parts")
+        for rel in paths:
+            path = _local_file(directory, rel, name=rname)
+            digest, size = sha256_of(path)
+            if stated and len(paths) == 1:
+                if algo == "sha256" and stated != digest:
+                    raise _bad(f"resources[{rname}].hash",
+                               f"states sha256 {stated} but {rel} has {digest}: rebuild the package")
+                if algo == "md5":
+                    md5 = hashlib.md5(path.read_bytes(), usedforsecurity=False).hexdigest()
+                    if md5 != stated:
+                        raise _bad(f"resources[{rname}].hash",
+                                   f"states md5 {stated} but {rel} has {md5}")
+                    notes.append(f"resource {rname!r}: md5 stated; sha256 computed locally")
+                elif algo not in ("sha256", "md5"):
+                    notes.append(f"resource {rname!r}: hash algorithm {algo!r} not checked")
+            elif not stated:
+                notes.append(f"resource {rname!r}: no hash stated; sha256 computed locally")
+            stated_bytes = res.get("bytes")
+            if isinstance(stated_bytes, int) and len(paths) == 1 and stated_bytes != size:
+                raise _bad(f"resources[{rname}].bytes", f"states {stated_bytes} but {rel} has {size}")
+            fmt, mime = FORMATS.get(path.suffix.lower(), (path.suffix.lstrip(".").upper(), ""))
+            if isinstance(res.get("format"), str) and res["format"]:
+                fmt = res["format"].upper() if len(res["format"]) <= 5 else res["format"]
+            mime = res.get("mediatype") or res.get("mediaType") or mime
+            if "jsonstat" in rel.lower().replace("-", "") or mime == "application/json+stat":
+                fmt = "JSON-stat"
+            desc = res.get("description") if isinstance(res.get("description"), str) else ""
+            files.append(LocalFile(rel, path, digest, size, fmt, str(mime or ""), desc or ""))
+
+    dp_digest, dp_size = sha256_of(dp_path)
+    files.append(LocalFile("datapackage.json", dp_path, dp_digest, dp_size, "JSON",
+                           "application/json", "Frictionless Data Package descriptor"))
+    zip_path = directory.with_name(directory.name + ".zip")
+    if zip_path.is_file():
+        z_digest, z_size = sha256_of(zip_path)
+        files.append(LocalFile(zip_path.name, zip_path, z_digest, z_size, "ZIP",
+                               "application/zip", "The whole data package as one zip file"))
+    else:
+        notes.append(f"no {zip_path.name} beside the package: the zip is not published")
+    names = [f.name for f in files]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise _bad("resources", "two files would get the same CKAN resource name: " + ", ".join(dupes))
+    return LocalPackage(directory, series, version, package_id, title, description, license_id,
+                        keywords, tuple(files), tuple(notes))
+
+
+# --------------------------------------------------------------------------- the CKAN client
+class CkanClient:
+    """ckanapi over a ``requests.Session`` with timeouts and bounded, backed-off retries."""
+
+    def __init__(self, url: str, token: str | None, *, session: requests.Session | None = None,
+                 policy: RetryPolicy | None = None,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.url = url.rstrip("/")
+        self.token = token
+        self.policy = policy or RetryPolicy()
+        self.session = session or requests.Session()
+        self.sleep = sleep
+        self.last_status: int | None = None
+        self.session.hooks.setdefault("response", []).append(self._record_status)
+        self.api = ckanapi.RemoteCKAN(self.url, apikey=token, session=self.session,
+                                      user_agent="ashyq-publisher/0.1 (+ckanapi)")
+        self.anon = ckanapi.RemoteCKAN(self.url, apikey=None, session=self.session,
+                                       user_agent="ashyq-publisher/0.1 (+ckanapi; anonymous)")
+
+    def _record_status(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        self.last_status = response.status_code
+
+    def timeout(self, size: int = 0) -> tuple[float, float]:
+        return (self.policy.connect_timeout, max(self.policy.read_timeout, size / 1_000_000))
+
+    # errors ---------------------------------------------------------------
+    def _error(self, action: str, exc: Exception) -> CkanPublishError:
+        if isinstance(exc, ckanapi.ValidationError):
+            field_, reason = _first_error(exc.error_dict)
+            return CkanPublishError(action, field_, reason)
+        if isinstance(exc, ckanapi.NotAuthorized):
+            msg = exc.args[0] if exc.args else ""
+            if isinstance(msg, dict):
+                msg = msg.get("message", "")
+            hint = "" if self.token else " (no API token given)"
+            return CkanPublishError(action, "authorization",
+                                    f"HTTP 403 {msg or 'access denied'}{hint}: check CKAN_API_TOKEN "
+                                    "and the user's rights on the organization")
+        if isinstance(exc, ckanapi.NotFound):
+            return CkanPublishError(action, "id", f"not found: {exc.args[0] if exc.args else ''}")
+        if isinstance(exc, requests.Timeout):
+            return CkanPublishError(action, "connection", f"timed out talking to {self.url}",
+                                    retryable=True)
+        if isinstance(exc, requests.ConnectionError):
+            return CkanPublishError(action, "connection", f"cannot reach CKAN at {self.url}",
+                                    retryable=True)
+        status = self.last_status
+        text = str(exc)[:300]
+        if isinstance(exc, ckanapi.CKANAPIError | ckanapi.ServerIncompatibleError):
+            retry = status is None or status >= 500 or status == 429
+            return CkanPublishError(action, f"HTTP {status}", text, retryable=retry)
+        return CkanPublishError(action, type(exc).__name__, text, retryable=False)
+
+    @staticmethod
+    def _transient(err: CkanPublishError) -> bool:
+        return err.retryable
+
+    def call(self, action: str, data: dict[str, Any] | None = None, *, anonymous: bool = False,
+             files: dict[str, Any] | None = None, size: int = 0, retry: bool = True) -> Any:
+        """One action; transient failures retried (``retry=False`` for non-idempotent writes)."""
+        api = self.anon if anonymous else self.api
+        delays = self.policy.delays() if retry else iter(())
+        while True:
+            self.last_status = None
+            try:
+                if files:
+                    for fh in files.values():
+                        fh.seek(0)
+                return api.call_action(action, data or {}, files=files,
+                                       requests_kwargs={"timeout": self.timeout(size)})
+            except (ckanapi.CKANAPIError, ckanapi.ServerIncompatibleError, requests.RequestException,
+                    ValueError) as exc:
+                err = self._error(action, exc)
+                if not err.retryable:
+                    raise err from None
+                delay = next(delays, None)
+                if delay is None:
+                    raise err from None
+                self.sleep(delay)
+
+    def show(self, action: str, ident: str, *, anonymous: bool = False) -> dict[str, Any] | None:
+        """``*_show`` returning None for NotFound (a read, retried)."""
+        try:
+            return self.call(action, {"id": ident}, anonymous=anonymous)
+        except CkanPublishError as err:
+            if err.field == "id" and err.reason.startswith("not found"):
+                return None
+            raise
+
+    def download_sha256(self, url: str, *, anonymous: bool) -> tuple[str, int, int]:
+        """(sha256, bytes, HTTP status) of a download; retried on connection errors and 5xx."""
+        headers = {} if anonymous or not self.token else {"Authorization": self.token}
+        delays = self.policy.delays()
+        while True:
+            try:
+                with self.session.get(url, headers=headers, stream=True, timeout=self.timeout(),
+                                      allow_redirects=True) as r:
+                    if r.status_code >= 500 or r.status_code == 429:
+                        raise requests.HTTPError(f"HTTP {r.status_code}", response=r)
+                    if r.status_code != 200:
+                        return "", 0, r.status_code
+                    h, n = hashlib.sha256(), 0
+                    for chunk in r.iter_content(1 << 20):
+                        h.update(chunk)
+                        n += len(chunk)
+                    return h.hexdigest(), n, 200
+            except requests.RequestException as exc:
+                delay = next(delays, None)
+                if delay is None:
+                    raise CkanPublishError("download", url, f"failed: {type(exc).__name__}",
+                                           retryable=True) from None
+                self.sleep(delay)
+
+
+def _first_error(error_dict: dict[str, Any]) -> tuple[str, str]:
+    """(field, reason) from a CKAN validation error dict (nested lists/dicts flattened)."""
+    def flat(value: Any) -> str:
+        if isinstance(value, list):
+            return "; ".join(flat(v) for v in value if v)
+        if isinstance(value, dict):
+            return "; ".join(f"{k}: {flat(v)}" for k, v in value.items() if v)
+        return str(value)
+
+    fields = [(k, v) for k, v in (error_dict or {}).items() if k != "__type" and v]
+    if not fields:
+        return "(unknown)", "validation error"
+    return ", ".join(k for k, _ in fields), "; ".join(flat(v) for _, v in fields)
+
+
+# --------------------------------------------------------------------------- publishing steps
+@dataclass
+class _Run:
+    client: CkanClient
+    pkg: LocalPackage
+    organization: str
+    embargo: datetime | None
+    progress: Callable[[str], None]
+    notes: list[str] = field(default_factory=list)
+
+
+def _ensure_organization(run: _Run) -> dict[str, Any]:
+    c = run.client
+    org = c.show("organization_show", run.organization)
+    if org is not None:
+        return org
+    run.progress(f"creating organization {run.organization}")
+    try:
+        return c.call("organization_create",
+                      {"name": run.organization, "title": run.organization}, retry=False)
+    except CkanPublishError as err:
+        # a lost response may have created it (CKAN commits even when indexing fails)
+        org = c.show("organization_show", run.organization)
+        if org is not None:
+            return org
+        raise err from None
+
+
+def _ensure_series_group(run: _Run) -> None:
+    c, series = run.client, run.pkg.series
+    if c.show("group_show", series) is not None:
+        return
+    run.progress(f"creating group {series} for the series")
+    title = run.pkg.title.get("en") or series
+    desc = "\n".join(f"{lang}: {run.pkg.title[lang]}" for lang in LANGS if lang in run.pkg.title)
+    try:
+        c.call("group_create", {"name": series, "title": title,
+                                "description": f"All versions of {series}.\n{desc}"}, retry=False)
+    except CkanPublishError as err:
+        if c.show("group_show", series) is None:
+            raise err from None
+
+
+def _metadata(run: _Run, previous: str | None) -> dict[str, Any]:
+    pkg = run.pkg
+    meta: dict[str, Any] = {
+        "name": pkg.dataset_name,
+        "title_translated": pkg.title,
+        "title": pkg.title.get("en") or next(iter(pkg.title.values())),
+        "version": pkg.version,
+        "series": pkg.series,
+        "version_order": version_order(pkg.version),
+        "datapackage_id": pkg.package_id,
+        "owner_org": run.organization,
+        "groups": [{"name": pkg.series}],
+    }
+    if pkg.description:
+        meta["notes_translated"] = pkg.description
+        meta["notes"] = pkg.description.get("en") or next(iter(pkg.description.values()))
+    if previous:
+        meta["previous_version"] = previous
+    if run.embargo:
+        meta["embargo_until"] = run.embargo.astimezone(UTC).isoformat()
+    if pkg.license_id:
+        meta["license_id"] = pkg.license_id
+    if pkg.keywords:
+        meta["tags"] = [
+            {"name": re.sub(r"[^\w .-]", "", k)[:100]} for k in pkg.keywords
+            if len(re.sub(r"[^\w .-]", "", k)) >= 2
+        ]
+    return meta
+
+
+def _is_ours(dataset: dict[str, Any], pkg: LocalPackage) -> bool:
+    return (
+        dataset.get("series") == pkg.series
+        and dataset.get("version") == pkg.version
+        and dataset.get("datapackage_id") == pkg.package_id
+    )
+
+
+def _previous_version(run: _Run) -> str | None:
+    c, pkg = run.client, run.pkg
+    try:
+        found = c.call("package_search", {
+            "fq": f'series:"{pkg.series}"', "sort": "version_order desc", "rows": 50,
+            "include_private": True, "fl": "name,version_order",
+        })
+    except CkanPublishError:
+        return None
+    mine = version_order(pkg.version)
+    older = [d for d in found.get("results", [])
+             if d.get("version_order") and d["version_order"] < mine]
+    return older[0]["name"] if older else None
+
+
+def _ensure_dataset(run: _Run) -> dict[str, Any]:
+    c, pkg = run.client, run.pkg
+    name = pkg.dataset_name
+    ds = c.show("package_show", name)
+    if ds is not None:
+        if ds.get("state") == "deleted":
+            raise CkanPublishError("package_create", "name",
+                                   f"That URL is already in use by a deleted dataset ({name}); "
+                                   "purge it in CKAN or publish a new version")
+        if not _is_ours(ds, pkg):
+            raise CkanPublishError(
+                "package_create", "name",
+                f"That URL is already in use: {name} exists but is not version {pkg.version} of "
+                f"series {pkg.series} from data package {pkg.package_id} "
+                f"(it holds series={ds.get('series')!r}, version={ds.get('version')!r})")
+        run.progress(f"resuming {name} ({'private' if ds.get('private') else 'public'})")
+        return ds
+    meta = _metadata(run, _previous_version(run))
+    meta["private"] = True
+    run.progress(f"creating dataset {name} (private)")
+    try:
+        return c.call("package_create", meta, retry=False)
+    except CkanPublishError as err:
+        if not err.retryable:
+            raise
+        # the response was lost: look again before failing (a re-run completes it)
+        ds = c.show("package_show", name)
+        if ds is not None and _is_ours(ds, pkg):
+            return ds
+        raise
+
+
+def _upload_fields(f: LocalFile) -> dict[str, str]:
+    return {
+        "name": f.name,
+        "hash": f.sha256,
+        "hash_algorithm": SPDX_SHA256,
+        "format": f.format,
+        "mimetype": f.mimetype,
+        "description": f.description,
+    }
+
+
+def _upload(run: _Run, dataset_id: str, f: LocalFile, existing_id: str | None) -> None:
+    c = run.client
+    action = "resource_update" if existing_id else "resource_create"
+    data = _upload_fields(f)
+    if existing_id:
+        data["id"] = existing_id
+    else:
+        data["package_id"] = dataset_id
+    with f.path.open("rb") as fh:
+        c.call(action, data, files={"upload": _NamedFile(fh, f.path.name)}, size=f.size,
+               retry=False)
+
+
+class _NamedFile:
+    """A file object whose ``name`` is the bare file name (CKAN names the download after it)."""
+
+    def __init__(self, fh: Any, name: str) -> None:
+        self._fh, self.name = fh, name
+
+    def read(self, *args: Any) -> bytes:
+        return self._fh.read(*args)
+
+    def seek(self, *args: Any) -> int:
+        return self._fh.seek(*args)
+
+    def tell(self) -> int:
+        return self._fh.tell()
+
+
+def _sync_resources(run: _Run, dataset_id: str) -> dict[str, Any]:
+    """Make the private dataset's resources exactly the package's files (once each)."""
+    c, pkg = run.client, run.pkg
+    wanted = {f.name: f for f in pkg.files}
+    for f in pkg.files:
+        attempts = iter(c.policy.delays())
+        while True:
+            ds = c.call("package_show", {"id": dataset_id})
+            same = [r for r in ds.get("resources", []) if r.get("name") == f.name]
+            for extra in same[1:]:  # a duplicate from an earlier, interrupted run
+                run.progress(f"removing duplicate resource {f.name}")
+                c.call("resource_delete", {"id": extra["id"]})
+            current = same[0] if same else None
+            if (current and current.get("hash") == f.sha256 and current.get("url_type") == "upload"
+                    and int(current.get("size") or -1) == f.size):
+                break
+            try:
+                _upload(run, dataset_id, f, current["id"] if current else None)
+                run.progress(f"uploaded {f.name} ({f.size} bytes)")
+                break
+            except CkanPublishError as err:
+                delay = next(attempts, None)
+                if not err.retryable or delay is None:
+                    raise
+                c.sleep(delay)
+    ds = c.call("package_show", {"id": dataset_id})
+    for r in ds.get("resources", []):
+        if r.get("name") not in wanted:
+            run.progress(f"removing resource {r.get('name')!r} that is not in the package")
+            c.call("resource_delete", {"id": r["id"]})
+    ds = c.call("package_show", {"id": dataset_id})
+    order = [f.name for f in pkg.files]
+    by_name = {r["name"]: r["id"] for r in ds.get("resources", [])}
+    if [r["name"] for r in ds.get("resources", [])] != order:
+        c.call("package_resource_reorder",
+               {"id": dataset_id, "order": [by_name[n] for n in order if n in by_name]})
+        ds = c.call("package_show", {"id": dataset_id})
+    return ds
+
+
+def _verify(run: _Run, ds: dict[str, Any], *, anonymous: bool) -> list[str]:
+    """Problems found reading back ``ds`` and downloading each file (empty list: verified)."""
+    c, problems = run.client, []
+    remote = {}
+    for r in ds.get("resources", []):
+        remote.setdefault(r.get("name"), []).append(r)
+    for f in run.pkg.files:
+        rs = remote.get(f.name, [])
+        if len(rs) != 1:
+            problems.append(f"{f.name}: {len(rs)} resources with this name (expected 1)")
+            continue
+        r = rs[0]
+        if r.get("hash") != f.sha256:
+            problems.append(f"{f.name}: resource hash {r.get('hash')!r} != {f.sha256}")
+        digest, size, status = c.download_sha256(r["url"], anonymous=anonymous)
+        who = "anonymous" if anonymous else "authorized"
+        if status != 200:
+            problems.append(f"{f.name}: {who} download answered HTTP {status}")
+        elif digest != f.sha256 or size != f.size:
+            problems.append(f"{f.name}: {who} download has sha256 {digest} ({size} bytes), "
+                            f"expected {f.sha256} ({f.size} bytes)")
+    return problems
+
+
+def _result(run: _Run, ds: dict[str, Any], *, verified: bool, public: bool, anon: bool,
+            latest: str | None) -> PublishResult:
+    by_name = {r["name"]: r for r in ds.get("resources", [])}
+    resources = tuple(
+        PublishedResource(f.name, by_name[f.name]["id"], by_name[f.name]["url"], f.sha256, f.size)
+        for f in run.pkg.files if f.name in by_name
+    )
+    return PublishResult(
+        dataset_name=ds["name"], dataset_url=f"{run.client.url}/dataset/{ds['name']}",
+        dataset_id=ds["id"], series=run.pkg.series, version=run.pkg.version,
+        resources=resources, verified=verified, public=public, anonymous_verified=anon,
+        latest_version=latest, notes=tuple(run.pkg.notes) + tuple(run.notes),
+    )
+
+
+def latest_version(url: str, series: str, *, session: requests.Session | None = None,
+                   policy: RetryPolicy | None = None) -> str | None:
+    """Name of the newest **public** version dataset of ``series`` (anonymous search)."""
+    c = CkanClient(url, None, session=session, policy=policy)
+    found = c.call("package_search", {"fq": f'series:"{series}"', "sort": "version_order desc",
+                                      "rows": 1}, anonymous=True)
+    results = found.get("results") or []
+    return results[0]["name"] if results else None
+
+
+def publish_package(
+    package_dir: Path,
+    *,
+    url: str,
+    token: str,
+    organization: str | None = None,
+    series: str | None = None,
+    embargo: datetime | None = None,
+    session: requests.Session | None = None,
+    progress: Callable[[str], None] | None = None,
+    policy: RetryPolicy | None = None,
+) -> PublishResult:
+    """Publish the built package in ``package_dir`` as one immutable CKAN dataset (see module doc).
+
+    Returns a verified :class:`PublishResult`, or raises :class:`CkanPublishError` leaving the
+    dataset private (never half-public); calling again with the same package completes it.
+    """
+    if not url:
+        raise CkanPublishError("publish", "CKAN_URL", "no CKAN URL given")
+    if not token:
+        raise CkanPublishError("publish", "CKAN_API_TOKEN", "no API token given")
+    if embargo is not None and embargo.tzinfo is None:
+        raise CkanPublishError("publish", "embargo", "must be timezone-aware (e.g. UTC)")
+    pkg = read_package(Path(package_dir), series=series)
+    org = organization or DEFAULT_ORGANIZATION
+    if not SLUG_RE.match(org):
+        raise CkanPublishError("organization_create", "name", f"{org!r} is not a CKAN name")
+    client = CkanClient(url, token, session=session, policy=policy)
+    run = _Run(client, pkg, org, embargo, progress or (lambda _m: None))
+
+    _ensure_organization(run)
+    _ensure_series_group(run)
+    ds = _ensure_dataset(run)
+    if not ds.get("private"):
+        # already public: immutable; only confirm it is exactly this package
+        problems = _verify(run, ds, anonymous=True)
+        if problems:
+            raise CkanPublishError("verify", ds["name"],
+                                   "the published version differs from this package "
+                                   "(a published version is immutable: give the release a new "
+                                   "version): " + "; ".join(problems))
+        run.progress(f"{ds['name']} is already published and identical")
+        return _result(run, ds, verified=True, public=True, anon=True,
+                       latest=latest_version(url, pkg.series, session=client.session,
+                                             policy=client.policy))
+
+    ds = _sync_resources(run, ds["id"])
+    run.progress("verifying uploads (authorized download + sha256)")
+    problems = _verify(run, ds, anonymous=False)
+    if problems:
+        run.progress("mismatch found, re-uploading the affected files once: " + "; ".join(problems))
+        for f in pkg.files:
+            if any(p.startswith(f"{f.name}:") for p in problems):
+                rid = next((r["id"] for r in ds["resources"] if r["name"] == f.name), None)
+                _upload(run, ds["id"], f, rid)
+        ds = _sync_resources(run, ds["id"])
+        problems = _verify(run, ds, anonymous=False)
+        if problems:
+            raise CkanPublishError("verify", ds["name"], "; ".join(problems), retryable=False)
+
+    if embargo is not None and embargo > datetime.now(UTC):
+        run.progress(f"complete and verified; private until the embargo {embargo.isoformat()}")
+        return _result(run, ds, verified=True, public=False, anon=False, latest=None)
+
+    run.progress(f"making {ds['name']} public")
+    client.call("package_patch", {"id": ds["id"], "private": False})
+    ds = client.call("package_show", {"id": ds["id"]})
+    anon_ds = client.call("package_show", {"id": ds["id"]}, anonymous=True)
+    problems = _verify(run, anon_ds, anonymous=True)
+    if problems:
+        client.call("package_patch", {"id": ds["id"], "private": True})
+        raise CkanPublishError("verify", ds["name"],
+                               "anonymous read-back failed, dataset made private again: "
+                               + "; ".join(problems), retryable=True)
+    latest = latest_version(url, pkg.series, session=client.session, policy=client.policy)
+    run.progress(f"published {ds['name']} (newest in series: {latest})")
+    return _result(run, ds, verified=True, public=True, anon=True, latest=latest)
