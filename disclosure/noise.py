@@ -32,6 +32,8 @@ release such a table.
 from __future__ import annotations
 
 import math
+import time
+from dataclasses import dataclass
 from numbers import Real
 
 import numpy as np
@@ -133,7 +135,41 @@ def protect_noise(table: CellTable, *, rng: np.random.Generator | int | None = N
     opts = dict(noise.options)
     shares = allocation(table, opts.get("weights"))
     sampler = make_sampler(rng)
+    rel = release(table, epsilon, bound, shares, sampler)
+    values, moe = rel.values, rel.moe
+    measurements, spent, grand, sweeps = rel.measurements, rel.spent, rel.grand, rel.sweeps
 
+    conf = np.full(table.n_cells, FREE, dtype=object)
+    published = published_frame(table, conf, values=values, extra={MOE_COLUMN: moe})
+    report = _report(table, epsilon, spent, bound, noise, sampler, measurements, shares,
+                     values, moe, grand, sweeps)
+    report["explanation"] = explain_noise(report)
+    return ProtectedTable(table=table, published=published, report=report)
+
+
+@dataclass
+class Release:
+    """The outcome of :func:`release`: published values and what the report needs."""
+
+    values: np.ndarray  # published integer value of every cell (flat, C order)
+    moe: np.ndarray  # 95 % margin of error of every cell
+    blue: np.ndarray  # BLUE of every cell (float; internal, for benchmarks and tests)
+    sd: np.ndarray  # standard deviation of the BLUE of every cell
+    measurements: list[Measurement]
+    spent: float
+    grand: int
+    sweeps: int
+    timings: dict[str, float]
+
+
+def release(table: CellTable, epsilon: float, bound: int, shares: list[tuple[str, float]],
+            sampler) -> Release:  # noqa: ANN001
+    """Measure with noise, estimate (WLS), post-process (top-down) and size the margins of error.
+
+    ``epsilon`` must already be checked; ``shares`` come from :func:`allocation`.
+    """
+    clock = time.perf_counter
+    t0 = clock()
     hier = table.hierarchies
     inner_true = _inner_cube(table)
     shape = inner_true.shape
@@ -157,6 +193,7 @@ def protect_noise(table: CellTable, *, rng: np.random.Generator | int | None = N
         g.values = sampler.sample(est.answer(g, inner_true), scale)
         used.append(g)
     assert inner_noisy is not None
+    t1 = clock()
     spent = math.fsum(m.epsilon for m in measurements)
     if sampler.is_private and spent > epsilon:
         raise RuntimeError(f"certified epsilon {spent!r} exceeds the requested {epsilon!r}")
@@ -173,16 +210,16 @@ def protect_noise(table: CellTable, *, rng: np.random.Generator | int | None = N
         proj, sweeps = post.project_nonneg(fit.inner, leaf_margins)
         inner_pub = post.round_stages(proj, leaf_margins)
     values = aggregate(table.spec, inner_pub).reshape(-1).astype(np.int64)
+    t2 = clock()
 
     sd = np.sqrt(est.wls_variance(hier, used, fit)).reshape(-1)
     moe = np.ceil(LAPLACE_Q95 * sd + np.abs(values - blue_full) - 1e-9).astype(np.int64)
 
-    conf = np.full(table.n_cells, FREE, dtype=object)
-    published = published_frame(table, conf, values=values, extra={MOE_COLUMN: moe})
-    report = _report(table, epsilon, spent, bound, noise, sampler, measurements, shares,
-                     values, moe, grand, sweeps)
-    report["explanation"] = explain_noise(report)
-    return ProtectedTable(table=table, published=published, report=report)
+    t3 = clock()
+    return Release(values=values, moe=moe, blue=blue_full, sd=sd, measurements=measurements,
+                   spent=spent, grand=grand, sweeps=sweeps,
+                   timings={"noise": t1 - t0, "estimate_and_postprocess": t2 - t1,
+                            "margin_of_error": t3 - t2})
 
 
 def _report(table: CellTable, epsilon: float, spent: float, bound: int, noise, sampler,  # noqa: ANN001
