@@ -21,7 +21,7 @@ LANGS = ("kk", "ru", "en")
 WORDS = {
     "version": {"kk": "Нұсқа", "ru": "Версия", "en": "Version"},
     "dataset": {"kk": "Деректер жиынтығы", "ru": "Набор данных", "en": "Dataset"},
-    "accessed": {"kk": "қаралған күні", "ru": "дата обращения", "en": "accessed"},
+    "accessed": {"kk": "қаралған күні: ", "ru": "дата обращения: ", "en": "accessed "},
 }
 
 
@@ -81,7 +81,7 @@ def citation(descriptor: dict, lang: str | None = None, *, accessed: date | None
     if p["url"]:
         text += f" {p['url']}"
     if accessed is not None:
-        text += f" ({WORDS['accessed'][lang]}: {accessed.isoformat()})"
+        text += f" ({WORDS['accessed'][lang]}{accessed.isoformat()})"
     return text.strip()
 
 

@@ -1,0 +1,310 @@
+"""Citations, XLSX and JSON-stat read back, the reproducible zip, and a noise table."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import re
+import zipfile
+from datetime import date
+from pathlib import Path
+
+from dp_helpers import (
+    CREATED,
+    LANDING,
+    PUBLISHER,
+    TITLE,
+    frictionless_cli,
+    js_validate,
+    make_spec,
+    noise_frame,
+    protected_frame,
+)
+from openpyxl import load_workbook
+
+from datapackages import biblatex, citation, csl_json
+
+LANGS = ("kk", "ru", "en")
+# Variables CSL-JSON defines (csl-data.json, additionalProperties: false), the ones we may use.
+CSL_KEYS = {"id", "type", "title", "author", "issued", "accessed", "version", "publisher",
+            "DOI", "URL", "language", "genre", "abstract", "note", "custom"}
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+# --------------------------------------------------------------- citation
+
+def test_citation_text_in_three_languages(build, spec, protected_csv):
+    d = build(spec, protected_csv).descriptor
+    assert citation(d, "en") == (
+        f"A. Statistician (2026): {TITLE['en']}. Version 1.1.0. {PUBLISHER['en']}. (Dataset). "
+        f"{LANDING}")
+    assert citation(d, "ru") == (
+        f"A. Statistician (2026): {TITLE['ru']}. Версия 1.1.0. {PUBLISHER['ru']}. "
+        f"(Набор данных). {LANDING}")
+    assert citation(d, "kk").startswith(f"A. Statistician (2026): {TITLE['kk']}. Нұсқа 1.1.0. "
+                                        f"{PUBLISHER['kk']}. (Деректер жиынтығы).")
+    assert citation(d) == citation(d, "kk")  # the default language
+    assert citation(d, "en", accessed=date(2026, 4, 1)).endswith("(accessed 2026-04-01)")
+    assert citation(d, "ru", accessed=date(2026, 4, 1)).endswith("(дата обращения: 2026-04-01)")
+    assert d["x_citation"]["text"] == {lg: citation(d, lg) for lg in LANGS}
+
+
+def test_citation_uses_doi_and_publisher_when_no_author(build, protected_csv):
+    spec = make_spec(doi="10.5281/zenodo.123456", contributors=[])
+    d = build(spec, protected_csv).descriptor
+    assert d["id"] == "https://doi.org/10.5281/zenodo.123456"
+    assert citation(d, "en") == (f"{PUBLISHER['en']} (2026): {TITLE['en']}. Version 1.1.0. "
+                                 f"{PUBLISHER['en']}. (Dataset). "
+                                 "https://doi.org/10.5281/zenodo.123456")
+    item = csl_json(d, "en")
+    assert item["DOI"] == "10.5281/zenodo.123456"
+    assert item["author"] == [{"literal": PUBLISHER["en"]}]
+
+
+def test_csl_json_and_biblatex(build, spec, protected_csv):
+    res = build(spec, protected_csv)
+    d = res.descriptor
+    item = csl_json(d, "en")
+    assert item["type"] == "dataset"
+    assert set(item) <= CSL_KEYS
+    assert item["version"] == "1.1.0"
+    assert item["publisher"] == PUBLISHER["en"]
+    assert item["issued"] == {"date-parts": [[2026, 3, 20]]}
+    assert item["URL"] == LANDING
+    assert item["title"] == TITLE["en"]
+    in_pkg = json.loads((res.path / "citation" / "citation.csl.json").read_text(encoding="utf-8"))
+    assert in_pkg == [csl_json(d, lg) for lg in LANGS]
+    bib = biblatex(d, "ru")
+    assert bib.startswith("@dataset{migrants-by-region_1_1_0_ru,\n")
+    assert "  version = {1.1.0},\n" in bib
+    assert f"  publisher = {{{PUBLISHER['ru']}}},\n" in bib
+    assert "  date = {2026-03-20},\n" in bib
+    assert f"  url = {{{LANDING}}},\n" in bib
+    assert "  langid = {russian}\n" in bib
+    assert bib.count("{") == bib.count("}")
+    text = (res.path / "citation" / "citation.bib").read_text(encoding="utf-8")
+    assert biblatex(d, "kk") in text and bib in text and biblatex(d, "en") in text
+    txt = (res.path / "citation" / "citation.txt").read_text(encoding="utf-8").splitlines()
+    assert txt == [f"[{lg}] {citation(d, lg)}" for lg in LANGS]
+
+
+def test_biblatex_escapes_special_characters(build, spec, protected_csv):
+    odd = dataclasses.replace(spec, title={**spec.title, "en": "Migrants 50% & more_{x} #1 ~ $"})
+    d = build(odd, protected_csv).descriptor
+    bib = biblatex(d, "en")
+    assert r"title = {Migrants 50\% \& more\_\{x\} \#1 \~{} \$}" in bib
+    assert bib.count("{") - bib.count(r"\{") == bib.count("}") - bib.count(r"\}")
+
+
+# --------------------------------------------------------------- XLSX
+
+def test_xlsx_read_back_labels_and_flags(build, spec, protected_csv):
+    res = build(spec, protected_csv)
+    data = {(r["region"], r["sex"]): r for r in _rows(res.path / "data" / f"{spec.id}.csv")}
+    for lg, total, female, region in (("en", "Total", "Female", "Almaty district"),
+                                      ("ru", "Всего", "Женщины", "район Алматы"),
+                                      ("kk", "Барлығы", "Әйелдер", "Алматы ауданы")):
+        wb = load_workbook(res.path / "downloads" / f"{spec.id}-{lg}.xlsx")
+        ws = wb.worksheets[0]
+        assert ws.cell(1, 1).value == TITLE[lg]
+        assert ws.cell(2, 1).value == res.descriptor["x_citation"]["text"][lg]
+        header = [c.value for c in ws[4]]
+        assert header[-3:-1] == ["obs_status", "conf_status"]
+        rows = list(ws.iter_rows(min_row=5, values_only=True))
+        assert len(rows) == len(data) == 18
+        labels = {r[1] for r in rows} | {r[3] for r in rows}
+        assert {total, female, region} <= labels
+        for r in rows:
+            code_region, code_sex, value, obs, conf, meaning = r[0], r[2], r[4], r[5], r[6], r[7]
+            src = data[(code_region, code_sex)]
+            assert (obs, conf) == (src["obs_status"], src["conf_status"])
+            if conf == "F":
+                assert value == int(src["obs_value"])
+            else:
+                assert value is None and meaning
+        notes = wb.worksheets[1]
+        texts = [c.value for c in notes["B"]]
+        assert res.descriptor["x_method"]["text"][lg] in texts
+
+
+def test_xlsx_neutralises_formula_looking_text(tmp_path, build):
+    payloads = ["=cmd|' /C calc'!A0", "+SUM(1,2)", "-2+3", "@SUM(A1)", "=HYPERLINK(\"x\")"]
+    spec = make_spec(
+        title={"kk": payloads[0], "ru": "Прибывшие", "en": "Arrivals"},
+        dimensions=[
+            {"name": "region", "codelist": "kz-regions",
+             "hierarchy": {"_T": ["71", "75"], "71": ["7101", "7102"], "75": ["7501"]}},
+            {"name": "sex", "codes": ["F", "M"], "title": {"kk": payloads[4], "ru": "Пол",
+                                                           "en": "Sex"},
+             "labels": {"F": {"kk": payloads[1], "ru": payloads[2], "en": payloads[3]},
+                        "M": {"kk": "Ерлер", "ru": "Мужчины", "en": "Male"}}}])
+    csv_path = tmp_path / "p.csv"
+    protected_frame(spec).to_csv(csv_path, index=False)
+    res = build(spec, csv_path)
+    for lg in LANGS:
+        path = res.path / "downloads" / f"{spec.id}-{lg}.xlsx"
+        with zipfile.ZipFile(path) as z:
+            for name in z.namelist():
+                if name.startswith("xl/worksheets/"):
+                    assert "<f>" not in z.read(name).decode("utf-8"), name
+        wb = load_workbook(path)
+        found = []
+        for ws in wb.worksheets:
+            for row in ws.iter_rows():
+                for c in row:
+                    if isinstance(c.value, str) and c.value in payloads:
+                        assert c.data_type == "s", (c.coordinate, c.value)
+                        found.append(c.value)
+        expected = {"kk": {payloads[0], payloads[4], payloads[1]}, "ru": {payloads[2]},
+                    "en": {payloads[3]}}[lg]
+        assert expected <= set(found), (lg, found)
+
+
+# --------------------------------------------------------------- JSON-stat
+
+def test_jsonstat_read_back(build, spec, protected_csv):
+    res = build(spec, protected_csv)
+    data = _rows(res.path / "data" / f"{spec.id}.csv")
+    for lg in LANGS:
+        js = json.loads((res.path / "downloads" / f"{spec.id}-{lg}.stat.json")
+                        .read_text(encoding="utf-8"))
+        assert js["version"] == "2.0" and js["class"] == "dataset"
+        assert js["label"] == TITLE[lg]
+        assert js["id"] == ["region", "sex"]
+        assert js["size"] == [6, 3]
+        n = 1
+        for s in js["size"]:
+            n *= s
+        assert len(js["value"]) == n
+        dims = [js["dimension"][d]["category"] for d in js["id"]]
+        for cat, size in zip(dims, js["size"], strict=True):
+            assert len(cat["index"]) == size and set(cat["label"]) == set(cat["index"])
+        assert js["dimension"]["region"]["category"]["child"]["71"] == ["7101", "7102"]
+        for r in data:
+            k = 0
+            for d, cat, size in zip(js["id"], dims, js["size"], strict=True):
+                k = k * size + cat["index"].index(r[d])
+            if r["conf_status"] == "F":
+                assert js["value"][k] == int(r["obs_value"])
+                assert str(k) not in js.get("status", {})
+            else:
+                assert js["value"][k] is None
+                assert js["status"][str(k)] == r["conf_status"]
+            assert js["extension"]["conf_status"][k] == r["conf_status"]
+        assert js["dimension"]["sex"]["category"]["label"]["_T"] == {"kk": "Барлығы",
+                                                                     "ru": "Всего",
+                                                                     "en": "Total"}[lg]
+        assert js["role"] == {"geo": ["region"]}
+        assert js["updated"] == "2026-03-20T09:30:00Z"
+
+
+# --------------------------------------------------------------- reproducible zip
+
+def test_zip_is_reproducible(tmp_path, build, spec, protected_csv):
+    a = build(spec, protected_csv, name="a")
+    # Same cells in another row order, written to another folder name.
+    shuffled = tmp_path / "shuffled.csv"
+    lines = protected_csv.read_text(encoding="utf-8").splitlines()
+    shuffled.write_text("\n".join([lines[0], *reversed(lines[1:])]) + "\n", encoding="utf-8")
+    b = build(spec, shuffled, name="b")
+    assert a.sha256 == b.sha256
+    assert a.zip_path.read_bytes() == b.zip_path.read_bytes()
+    with zipfile.ZipFile(a.zip_path) as z:
+        infos = z.infolist()
+        names = [i.filename for i in infos]
+        assert names == sorted(names)
+        assert all(n.startswith("migrants-by-region-1.1.0/") for n in names)
+        assert {i.date_time for i in infos} == {(2026, 3, 20, 9, 30, 0)}
+        assert z.read("migrants-by-region-1.1.0/datapackage.json") == \
+            (a.path / "datapackage.json").read_bytes()
+        assert len(names) == len(a.files)
+    c = build(spec, protected_csv, name="c", created=CREATED.replace(day=21))
+    assert c.sha256 != a.sha256
+
+
+def test_created_defaults(monkeypatch, tmp_path, spec, protected_csv):
+    from datapackages import package_table
+
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1774000000")
+    a = package_table(spec, protected_csv, tmp_path / "a")
+    b = package_table(spec, protected_csv, tmp_path / "b")
+    assert a.descriptor["created"] == "2026-03-20T09:46:40Z"
+    assert a.sha256 == b.sha256
+    monkeypatch.delenv("SOURCE_DATE_EPOCH")
+    from_spec = make_spec(created="2025-12-31T23:00:00+05:00")
+    c = package_table(from_spec, protected_csv, tmp_path / "c")
+    assert c.descriptor["created"] == "2025-12-31T18:00:00Z"
+    now = package_table(spec, protected_csv, tmp_path / "d")
+    assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$", now.descriptor["created"])
+
+
+# --------------------------------------------------------------- noise tables
+
+def test_noise_table_package(tmp_path, build):
+    spec = make_spec(disclosure={"noise": {"mechanism": "geometric", "epsilon": 1.0}})
+    csv_path = tmp_path / "noise.csv"
+    noise_frame(spec).to_csv(csv_path, index=False)
+    report = {
+        "method": "noise", "mechanism": "discrete Laplace (two-sided geometric)",
+        "differentially_private": True,
+        "privacy": {"definition": "pure epsilon-differential privacy", "epsilon": 1.0,
+                    "epsilon_certified": 0.999, "privacy_unit": "person"},
+        "post_processing": {"estimator": "weighted least squares",
+                            "steps": ["non-negative", "integer", "additive"]},
+        "uncertainty": {"column": "obs_moe", "level": 0.95, "inner_moe_median": 4.0,
+                        "grand_total_moe": 7},
+        "checks": {"additive": True},
+    }
+    res = build(spec, csv_path, report=report)
+    dp = res.path / "datapackage.json"
+    assert frictionless_cli(dp)["valid"] is True
+    assert js_validate(dp)["valid"] is True
+    d = res.descriptor
+    fields = {f["name"]: f for f in d["resources"][0]["schema"]["fields"]}
+    assert fields["obs_moe"]["type"] == "number"
+    assert fields["conf_status"]["constraints"]["enum"] == ["F"]
+    m = d["x_method"]
+    assert m["method"] == "noise"
+    assert m["parameters"]["epsilon"] == 1.0
+    assert m["parameters"]["post_processing"]["steps"] == ["non-negative", "integer", "additive"]
+    assert m["parameters"]["uncertainty"]["level"] == 0.95
+    assert set(m["text"]) == set(LANGS) and all(m["text"].values())
+    assert "obs_moe" in m["text"]["en"]
+    js = json.loads((res.path / "downloads" / f"{spec.id}-en.stat.json").read_text("utf-8"))
+    assert len(js["extension"]["obs_moe"]) == len(js["value"])
+    wb = load_workbook(res.path / "downloads" / f"{spec.id}-en.xlsx")
+    assert "obs_moe" in [c.value for c in wb.worksheets[0][4]]
+
+
+def test_noise_table_from_seeded_sampler_says_it_is_not_private(tmp_path, build):
+    spec = make_spec(disclosure={"noise": {"mechanism": "geometric", "epsilon": 1.0}})
+    csv_path = tmp_path / "noise.csv"
+    noise_frame(spec).to_csv(csv_path, index=False)
+    res = build(spec, csv_path, report={"differentially_private": False})
+    assert "NOT a differentially private release" in res.descriptor["x_method"]["text"]["en"]
+    assert any("NOT a differentially private" in w for w in res.warnings)
+
+
+def test_noise_table_without_margin_of_error_is_refused(tmp_path, build):
+    import pytest
+
+    from datapackages import PackageError
+
+    spec = make_spec(disclosure={"noise": {"mechanism": "geometric", "epsilon": 1.0}})
+    df = noise_frame(spec)
+    df.loc[3, "obs_moe"] = None
+    p = tmp_path / "noise.csv"
+    df.to_csv(p, index=False)
+    with pytest.raises(PackageError, match=r"row 5, column obs_moe: the margin of error"):
+        build(spec, p)
+    buf = io.StringIO()
+    noise_frame(spec).drop(columns=["obs_moe"]).to_csv(buf, index=False)
+    p.write_text(buf.getvalue(), encoding="utf-8")
+    with pytest.raises(PackageError, match="missing column 'obs_moe'"):
+        build(spec, p)
