@@ -64,7 +64,7 @@ NOTE_EPS = (0.1, 0.5, 1.0, 2.0)
 
 def note_table(seed: int = 20240601) -> CellTable:
     rng = np.random.default_rng(seed)
-    r, c, a, s = 17, 30, 6, 2
+    r, c, a = 17, 30, 6
     spec = spec_from_mapping({
         "id": "bench", "title": {"en": "bench"},
         "dimensions": [
