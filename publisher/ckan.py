@@ -347,12 +347,12 @@ class CkanClient:
 
     def __init__(self, url: str, token: str | None, *, session: requests.Session | None = None,
                  policy: RetryPolicy | None = None,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] | None = None) -> None:
         self.url = url.rstrip("/")
         self.token = token
         self.policy = policy or RetryPolicy()
         self.session = session or requests.Session()
-        self.sleep = sleep
+        self.sleep = sleep or (lambda seconds: time.sleep(seconds))
         self.last_status: int | None = None
         self.session.hooks.setdefault("response", []).append(self._record_status)
         self.api = ckanapi.RemoteCKAN(self.url, apikey=token, session=self.session,
