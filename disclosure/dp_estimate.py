@@ -58,12 +58,20 @@ def level_cut(h: Hierarchy, level: int) -> list[int]:
 
 
 def marginal_groups(hierarchies: tuple[Hierarchy, ...]) -> list[Group]:
-    """The one-way marginal groups at every hierarchy level of every dimension."""
+    """The one-way marginal groups at every hierarchy level of every dimension.
+
+    A level is skipped when it adds no query: a single code (the grand total again) or the same
+    codes as the level above.
+    """
     out = []
     for d, h in enumerate(hierarchies):
         mem = membership(h).astype(float)
+        prev: list[int] = []
         for level in range(1, h.levels + 1):
             idx = level_cut(h, level)
+            if len(idx) == 1 or idx == prev:
+                continue
+            prev = idx
             out.append(Group(name=f"{h.name}@{level}", dim=d, matrix=mem[idx],
                              codes=tuple(h.codes[i] for i in idx)))
     return out

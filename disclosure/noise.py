@@ -31,12 +31,14 @@ release such a table.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from dataclasses import dataclass
 from numbers import Real
 
 import numpy as np
+import pandas as pd
 
 from . import dp_estimate as est
 from . import dp_postprocess as post
@@ -178,8 +180,10 @@ def release(table: CellTable, epsilon: float, bound: int, shares: list[tuple[str
     inner_noisy = None
     v0 = 0.0
     used: list[est.Group] = []
+    # Each group's target is shaved by 1e-12 (relative) so that float rounding in the shares can
+    # never make the certified total exceed epsilon.
     for name, share in shares:
-        eps_g = epsilon * share
+        eps_g = epsilon * share * (1 - 1e-12)
         scale, certified = sampler.calibrate(bound, eps_g)
         measurements.append(Measurement(name=name, epsilon=certified, scale=scale))
         var = discrete_laplace_variance(scale)
@@ -293,6 +297,22 @@ def _report(table: CellTable, epsilon: float, spent: float, bound: int, noise, s
             "grand_total_published": int(grand),
         },
     }
+
+
+def with_budget(report: dict, *, spent: float, remaining: float, total: float) -> dict:
+    """The report with the privacy budget of its (source, period) and the texts updated."""
+    out = dict(report)
+    out["privacy"] = {**report.get("privacy", {}),
+                      "budget": {"spent": float(spent), "remaining": float(remaining),
+                                 "total": float(total)}}
+    out["explanation"] = explain_noise(out)
+    return out
+
+
+def release_key(published: pd.DataFrame) -> str:
+    """SHA-256 of the published table (CSV bytes): the key of a release in the budget ledger."""
+    data = published.to_csv(index=False, lineterminator="\n").encode("utf-8")
+    return hashlib.sha256(data).hexdigest()
 
 
 def explain_noise(report: dict) -> dict[str, str]:

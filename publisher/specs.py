@@ -144,6 +144,17 @@ class NoiseSchema(Schema):
                            validate=validate.Range(min=0, min_inclusive=False, error="must be greater than 0"))
     privacy_unit = fields.String(load_default="person")
     contribution_bound = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    # Share of epsilon per measured group (see disclosure.noise.allocation): inner, total,
+    # margins, a dimension name or "dim@level"; normalised to sum 1.
+    weights = fields.Dict(keys=fields.String(validate=validate.Length(min=1, max=80)),
+                          values=fields.Float(allow_nan=False, validate=validate.Range(min=0)))
+    # Which privacy budget the release spends from (publisher.budget): data source and period.
+    budget = fields.Nested(lambda: NoiseBudgetSchema())
+
+
+class NoiseBudgetSchema(Schema):
+    source = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    period = fields.String(required=True, validate=validate.Length(min=1, max=64))
 
 
 class CellRefSchema(Schema):

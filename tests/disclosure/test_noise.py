@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -23,6 +24,8 @@ from disclosure.noise import (
     check_epsilon,
     explain_noise,
     protect_noise,
+    release_key,
+    with_budget,
 )
 from disclosure.protect import protect
 from disclosure.table import InputError, membership, read_cells
@@ -200,13 +203,52 @@ def test_weights_from_the_spec():
 @pytest.mark.parametrize("weights, msg", [
     ({"nope": 0.1}, "unknown group"),
     ({"inner": 0}, "inner must be greater than 0"),
-    ({"total": -1}, "must be a number >= 0"),
-    ({"total": "a lot"}, "must be a number >= 0"),
 ])
 def test_bad_weights(weights, msg):
     table = sparse_table(noise_spec(weights=weights))
     with pytest.raises(NoiseSpecError, match=msg):
         protect_noise(table, rng=1)
+
+
+@pytest.mark.parametrize("weights, msg", [
+    ({"total": -1}, "greater than or equal to 0"),
+    ({"total": "a lot"}, "Not a valid number"),
+    ({"total": float("nan")}, "nan or infinity"),
+])
+def test_bad_weights_refused_by_the_spec(weights, msg):
+    with pytest.raises(SpecValidationError, match=msg) as e:
+        noise_spec(weights=weights)
+    assert "disclosure.noise.weights.total" in str(e.value)
+    table = sparse_table(noise_spec())
+    with pytest.raises(NoiseSpecError, match="must be a number >= 0"):
+        allocation(table, weights)
+
+
+def test_budget_keys_in_the_spec():
+    spec = noise_spec(budget={"source": "border-crossings", "period": "2024"})
+    assert spec.disclosure.noise.options["budget"] == {"source": "border-crossings",
+                                                       "period": "2024"}
+    with pytest.raises(SpecValidationError, match="disclosure.noise.budget.period"):
+        noise_spec(budget={"source": "x"})
+
+
+def test_redundant_levels_are_not_measured():
+    spec = noise_spec(dims=[{"name": "a", "codes": ["only"]},
+                            {"name": "b", "hierarchy": {"_T": ["P"], "P": ["Q", "R"]}}])
+    names = [g for g, _ in allocation(sparse_table(spec))]
+    assert names == ["inner", "total", "b@2"]
+
+
+def test_release_key_and_budget_in_report():
+    table = sparse_table(noise_spec())
+    pt = protect_noise(table, rng=1)
+    k = release_key(pt.published)
+    assert len(k) == 64 and k == release_key(pt.published.copy())
+    assert k != release_key(protect_noise(table, rng=2).published)
+    r = with_budget(pt.report, spent=0.75, remaining=0.25, total=1.0)
+    assert r["privacy"]["budget"] == {"spent": 0.75, "remaining": 0.25, "total": 1.0}
+    assert "0.25" in r["explanation"]["en"]
+    json.dumps(r)  # the report is plain JSON
 
 
 @pytest.mark.parametrize("eps, msg", [
