@@ -62,7 +62,7 @@ METADATA_KEYS = {
     "languages": "list: kk, ru, en in order, the default language first (default kk, ru, en)",
     "allow_missing_languages": "true / false / list of languages whose text may be absent",
     "license": "Open Definition id (default CC-BY-4.0) or {name, path, title}",
-    "keywords": "{kk: [..], ru: [..], en: [..]} (a plain list counts as the default language)",
+    "keywords": "{kk: [..], ru: [..], en: [..]}, or a plain list of language-neutral tags",
     "contributors": "list of {title (a name, or {kk,ru,en}), role, email, path, organization}",
     "sources": "list of {title ({kk,ru,en}; a plain string is the default language), path, "
                "email, version}",
@@ -70,7 +70,7 @@ METADATA_KEYS = {
     "publisher": "{name: {kk,ru,en}, path: URL, email}",
     "doi": "DOI of this version (10.xxxx/...): becomes the package id and the citation identifier",
     "created": "RFC 3339 time of the release (used when package_table gets no `created`)",
-    "reference_period": "{kk,ru,en} text",
+    "reference_period": "{kk,ru,en} text, or a plain string such as 2025 used in every language",
     "unit": "{kk,ru,en} unit of measure (default: persons)",
     "measure_title": "{kk,ru,en} title of obs_value (default: number of persons)",
     "reference_metadata": "{key: {kk,ru,en}} further ESMS-style notes (mandate, population, ...)",
@@ -220,8 +220,8 @@ def _person(raw: Any, key: str, langs: Languages, source: str, *, neutral: bool 
 
 def _keywords(metadata: dict, langs: Languages, source: str) -> dict[str, list[str]]:
     raw = metadata.get("keywords", DEFAULT_KEYWORDS)
-    if isinstance(raw, list):
-        raw = {langs.default: raw}
+    if isinstance(raw, list):  # language-neutral tags: the same in every language
+        raw = dict.fromkeys(LANGUAGES, raw)
     if not isinstance(raw, dict):
         raise PackageError("keywords: must be {kk: [..], ru: [..], en: [..]}", source=source)
     out: dict[str, list[str]] = {}
@@ -328,8 +328,11 @@ def gather_metadata(spec: TableSpec, *, source: str, created: datetime | None,
     measure_title = langs.text(md.get("measure_title"), "measure_title", fallback=MEASURE_TITLE)
     unit = langs.text(md.get("unit"), "unit", fallback=UNIT)
     reference: dict[str, dict[str, str]] = {"unit_of_measure": unit}
-    if md.get("reference_period") is not None:
-        reference["reference_period"] = langs.text(md["reference_period"], "reference_period")
+    period = md.get("reference_period")
+    if period is not None:
+        if isinstance(period, str | int):  # "2025", "2025-Q1": the same in every language
+            period = dict.fromkeys(LANGUAGES, str(period))
+        reference["reference_period"] = langs.text(period, "reference_period")
     extra = md.get("reference_metadata") or {}
     if not isinstance(extra, dict) or len(extra) > 40:
         raise PackageError("reference_metadata: must be a mapping of at most 40 notes",

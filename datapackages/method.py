@@ -77,10 +77,24 @@ def suppression_method(spec: TableSpec, counts: dict[str, int], report: dict | N
         "secondary_applied": applied, "cost": dis.cost,
         "manual_confidential_cells": len(dis.confidential),
     }
+    level = None
     if dis.protection_level is not None:
-        params["protection_level"] = {dis.protection_level.kind: dis.protection_level.value}
+        level = (dis.protection_level.kind, float(dis.protection_level.value))
+    rp = rep.get("parameters") if isinstance(rep.get("parameters"), dict) else {}
+    pl = rp.get("protection_level")
+    if level is None and isinstance(pl, dict) and pl.get("kind") in ("absolute", "percent") \
+            and isinstance(pl.get("value"), int | float) and not isinstance(pl["value"], bool):
+        level = (pl["kind"], float(pl["value"]))
+    if level is not None:
+        params["protection_level"] = {level[0]: level[1]}
+    if isinstance(rp.get("protection_rule"), str):
+        params["protection_rule"] = rp["protection_rule"][:300]
+    fallbacks = [f[:300] for f in rep.get("fallbacks") or [] if isinstance(f, str)][:20]
+    if fallbacks:
+        params["fallbacks"] = fallbacks
     audit = _scalars(rep.get("audit"), ("passed", "ok", "status", "method", "attacker",
-                                        "cells_audited", "cells_checked", "exposed", "seconds"))
+                                        "primary_cells_checked", "cells_audited", "cells_checked",
+                                        "exact", "narrow", "exposed", "min_width", "seconds"))
     zero_txt = {"kk": " немесе нөлге тең болса", "ru": " или равно нулю", "en": " or is zero"}
     text = {}
     for lang in ("kk", "ru", "en"):
@@ -119,6 +133,32 @@ def suppression_method(spec: TableSpec, counts: dict[str, int], report: dict | N
             if not applied:
                 t += (" WARNING: secondary suppression was not applied, so a primary cell may be "
                       "recomputable from totals.")
+        if level is not None and audit.get("passed") is True:
+            v = f"{level[1]:g}"
+            if lang == "kk":
+                w = f"{v}" if level[0] == "absolute" else f"мәнінің {v}%"
+                t += (" Шабуылдаушы аудиті (сызықтық бағдарламалау) өтті: жарияланған деректерден "
+                      f"әр бастапқы ұяшық үшін шығаруға болатын аралықтың ені кемінде {w}.")
+            elif lang == "ru":
+                w = f"{v}" if level[0] == "absolute" else f"{v}% её значения"
+                t += (" Аудит атакующего (линейное программирование) пройден: интервал, который "
+                      "можно вывести из опубликованных данных для каждой первичной ячейки, имеет "
+                      f"ширину не менее {w}.")
+            else:
+                w = f"{v}" if level[0] == "absolute" else f"{v}% of its value"
+                t += (" An attacker audit (linear programming) passed: the interval that can be "
+                      "derived from the published data for each primary cell is at least "
+                      f"{w} wide.")
+        if fallbacks:
+            t += {"kk": " Ескерту: оңтайландыру уақыт шегінде аяқталмады, сондықтан жасыру "
+                        "үлгісінің бір бөлігі эвристикалық әдістен алынды (қорғау сақталады, бірақ "
+                        "қажетінен көп ұяшық жасырылуы мүмкін).",
+                  "ru": " Примечание: оптимизация не завершилась за отведённое время, поэтому "
+                        "часть схемы подавления получена эвристикой (защита сохраняется, но скрыто "
+                        "может быть больше ячеек, чем необходимо).",
+                  "en": " Note: the optimiser did not finish within its time limit, so part of "
+                        "the suppression pattern comes from the heuristic (still protected, but "
+                        "possibly more cells suppressed than necessary)."}[lang]
         text[lang] = t
     out = {"method": "suppression", "parameters": params,
            "cells": {"total": counts["cells"], "primary": counts["C"], "secondary": counts["D"]},

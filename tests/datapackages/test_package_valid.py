@@ -204,3 +204,28 @@ def test_country_labels_come_from_cldr(tmp_path: Path, build):
     cl = next(r for r in res.descriptor["resources"] if r["name"] == "codelist-citizenship")
     assert "CLDR" in cl["x_codelist_source"]
     assert frictionless_cli(res.path / "datapackage.json")["valid"] is True
+
+
+def test_method_from_the_suppression_report_whitelists_public_facts(build, spec, protected_csv):
+    """Audit result, protection level and fallbacks are said; per-cell audit detail is not copied."""
+    report = {
+        "parameters": {"protection_level": {"kind": "absolute", "value": 5},
+                       "protection_rule": "sliding: attacker interval width >= protection level"},
+        "primary": {"cells": 2}, "secondary": {"cells": 2, "applied": True},
+        "audit": {"passed": True, "primary_cells_checked": 2, "exact": 0, "min_width": 5.0,
+                  "intervals": [{"cell": {"region": "7101", "sex": "M"}, "lower": 0.0,
+                                 "upper": 8.0, "width": 8.0}]},
+        "suppressed": {"value": 39, "primary_value": 7},
+        "fallbacks": ["optimal: the time limit of 20 s cut the search short"],
+    }
+    res = build(spec, protected_csv, report=report)
+    m = res.descriptor["x_method"]
+    assert m["parameters"]["protection_level"] == {"absolute": 5.0}
+    assert m["audit"] == {"passed": True, "primary_cells_checked": 2, "exact": 0,
+                          "min_width": 5.0}
+    assert "at least 5 wide" in m["text"]["en"]
+    assert "не менее 5" in m["text"]["ru"]
+    assert "did not finish within its time limit" in m["text"]["en"]
+    assert m["parameters"]["fallbacks"] == report["fallbacks"]
+    raw = (res.path / "datapackage.json").read_text(encoding="utf-8")
+    assert "intervals" not in raw and "primary_value" not in raw and "upper" not in raw
