@@ -1,7 +1,403 @@
-"""Web UI for preparers, approvers and administrators."""
+"""Web UI for preparers, approvers and administrators (server-rendered; CSRF on every form).
+
+Views translate HTTP to :mod:`publisher.workflow` calls and render the result; refusals come back
+as a flashed message in the user's language plus the service's precise one-line reason.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+from datetime import UTC, datetime
+from functools import wraps
+from typing import Any
 
-bp = Blueprint("ui", __name__)
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user, login_required, login_user, logout_user
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from .. import workflow as wf
+from ..workflow_models import PUBLISHED, ROLES, ApiToken, Release, User, utcnow
+from . import labels, present
+from .api import audit_csv, enqueue, progress_of
+from .common import authenticate, db, one_line, settings, user_errors
+from .forms import (
+    ChangeForm,
+    CommentForm,
+    EmptyForm,
+    LanguageForm,
+    LoginForm,
+    ReasonForm,
+    ReleaseForm,
+    ScheduleForm,
+    SpecFormError,
+    TokenForm,
+    UserForm,
+    read_spec_upload,
+    spec_from_form,
+)
+
+bp = Blueprint("ui", __name__, template_folder="templates", static_folder="static",
+               static_url_path="/ui-static")
+
+
+@bp.app_context_processor
+def _helpers() -> dict[str, Any]:
+    return {"labels": labels, "t": labels.t, "empty_form": EmptyForm(formdata=None)}
+
+
+def lang() -> str:
+    return str(get_locale() or "kk")
+
+
+def role_required(*roles: str):  # noqa: ANN201
+    def deco(fn):  # noqa: ANN001, ANN202
+        @wraps(fn)
+        @login_required
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if not any(current_user.has_role(r) for r in roles):
+                abort(403)
+            return fn(*args, **kwargs)
+        return wrapper
+    return deco
+
+
+def _refusal(e: Exception) -> None:
+    if isinstance(e, wf.WorkflowError):
+        flash(_("Refused: %(reason)s", reason=e.message), "error")
+    else:
+        flash(_("Refused: %(reason)s", reason=one_line(e)), "error")
+
+
+def _form_errors(form: Any) -> None:
+    for field, errors in form.errors.items():
+        label = getattr(getattr(form, field, None), "label", None)
+        name = label.text if label is not None else field
+        for err in errors:
+            flash(f"{name}: {err}", "error")
+
+
+# -- sign in / out ---------------------------------------------------------------------------------
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Any:
+    form = LoginForm()
+    status = 200
+    if form.validate_on_submit():
+        user, why = authenticate(db(), form.username.data, form.password.data)
+        if user is not None:
+            session.pop("_flashes", None)
+            login_user(user)
+            nxt = request.args.get("next", "")
+            if not nxt.startswith("/") or nxt.startswith("//"):
+                nxt = url_for("ui.dashboard")
+            return redirect(nxt)
+        if why == "rate_limited":
+            flash(_("Too many wrong passwords. Wait 15 minutes and try again."), "error")
+            status = 429
+        else:
+            flash(_("Wrong user name or password."), "error")
+            status = 401
+    elif request.method == "POST":
+        _form_errors(form)
+        status = 400
+    return render_template("login.html", form=form), status
+
+
+@bp.route("/logout", methods=["POST"])
+def logout() -> Any:
+    form = EmptyForm()
+    if form.validate_on_submit():
+        logout_user()
+    return redirect(url_for("ui.login"))
+
+
+# -- releases --------------------------------------------------------------------------------------
+
+@bp.route("/")
+@login_required
+def dashboard() -> Any:
+    releases = wf.visible_releases(db(), current_user)
+    return render_template("dashboard.html", releases=releases, lang=lang())
+
+
+def _release_form() -> ReleaseForm:
+    form = ReleaseForm()
+    form.kind.choices = [(k, str(v)) for k, v in labels.KIND.items()]
+    published = db().scalars(select(Release).where(Release.state == PUBLISHED)
+                             .order_by(Release.series)).all()
+    form.previous_id.choices = [("", "—")] + [
+        (str(r.id), f"{r.series} {r.version}") for r in published]
+    form.method.choices = [("suppression", _("cell suppression")),
+                           ("noise", _("differential privacy (noise)"))]
+    form.secondary.choices = [("optimal", _("optimal")), ("heuristic", _("heuristic"))]
+    return form
+
+
+def _upload(field: Any) -> wf.Upload | None:
+    f = field.data
+    if f is None or not getattr(f, "filename", ""):
+        return None
+    return wf.Upload(f.filename, f.read())
+
+
+@bp.route("/releases/new", methods=["GET", "POST"])
+@role_required("preparer")
+def new_release() -> Any:
+    form = _release_form()
+    if request.method == "GET" and request.args.get("previous"):
+        form.previous_id.data = request.args["previous"]
+        form.kind.data = request.args.get("kind", "revision")
+    if form.validate_on_submit():
+        try:
+            table = _upload(form.table)
+            if table is None:
+                raise SpecFormError(_("Choose the table file."))
+            spec_up = _upload(form.spec_file)
+            spec = (read_spec_upload(spec_up.name, spec_up.data) if spec_up is not None
+                    else spec_from_form(form))
+            prev = int(form.previous_id.data) if form.previous_id.data else None
+            r = wf.create_release(db(), current_user, spec, table, settings=settings(),
+                                  kind=form.kind.data, previous_id=prev,
+                                  notice=form.notice.data)
+            db().commit()
+            flash(_("The table was protected. Check the result, then submit it for review."),
+                  "ok")
+            return redirect(url_for("ui.release", release_id=r.id))
+        except (wf.WorkflowError, SpecFormError, *user_errors()) as e:
+            db().rollback()
+            _refusal(e)
+        except IntegrityError:
+            db().rollback()
+            flash(_("Refused: %(reason)s", reason=_("this version exists already")), "error")
+    elif request.method == "POST":
+        _form_errors(form)
+    return render_template("new_release.html", form=form), (422 if request.method == "POST"
+                                                            else 200)
+
+
+@bp.route("/releases/<int:release_id>")
+@login_required
+def release(release_id: int) -> Any:
+    try:
+        r = wf.get_release(db(), current_user, release_id)
+    except wf.NotFound:
+        abort(404)
+    wf.log_pre_release_access(db(), current_user, r, "ui:review")
+    db().commit()
+    only_suppressed = request.args.get("suppressed") == "1"
+    rows, total = present.preview(r, limit=400, only_suppressed=only_suppressed)
+    contributors = wf.contributors(db(), r)
+    ctx = {
+        "r": r, "lang": lang(), "rows": rows, "total_rows": total,
+        "only_suppressed": only_suppressed,
+        "dims": present.dimension_names(r),
+        "summary": present.report_summary(r.report),
+        "report_json": present.report_json(r.report),
+        "chart": present.chart_svg(r, lang(), suppressed_label=_("suppressed")),
+        "diff": present.diff(r.previous, r),
+        "progress": progress_of(r),
+        "audit": list(wf.audit_rows(db(), r.id)),
+        "is_contributor": current_user.id in contributors,
+        "can_approve": (current_user.has_role("approver") and r.state == "submitted"
+                        and current_user.id not in contributors),
+        "comment_form": CommentForm(), "reason_form": ReasonForm(),
+        "schedule_form": ScheduleForm(),
+    }
+    return render_template("release.html", **ctx)
+
+
+@bp.route("/releases/<int:release_id>/progress.json")
+@login_required
+def release_progress(release_id: int) -> Any:
+    try:
+        r = wf.get_release(db(), current_user, release_id)
+    except wf.NotFound:
+        abort(404)
+    p = progress_of(r)
+    p["status_label"] = labels.t(labels.JOB, p["status"])
+    p["step_label"] = labels.t(labels.STEP, p["step"])
+    p["state_label"] = labels.t(labels.STATE, p["state"])
+    return jsonify(p)
+
+
+ACTIONS: dict[str, tuple[Any, type, str]] = {
+    "submit": (wf.submit, CommentForm, "comment"),
+    "approve": (wf.approve, CommentForm, "comment"),
+    "send-back": (wf.send_back, CommentForm, "comment"),
+    "unschedule": (wf.unschedule, ReasonForm, "reason"),
+    "withdraw": (wf.withdraw, ReasonForm, "reason"),
+}
+DONE = {
+    "submit": _l("Submitted for review."), "approve": _l("Approved."),
+    "send-back": _l("Sent back to the preparer."), "unschedule": _l("The schedule was lifted."),
+    "withdraw": _l("Withdrawn."),
+}
+
+
+@bp.route("/releases/<int:release_id>/<string:action>", methods=["POST"])
+@login_required
+def release_action(release_id: int, action: str) -> Any:
+    if action not in ACTIONS and action != "schedule":
+        abort(404)
+    try:
+        r = wf.get_release(db(), current_user, release_id)
+    except wf.NotFound:
+        abort(404)
+    back = redirect(url_for("ui.release", release_id=release_id))
+    if action == "schedule":
+        form = ScheduleForm()
+        if not form.validate_on_submit():
+            _form_errors(form)
+            return back
+        when = form.embargo_at.data
+        when = when.replace(tzinfo=UTC) if when else utcnow()
+        try:
+            wf.schedule(db(), current_user, r, when, form.reason.data or "")
+            db().commit()
+        except wf.WorkflowError as e:
+            db().rollback()
+            _refusal(e)
+            return back
+        enqueue(r.id, when)
+        flash(_("Scheduled for %(when)s UTC.", when=when.strftime("%Y-%m-%d %H:%M")), "ok")
+        return back
+    fn, form_cls, field = ACTIONS[action]
+    form = form_cls()
+    if not form.validate_on_submit():
+        _form_errors(form)
+        return back
+    try:
+        fn(db(), current_user, r, getattr(form, field).data or "")
+        db().commit()
+        flash(str(DONE[action]), "ok")
+    except wf.WorkflowError as e:
+        db().rollback()
+        _refusal(e)
+    return back
+
+
+@bp.route("/releases/<int:release_id>/change", methods=["GET", "POST"])
+@role_required("preparer")
+def change(release_id: int) -> Any:
+    try:
+        r = wf.get_release(db(), current_user, release_id)
+    except wf.NotFound:
+        abort(404)
+    form = ChangeForm()
+    if form.validate_on_submit():
+        try:
+            table = _upload(form.table)
+            spec_up = _upload(form.spec_file)
+            spec = read_spec_upload(spec_up.name, spec_up.data) if spec_up else None
+            wf.change_release(db(), current_user, r, spec, table, settings=settings(),
+                              reason=form.reason.data or "")
+            db().commit()
+            flash(_("The table was protected again. Any approval was voided."), "ok")
+            return redirect(url_for("ui.release", release_id=r.id))
+        except (wf.WorkflowError, SpecFormError, *user_errors()) as e:
+            db().rollback()
+            _refusal(e)
+    elif request.method == "POST":
+        _form_errors(form)
+    return render_template("change.html", form=form, r=r, lang=lang())
+
+
+# -- account, users, audit -----------------------------------------------------------------------
+
+@bp.route("/account", methods=["GET", "POST"])
+@login_required
+def account() -> Any:
+    token_form = TokenForm(prefix="token")
+    lang_form = LanguageForm(prefix="lang")
+    lang_form.language.choices = [(k, v) for k, v in labels.LANGUAGE_NAMES.items()]
+    new_token = None
+    if request.method == "POST" and request.form.get("what") == "token":
+        if token_form.validate_on_submit():
+            tok, new_token = ApiToken.issue(current_user, token_form.name.data)
+            db().add(tok)
+            wf.audit(db(), current_user, "token_issued", detail={"prefix": tok.prefix})
+            db().commit()
+        else:
+            _form_errors(token_form)
+    elif request.method == "POST" and request.form.get("what") == "language":
+        if lang_form.validate_on_submit():
+            current_user.language = lang_form.language.data
+            session["lang"] = lang_form.language.data
+            db().commit()
+            return redirect(url_for("ui.account"))
+        _form_errors(lang_form)
+    tokens = db().scalars(select(ApiToken).where(ApiToken.user_id == current_user.id,
+                                                 ApiToken.revoked_at.is_(None))).all()
+    return render_template("account.html", token_form=token_form, lang_form=lang_form,
+                           tokens=tokens, new_token=new_token)
+
+
+@bp.route("/account/tokens/<int:token_id>/revoke", methods=["POST"])
+@login_required
+def revoke_token(token_id: int) -> Any:
+    form = EmptyForm()
+    tok = db().get(ApiToken, token_id)
+    if not form.validate_on_submit() or tok is None or tok.user_id != current_user.id:
+        abort(404)
+    tok.revoked_at = utcnow()
+    wf.audit(db(), current_user, "token_revoked", detail={"prefix": tok.prefix})
+    db().commit()
+    return redirect(url_for("ui.account"))
+
+
+@bp.route("/admin/users", methods=["GET", "POST"])
+@role_required("admin")
+def users() -> Any:
+    form = UserForm()
+    form.roles.choices = [(r, str(labels.ROLE[r])) for r in ROLES]
+    if form.validate_on_submit():
+        if db().scalar(select(User.id).where(User.username == form.username.data)):
+            flash(_("Refused: %(reason)s", reason=_("the user name is taken")), "error")
+        else:
+            u = User(username=form.username.data, display_name=form.display_name.data or "",
+                     password_hash="", active=True)
+            u.set_password(form.password.data)
+            u.set_roles(form.roles.data)
+            db().add(u)
+            db().flush()
+            wf.audit(db(), current_user, "user_created",
+                     detail={"user": u.username, "roles": sorted(u.roles)})
+            db().commit()
+            flash(_("User %(name)s created.", name=u.username), "ok")
+            return redirect(url_for("ui.users"))
+    elif request.method == "POST":
+        _form_errors(form)
+    all_users = db().scalars(select(User).order_by(User.username)).all()
+    return render_template("users.html", form=form, users=all_users)
+
+
+@bp.route("/admin/audit")
+@role_required("admin")
+def audit() -> Any:
+    rows = list(wf.audit_rows(db()))[-500:]
+    return render_template("audit.html", rows=list(reversed(rows)))
+
+
+@bp.route("/admin/audit.csv")
+@role_required("admin")
+def audit_export() -> Any:
+    rows = list(wf.audit_rows(db()))
+    wf.audit(db(), current_user, "audit_export", detail={"rows": len(rows), "format": "csv"})
+    db().commit()
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return Response(audit_csv(rows), mimetype="text/csv",
+                    headers={"Content-Disposition": f"attachment; filename=audit-{stamp}.csv"})

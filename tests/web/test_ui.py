@@ -1,0 +1,220 @@
+"""The web UI: sign-in, CSRF, uploads, the review page, roles, attacks, languages."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+
+from publisher import workflow as wf
+from publisher.db import transaction
+from publisher.workflow_models import Release, User
+
+from .conftest import SETTINGS, SPEC, TABLE, upload
+
+CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+
+
+def csrf(client, path="/login") -> str:
+    return CSRF.search(client.get(path).get_data(as_text=True)).group(1)
+
+
+def login(client, username: str):
+    return client.post("/login", data={"username": username, "password": f"{username}-password-1",
+                                       "csrf_token": csrf(client)})
+
+
+def _spec_yaml(spec=SPEC) -> bytes:
+    import yaml
+
+    return yaml.safe_dump(spec, allow_unicode=True).encode()
+
+
+def _upload(client, spec=SPEC, table=TABLE, name="table.csv"):
+    token = csrf(client, "/releases/new")
+    return client.post("/releases/new", data={
+        "csrf_token": token, "kind": "initial", "previous_id": "", "method": "suppression",
+        "secondary": "optimal",
+        "table": (io.BytesIO(table.encode()), name),
+        "spec_file": (io.BytesIO(_spec_yaml(spec)), "spec.yaml"),
+    }, content_type="multipart/form-data")
+
+
+def test_sign_in_and_out(app):
+    c = app.test_client()
+    assert c.get("/").status_code == 302
+    r = login(c, "prep")
+    assert r.status_code == 302 and r.headers["Location"].endswith("/")
+    assert "prep" in c.get("/").get_data(as_text=True)
+    c.post("/logout", data={"csrf_token": csrf(c, "/")})
+    assert c.get("/").status_code == 302
+
+
+def test_wrong_password_is_rate_limited(app):
+    c = app.test_client()
+    for _ in range(5):
+        r = c.post("/login", data={"username": "appr", "password": "nope-nope-nope",
+                                   "csrf_token": csrf(c)})
+        assert r.status_code == 401
+    r = login(c, "appr")  # right password, but blocked now
+    assert r.status_code == 429
+    assert c.get("/").status_code == 302
+
+
+def test_forged_csrf_token_is_refused(app):
+    c = app.test_client()
+    r = c.post("/login", data={"username": "prep", "password": "prep-password-1",
+                               "csrf_token": "forged"})
+    assert r.status_code == 400 and "security token" in r.get_data(as_text=True)
+    login(c, "prep")
+    r = c.post("/releases/new", data={"csrf_token": "forged"})
+    assert r.status_code == 400
+    r = c.post("/logout", data={})
+    assert r.status_code == 400
+
+
+def test_upload_and_review_page_marks_suppressed_cells(app):
+    c = app.test_client()
+    login(c, "prep")
+    r = _upload(c)
+    assert r.status_code == 302, r.get_data(as_text=True)[:2000]
+    page = c.get(r.headers["Location"]).get_data(as_text=True)
+    assert "× P" in page and "mark-primary" in page
+    assert "primary suppression" in page and "secondary suppression" in page  # legend
+    assert "<svg" in page and 'id="report"' in page and 'id="history"' in page
+    assert 'id="submit-release"' in page
+
+
+def test_script_in_title_is_escaped(app):
+    c = app.test_client()
+    login(c, "prep")
+    spec = {**SPEC, "title": {"kk": "<script>alert(1)</script>", "ru": "x", "en": "<script>alert(1)</script>"}}
+    r = _upload(c, spec=spec)
+    assert r.status_code == 302
+    for path in (r.headers["Location"], "/"):
+        page = c.get(path + "?lang=en").get_data(as_text=True)
+        assert "<script>alert(1)</script>" not in page
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_formula_in_upload_is_refused_as_text(app, store):
+    c = app.test_client()
+    login(c, "prep")
+    evil = TABLE + "=cmd|' /C calc'!A0,F,4\n"
+    r = _upload(c, table=evil)
+    page = r.get_data(as_text=True)
+    assert r.status_code == 422
+    assert "is not a code of dimension" in page
+    assert "=cmd|&#39; /C calc&#39;!A0" in page or "=cmd|&#x27; /C calc&#x27;!A0" in page
+    with store() as s:
+        assert s.query(Release).count() == 0
+
+
+def test_preparer_cannot_approve_via_the_form(app, store, users):
+    c = app.test_client()
+    login(c, "both")
+    rid = int(_upload(c).headers["Location"].rsplit("/", 1)[1])
+    tok = csrf(c, f"/releases/{rid}")
+    c.post(f"/releases/{rid}/submit", data={"csrf_token": tok})
+    r = c.post(f"/releases/{rid}/approve", data={"csrf_token": tok}, follow_redirects=True)
+    assert "another approver" in r.get_data(as_text=True)
+    with store() as s:
+        assert s.get(Release, rid).state == "submitted"
+    c2 = app.test_client()
+    login(c2, "prep2")
+    r = c2.post(f"/releases/{rid}/approve", data={"csrf_token": csrf(c2, "/")},
+                follow_redirects=True)
+    assert "needs the role approver" in r.get_data(as_text=True)
+
+
+def test_someone_elses_draft_page_is_404(app, users):
+    c = app.test_client()
+    login(c, "prep")
+    rid = int(_upload(c).headers["Location"].rsplit("/", 1)[1])
+    c2 = app.test_client()
+    login(c2, "prep2")
+    assert c2.get(f"/releases/{rid}").status_code == 404
+    assert c2.get(f"/releases/{rid}/progress.json").status_code == 404
+    r = c2.post(f"/releases/{rid}/submit", data={"csrf_token": csrf(c2, "/")})
+    assert r.status_code == 404
+
+
+def test_200_mb_upload_gets_a_clear_413(app):
+    c = app.test_client()
+    login(c, "prep")
+    r = c.post("/releases/new", data=io.BytesIO(b"x"), content_type="multipart/form-data; boundary=x",
+               environ_overrides={"CONTENT_LENGTH": str(200 * 1024 * 1024)})
+    assert r.status_code == 413
+    assert "larger than the limit of 50" in r.get_data(as_text=True)
+
+
+def test_review_flow_through_the_ui(app, store):
+    c = app.test_client()
+    login(c, "prep")
+    rid = int(_upload(c).headers["Location"].rsplit("/", 1)[1])
+    c.post(f"/releases/{rid}/submit", data={"csrf_token": csrf(c, f"/releases/{rid}"),
+                                            "comment": "please review"})
+    a = app.test_client()
+    login(a, "appr")
+    page = a.get(f"/releases/{rid}").get_data(as_text=True)
+    assert 'id="approve-release"' in page
+    tok = csrf(a, f"/releases/{rid}")
+    r = a.post(f"/releases/{rid}/send-back", data={"csrf_token": tok, "comment": ""},
+               follow_redirects=True)
+    assert "give a comment" in r.get_data(as_text=True)
+    a.post(f"/releases/{rid}/approve", data={"csrf_token": tok, "comment": "fine"})
+    r = a.post(f"/releases/{rid}/schedule", data={"csrf_token": tok,
+                                                   "embargo_at": "2099-01-01T09:00"},
+               follow_redirects=True)
+    assert "2099-01-01 09:00" in r.get_data(as_text=True)
+    with store() as s:
+        rel = s.get(Release, rid)
+        assert rel.state == "scheduled" and rel.approved_by.username == "appr"
+
+
+def test_change_after_approval_voids_it_in_the_ui(app, store):
+    c = app.test_client()
+    login(c, "prep")
+    rid = int(_upload(c).headers["Location"].rsplit("/", 1)[1])
+    with transaction(store) as s:
+        r = s.get(Release, rid)
+        wf.submit(s, r.prepared_by, r)
+        wf.approve(s, s.query(User).filter_by(username="appr").one(), r)
+    tok = csrf(c, f"/releases/{rid}/change")
+    r = c.post(f"/releases/{rid}/change", data={
+        "csrf_token": tok, "reason": "fix", "table": (io.BytesIO(TABLE.replace("40", "44").encode()), "t.csv")},
+        content_type="multipart/form-data")
+    assert r.status_code == 302
+    with store() as s:
+        rel = s.get(Release, rid)
+        assert rel.state == "protected" and rel.approved_by_id is None
+
+
+@pytest.mark.parametrize("lang,word", [("kk", "Шығу"), ("ru", "Выйти"), ("en", "Sign out")])
+def test_language_picker(app, lang, word):
+    c = app.test_client()
+    login(c, "prep")
+    page = c.get(f"/?lang={lang}").get_data(as_text=True)
+    assert f'<html lang="{lang}">' in page and word in page
+    assert f'<html lang="{lang}">' in c.get("/").get_data(as_text=True)  # remembered
+
+
+def test_admin_pages(app, store, users):
+    with transaction(store) as s:
+        wf.create_release(s, s.get(User, users["prep"]), SPEC, upload(), settings=SETTINGS)
+    c = app.test_client()
+    login(c, "prep")
+    assert c.get("/admin/audit").status_code == 403
+    c = app.test_client()
+    login(c, "admin")
+    assert "protect" in c.get("/admin/audit?lang=en").get_data(as_text=True)
+    r = c.get("/admin/audit.csv")
+    assert r.status_code == 200 and r.get_data(as_text=True).startswith("id,at,actor")
+    tok = csrf(c, "/admin/users")
+    r = c.post("/admin/users", data={"csrf_token": tok, "username": "reviewer2",
+                                     "display_name": "R", "password": "long-enough-pw",
+                                     "roles": ["approver"]})
+    assert r.status_code == 302
+    with store() as s:
+        assert s.query(User).filter_by(username="reviewer2").one().roles == {"approver"}
