@@ -773,6 +773,9 @@ def publish_package(
                        latest=latest_version(url, pkg.series, session=client.session,
                                              policy=client.policy))
 
+    wanted_embargo = embargo.astimezone(UTC).isoformat() if embargo else None
+    if (ds.get("embargo_until") or None) != wanted_embargo:
+        client.call("package_patch", {"id": ds["id"], "embargo_until": wanted_embargo or ""})
     ds = _sync_resources(run, ds["id"])
     run.progress("verifying uploads (authorized download + sha256)")
     problems = _verify(run, ds, anonymous=False)

@@ -7,7 +7,7 @@ import socket
 from pathlib import Path
 
 import pytest
-from conftest import sha256, table_csv
+from ckan_testlib import sha256, table_csv
 
 from publisher.ckan import (
     CkanPublishError,

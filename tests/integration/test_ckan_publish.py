@@ -10,7 +10,7 @@ from pathlib import Path
 import ckanapi
 import pytest
 import requests
-from conftest import TITLE, sha256, table_csv
+from ckan_testlib import TITLE, sha256, table_csv
 
 from publisher.ckan import CkanPublishError, RetryPolicy, publish_package
 
