@@ -243,6 +243,7 @@ def _report(table: CellTable, epsilon: float, spent: float, bound: int, noise, s
         odp = version("opendp")
     return {
         "method": "noise",
+        "cells": int(table.n_cells),
         "mechanism": "discrete Laplace (two-sided geometric)",
         "noise_source": (f"OpenDP {odp} make_laplace on 64-bit integers (exact sampler, "
                          "cryptographic RNG)" if sampler.is_private else
@@ -321,7 +322,7 @@ def explain_noise(report: dict) -> dict[str, str]:
     m = int(round(u.get("inner_moe_median", 0)))
     g = int(u.get("grand_total_moe", 0))
     eps = report.get("privacy", {}).get("epsilon", 0)
-    budget = report.get("privacy", {}).get("budget")
+    budget = report.get("privacy", {}).get("budget") or report.get("budget")
     b_en = b_ru = b_kk = ""
     if budget:
         b_en = (f" This release used {budget['spent']:g} of the privacy budget of {budget['total']:g} "
@@ -334,27 +335,27 @@ def explain_noise(report: dict) -> dict[str, str]:
         "en": (
             f"To protect every person, a small random amount was added to or taken from each "
             f"number before publication (differential privacy, epsilon = {eps:g}). The numbers are "
-            f"whole, never negative, and the totals add up exactly. For a single detailed cell the "
-            f"published number is usually within ±{m} of the true one (95% of cases: within the "
-            f"margin of error in the column obs_moe). So a published 0, 1 or 2 may be a small "
+            f"whole, never negative, and the totals add up exactly. For a typical detailed cell the "
+            f"published number is within ±{m} of the true one in 95 cases out of 100 (each cell's "
+            f"own margin of error is in the column obs_moe). So a published 0, 1 or 2 may be a small "
             f"number that is not zero, and a small published number may be 0: do not read small "
             f"numbers as exact. Totals are much more precise: the grand total is within ±{g}."
             + b_en),
         "ru": (
             f"Чтобы защитить каждого человека, перед публикацией к каждому числу добавлено или из "
             f"него вычтено небольшое случайное значение (дифференциальная приватность, эпсилон = "
-            f"{eps:g}). Числа целые, неотрицательные, итоги точно сходятся. Для отдельной "
-            f"детальной ячейки опубликованное число обычно отличается от истинного не более чем на "
-            f"±{m} (в 95% случаев — в пределах погрешности из столбца obs_moe). Поэтому "
+            f"{eps:g}). Числа целые, неотрицательные, итоги точно сходятся. Для типичной "
+            f"детальной ячейки опубликованное число в 95 случаях из 100 отличается от истинного не "
+            f"более чем на ±{m} (погрешность каждой ячейки — в столбце obs_moe). Поэтому "
             f"опубликованные 0, 1 или 2 могут означать небольшое ненулевое число, а небольшое "
             f"число может оказаться 0: не читайте малые числа как точные. Итоги гораздо точнее: "
             f"общий итог — в пределах ±{g}." + b_ru),
         "kk": (
             f"Әр адамды қорғау үшін жариялау алдында әр санға шағын кездейсоқ шама қосылды немесе "
             f"одан алынды (дифференциалдық құпиялылық, эпсилон = {eps:g}). Сандар бүтін, теріс "
-            f"емес, қорытындылар дәл сәйкес келеді. Жеке егжей-тегжейлі ұяшық үшін жарияланған сан "
-            f"әдетте шын мәннен ±{m} шегінде ғана ерекшеленеді (жағдайлардың 95%-ында — obs_moe "
-            f"бағанындағы қателік шегінде). Сондықтан жарияланған 0, 1 немесе 2 нөлге тең емес "
+            f"емес, қорытындылар дәл сәйкес келеді. Әдеттегі егжей-тегжейлі ұяшық үшін жарияланған "
+            f"сан 100 жағдайдың 95-інде шын мәннен ±{m} шегінде ғана ерекшеленеді (әр ұяшықтың "
+            f"өз қателік шегі obs_moe бағанында). Сондықтан жарияланған 0, 1 немесе 2 нөлге тең емес "
             f"шағын сан болуы мүмкін, ал шағын сан 0 болып шығуы мүмкін: шағын сандарды дәл деп "
             f"оқымаңыз. Қорытындылар әлдеқайда дәл: жалпы қорытынды ±{g} шегінде." + b_kk),
     }
