@@ -164,8 +164,10 @@ def accuracy(table: CellTable, eps_list: list[float], reps: int) -> dict:
     print("| eps | strategy | inner MAE | 1st-level margins MAE | reg+cit MAE | grand total |err| "
           "[bias] | all cells MAE | add/nonneg/int | s/rep |")
     print("|---:|---|---:|---:|---:|---:|---:|:-:|---:|")
+    moe_lines: list[str] = []
     for eps in eps_list:
         rows: dict[str, list] = {k: [] for k in ("a", "b", "b'", "ours", "BLUE")}
+        coverage: list[tuple] = []
         times: dict[str, float] = dict.fromkeys(rows, 0.0)
         for rep in range(reps):
             rng = np.random.default_rng(1000 + rep)
@@ -182,6 +184,9 @@ def accuracy(table: CellTable, eps_list: list[float], reps: int) -> dict:
             assert table.check_additive(rel.values) and (rel.values >= 0).all()
             rows["ours"].append(errors(rel.values, truth, cls))
             rows["BLUE"].append(errors(rel.blue, truth, cls))
+            covered = np.abs(rel.values - truth) <= rel.moe
+            coverage.append((covered.mean(), covered[cls["inner"]].mean(), rel.moe.mean(),
+                             float(np.median(rel.moe[cls["inner"]]))))
         flags = {"a": "n/y/y", "b": "y/y/y", "b'": "n/y/y", "ours": "y/y/y", "BLUE": "y/n/n"}
         res = {k: mean_dicts(v) for k, v in rows.items()}
         results[eps] = res
@@ -189,11 +194,17 @@ def accuracy(table: CellTable, eps_list: list[float], reps: int) -> dict:
             print(f"| {eps:g} | {k} | {m['inner']:.2f} | {m['first']:.1f} | {m['regcit']:.1f} | "
                   f"{m['gt']:.1f} [{m['gt_bias']:+.1f}] | {m['all']:.2f} | {flags[k]} | "
                   f"{times[k] / reps:.3f} |")
+        cov = np.mean(np.array(coverage), axis=0)
+        moe_lines.append(f"| {eps:g} | {cov[0]:.3f} | {cov[1]:.3f} | {cov[2]:.1f} | {cov[3]:.1f} |")
         if eps in NOTE_EPS:
             i = NOTE_EPS.index(eps)
             for name, (cells, marg, gt) in PEERS.items():
                 print(f"| {eps:g} | {name} | {cells[i]:.2f} | – | {marg[i]:.1f} | {gt[i]:.0f} | – | "
                       "– | – |")
+    print("\n## 95 % margin of error of ours (obs_moe): share of cells within it\n")
+    print("| eps | coverage, all cells | coverage, inner cells | mean MOE | median inner MOE |")
+    print("|---:|---:|---:|---:|---:|")
+    print("\n".join(moe_lines))
     return results
 
 
