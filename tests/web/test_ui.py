@@ -16,6 +16,13 @@ from .conftest import SETTINGS, SPEC, TABLE, upload
 CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 
 
+def client(app):  # noqa: ANN001, ANN201
+    """A browser that prefers English (the default language is Kazakh)."""
+    c = app.test_client()
+    c.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+    return c
+
+
 def csrf(client, path="/login") -> str:
     return CSRF.search(client.get(path).get_data(as_text=True)).group(1)
 
@@ -42,7 +49,7 @@ def _upload(client, spec=SPEC, table=TABLE, name="table.csv"):
 
 
 def test_sign_in_and_out(app):
-    c = app.test_client()
+    c = client(app)
     assert c.get("/").status_code == 302
     r = login(c, "prep")
     assert r.status_code == 302 and r.headers["Location"].endswith("/")
@@ -52,7 +59,7 @@ def test_sign_in_and_out(app):
 
 
 def test_wrong_password_is_rate_limited(app):
-    c = app.test_client()
+    c = client(app)
     for _ in range(5):
         r = c.post("/login", data={"username": "appr", "password": "nope-nope-nope",
                                    "csrf_token": csrf(c)})
@@ -63,7 +70,7 @@ def test_wrong_password_is_rate_limited(app):
 
 
 def test_forged_csrf_token_is_refused(app):
-    c = app.test_client()
+    c = client(app)
     r = c.post("/login", data={"username": "prep", "password": "prep-password-1",
                                "csrf_token": "forged"})
     assert r.status_code == 400 and "security token" in r.get_data(as_text=True)
@@ -75,7 +82,7 @@ def test_forged_csrf_token_is_refused(app):
 
 
 def test_upload_and_review_page_marks_suppressed_cells(app):
-    c = app.test_client()
+    c = client(app)
     login(c, "prep")
     r = _upload(c)
     assert r.status_code == 302, r.get_data(as_text=True)[:2000]
@@ -87,7 +94,7 @@ def test_upload_and_review_page_marks_suppressed_cells(app):
 
 
 def test_script_in_title_is_escaped(app):
-    c = app.test_client()
+    c = client(app)
     login(c, "prep")
     spec = {**SPEC, "title": {"kk": "<script>alert(1)</script>", "ru": "x", "en": "<script>alert(1)</script>"}}
     r = _upload(c, spec=spec)
@@ -99,7 +106,7 @@ def test_script_in_title_is_escaped(app):
 
 
 def test_formula_in_upload_is_refused_as_text(app, store):
-    c = app.test_client()
+    c = client(app)
     login(c, "prep")
     evil = TABLE + "=cmd|' /C calc'!A0,F,4\n"
     r = _upload(c, table=evil)
@@ -112,7 +119,7 @@ def test_formula_in_upload_is_refused_as_text(app, store):
 
 
 def test_preparer_cannot_approve_via_the_form(app, store, users):
-    c = app.test_client()
+    c = client(app)
     login(c, "both")
     rid = int(_upload(c).headers["Location"].rsplit("/", 1)[1])
     tok = csrf(c, f"/releases/{rid}")
@@ -121,7 +128,7 @@ def test_preparer_cannot_approve_via_the_form(app, store, users):
     assert "another approver" in r.get_data(as_text=True)
     with store() as s:
         assert s.get(Release, rid).state == "submitted"
-    c2 = app.test_client()
+    c2 = client(app)
     login(c2, "prep2")
     r = c2.post(f"/releases/{rid}/approve", data={"csrf_token": csrf(c2, "/")},
                 follow_redirects=True)
@@ -129,10 +136,10 @@ def test_preparer_cannot_approve_via_the_form(app, store, users):
 
 
 def test_someone_elses_draft_page_is_404(app, users):
-    c = app.test_client()
+    c = client(app)
     login(c, "prep")
     rid = int(_upload(c).headers["Location"].rsplit("/", 1)[1])
-    c2 = app.test_client()
+    c2 = client(app)
     login(c2, "prep2")
     assert c2.get(f"/releases/{rid}").status_code == 404
     assert c2.get(f"/releases/{rid}/progress.json").status_code == 404
@@ -141,7 +148,7 @@ def test_someone_elses_draft_page_is_404(app, users):
 
 
 def test_200_mb_upload_gets_a_clear_413(app):
-    c = app.test_client()
+    c = client(app)
     login(c, "prep")
     r = c.post("/releases/new", data=io.BytesIO(b"x"), content_type="multipart/form-data; boundary=x",
                environ_overrides={"CONTENT_LENGTH": str(200 * 1024 * 1024)})
@@ -150,12 +157,12 @@ def test_200_mb_upload_gets_a_clear_413(app):
 
 
 def test_review_flow_through_the_ui(app, store):
-    c = app.test_client()
+    c = client(app)
     login(c, "prep")
     rid = int(_upload(c).headers["Location"].rsplit("/", 1)[1])
     c.post(f"/releases/{rid}/submit", data={"csrf_token": csrf(c, f"/releases/{rid}"),
                                             "comment": "please review"})
-    a = app.test_client()
+    a = client(app)
     login(a, "appr")
     page = a.get(f"/releases/{rid}").get_data(as_text=True)
     assert 'id="approve-release"' in page
@@ -174,7 +181,7 @@ def test_review_flow_through_the_ui(app, store):
 
 
 def test_change_after_approval_voids_it_in_the_ui(app, store):
-    c = app.test_client()
+    c = client(app)
     login(c, "prep")
     rid = int(_upload(c).headers["Location"].rsplit("/", 1)[1])
     with transaction(store) as s:
@@ -193,7 +200,7 @@ def test_change_after_approval_voids_it_in_the_ui(app, store):
 
 @pytest.mark.parametrize("lang,word", [("kk", "Шығу"), ("ru", "Выйти"), ("en", "Sign out")])
 def test_language_picker(app, lang, word):
-    c = app.test_client()
+    c = client(app)
     login(c, "prep")
     page = c.get(f"/?lang={lang}").get_data(as_text=True)
     assert f'<html lang="{lang}">' in page and word in page
@@ -203,10 +210,10 @@ def test_language_picker(app, lang, word):
 def test_admin_pages(app, store, users):
     with transaction(store) as s:
         wf.create_release(s, s.get(User, users["prep"]), SPEC, upload(), settings=SETTINGS)
-    c = app.test_client()
+    c = client(app)
     login(c, "prep")
     assert c.get("/admin/audit").status_code == 403
-    c = app.test_client()
+    c = client(app)
     login(c, "admin")
     assert "protect" in c.get("/admin/audit?lang=en").get_data(as_text=True)
     r = c.get("/admin/audit.csv")
