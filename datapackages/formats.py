@@ -1,25 +1,20 @@
 """Downloads besides the CSV: XLSX (labels in one language, flags in their own columns) and
 JSON-stat 2.0, both byte-reproducible for the same input.
 
-XLSX: every text cell is written as a string cell (``t="s"``/inline string), never a formula,
-whatever it starts with (``=cmd|...``, ``+``, ``-``, ``@``). openpyxl stamps the save time into
-``docProps/core.xml`` and each zip entry; :func:`write_xlsx` re-packs the file with the release's
-``created`` time instead, so the same input gives the same bytes.
+XLSX is written directly as SpreadsheetML (fast, and fully under control): every text is an
+inline string in a text-formatted cell, and no formula element is ever written, so a label like
+``=cmd|' /C calc'!A0`` stays text. Zip entries and document properties carry the release's
+``created`` time, so the same input gives the same bytes.
 """
 
 from __future__ import annotations
 
 import io
 import json
-import re
 import zipfile
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-
-from openpyxl import Workbook
-from openpyxl.cell.cell import Cell
-from openpyxl.styles import Font
 
 from .codelists import CodeList
 
@@ -59,22 +54,145 @@ class TableText:
     source: dict[str, str]  # the publisher's name
 
 
-def _text_cell(ws: Any, row: int, col: int, value: str) -> Cell:
-    """A string cell, never a formula, even when ``value`` starts with '='."""
-    cell = ws.cell(row=row, column=col)
-    cell.value = value
-    cell.data_type = "s"
-    return cell
+_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+_PKG_REL = "http://schemas.openxmlformats.org/package/2006/relationships"
+_XML = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+BOLD, TEXT = 1, 2  # cellXfs indexes in styles.xml: bold text, plain text ("@" format)
+_STYLES = (
+    f'{_XML}<styleSheet xmlns="{_NS}">'
+    '<fonts count="2"><font><sz val="11"/><name val="Calibri"/></font>'
+    '<font><b/><sz val="11"/><name val="Calibri"/></font></fonts>'
+    '<fills count="2"><fill><patternFill patternType="none"/></fill>'
+    '<fill><patternFill patternType="gray125"/></fill></fills>'
+    '<borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border></borders>'
+    '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>'
+    '<cellXfs count="3"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
+    '<xf numFmtId="49" fontId="1" fillId="0" borderId="0" xfId="0" applyFont="1" '
+    'applyNumberFormat="1"/>'
+    '<xf numFmtId="49" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
+    '</cellXfs><cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/>'
+    '</cellStyles></styleSheet>')
+
+
+def _esc(s: str) -> str:
+    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+
+
+def _col(j: int) -> str:
+    out = ""
+    while j:
+        j, r = divmod(j - 1, 26)
+        out = chr(65 + r) + out
+    return out
+
+
+class _Sheet:
+    """One worksheet as SpreadsheetML text. Strings are inline strings (``t="inlineStr"``) in a
+    text-formatted cell; no formula element (``<f>``) is ever written."""
+
+    def __init__(self) -> None:
+        self.rows: list[str] = []
+        self.widths: dict[int, float] = {}
+
+    def row(self, r: int, cells: list[Any], style: int = TEXT) -> None:
+        parts = []
+        for j, v in enumerate(cells, start=1):
+            if v is None:
+                continue
+            ref = f"{_col(j)}{r}"
+            if isinstance(v, bool) or not isinstance(v, int | float):
+                parts.append(f'<c r="{ref}" s="{style}" t="inlineStr"><is>'
+                             f'<t xml:space="preserve">{_esc(str(v))}</t></is></c>')
+            else:
+                parts.append(f'<c r="{ref}"><v>{v!r}</v></c>')
+        self.rows.append(f'<row r="{r}">{"".join(parts)}</row>')
+
+    def xml(self, freeze_below: int | None = None) -> bytes:
+        view = ""
+        if freeze_below:
+            view = (f'<sheetViews><sheetView workbookViewId="0"><pane ySplit="{freeze_below}" '
+                    f'topLeftCell="A{freeze_below + 1}" activePane="bottomLeft" state="frozen"/>'
+                    '</sheetView></sheetViews>')
+        cols = ""
+        if self.widths:
+            cols = "<cols>" + "".join(f'<col min="{j}" max="{j}" width="{w:g}" customWidth="1"/>'
+                                      for j, w in sorted(self.widths.items())) + "</cols>"
+        return (f'{_XML}<worksheet xmlns="{_NS}" xmlns:r="{_REL}">{view}{cols}<sheetData>'
+                + "".join(self.rows) + "</sheetData></worksheet>").encode("utf-8")
+
+
+def _xlsx(sheets: list[tuple[str, bytes]], *, title: str, creator: str, lang: str,
+          when: datetime) -> bytes:
+    """Zip the parts of a workbook with fixed entry times (same input, same bytes)."""
+    stamp = when.strftime("%Y-%m-%dT%H:%M:%SZ")
+    n = len(sheets)
+    ct = (f'{_XML}<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+          '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.'
+          'relationships+xml"/><Default Extension="xml" ContentType="application/xml"/>'
+          '<Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-'
+          'officedocument.spreadsheetml.sheet.main+xml"/>'
+          + "".join(f'<Override PartName="/xl/worksheets/sheet{i}.xml" ContentType="application/'
+                    'vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
+                    for i in range(1, n + 1))
+          + '<Override PartName="/xl/styles.xml" ContentType="application/vnd.openxmlformats-'
+          'officedocument.spreadsheetml.styles+xml"/><Override PartName="/docProps/core.xml" '
+          'ContentType="application/vnd.openxmlformats-package.core-properties+xml"/>'
+          '<Override PartName="/docProps/app.xml" ContentType="application/vnd.openxmlformats-'
+          'officedocument.extended-properties+xml"/></Types>')
+    rels = (f'{_XML}<Relationships xmlns="{_PKG_REL}">'
+            f'<Relationship Id="rId1" Type="{_REL}/officeDocument" Target="xl/workbook.xml"/>'
+            '<Relationship Id="rId2" Type="http://schemas.openxmlformats.org/package/2006/'
+            'relationships/metadata/core-properties" Target="docProps/core.xml"/>'
+            f'<Relationship Id="rId3" Type="{_REL}/extended-properties" '
+            'Target="docProps/app.xml"/></Relationships>')
+    wb = (f'{_XML}<workbook xmlns="{_NS}" xmlns:r="{_REL}"><sheets>'
+          + "".join(f'<sheet name="{_esc(name)}" sheetId="{i}" r:id="rId{i}"/>'
+                    for i, (name, _) in enumerate(sheets, start=1))
+          + "</sheets></workbook>")
+    wb_rels = (f'{_XML}<Relationships xmlns="{_PKG_REL}">'
+               + "".join(f'<Relationship Id="rId{i}" Type="{_REL}/worksheet" '
+                         f'Target="worksheets/sheet{i}.xml"/>' for i in range(1, n + 1))
+               + f'<Relationship Id="rId{n + 1}" Type="{_REL}/styles" Target="styles.xml"/>'
+               "</Relationships>")
+    core = (f'{_XML}<cp:coreProperties xmlns:cp="http://schemas.openxmlformats.org/package/2006/'
+            'metadata/core-properties" xmlns:dc="http://purl.org/dc/elements/1.1/" '
+            'xmlns:dcterms="http://purl.org/dc/terms/" '
+            'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
+            f"<dc:title>{_esc(title)}</dc:title><dc:creator>{_esc(creator)}</dc:creator>"
+            f"<dc:language>{lang}</dc:language>"
+            f'<dcterms:created xsi:type="dcterms:W3CDTF">{stamp}</dcterms:created>'
+            f'<dcterms:modified xsi:type="dcterms:W3CDTF">{stamp}</dcterms:modified>'
+            "</cp:coreProperties>")
+    app = (f'{_XML}<Properties xmlns="http://schemas.openxmlformats.org/officeDocument/2006/'
+           'extended-properties"><Application>Ashyq</Application></Properties>')
+    parts = [("[Content_Types].xml", ct.encode()), ("_rels/.rels", rels.encode()),
+             ("docProps/app.xml", app.encode()), ("docProps/core.xml", core.encode()),
+             ("xl/workbook.xml", wb.encode()), ("xl/_rels/workbook.xml.rels", wb_rels.encode()),
+             ("xl/styles.xml", _STYLES.encode())]
+    parts += [(f"xl/worksheets/sheet{i}.xml", body) for i, (_, body) in enumerate(sheets, 1)]
+    out = io.BytesIO()
+    dt = _zip_time(when)
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        for name, body in parts:
+            zi = zipfile.ZipInfo(name, date_time=dt)
+            zi.compress_type = zipfile.ZIP_DEFLATED
+            zi.external_attr = 0o644 << 16
+            z.writestr(zi, body)
+    return out.getvalue()
 
 
 def write_xlsx(rows: list[dict[str, Any]], dims: list[str], codelists: dict[str, CodeList],
                text: TableText, lang: str, *, moe: bool = False) -> bytes:
-    """The table as an XLSX workbook in ``lang``: a data sheet and a method sheet."""
-    wb = Workbook()
-    ws = wb.active
-    ws.title = SHEET["data"][lang]
-    _text_cell(ws, 1, 1, text.title[lang]).font = Font(bold=True)
-    _text_cell(ws, 2, 1, text.citation[lang])
+    """The table as an XLSX workbook in ``lang``: a data sheet and a method sheet.
+
+    Data sheet: title, citation, then one row per cell with code and label of each dimension,
+    the value (empty where suppressed), ``obs_moe`` for noise tables, both flags and the flags'
+    meaning. Every text is a text cell, never a formula.
+    """
+    data = _Sheet()
+    data.row(1, [text.title[lang]], BOLD)
+    data.row(2, [text.citation[lang]])
     header: list[str] = []
     for d in dims:
         t = text.dimension_titles[d][lang]
@@ -84,30 +202,25 @@ def write_xlsx(rows: list[dict[str, Any]], dims: list[str], codelists: dict[str,
         header += ["obs_moe"]
     header += ["obs_status", "conf_status", COLUMN["flag"][lang]]
     hr = 4
-    for j, h in enumerate(header, start=1):
-        _text_cell(ws, hr, j, h).font = Font(bold=True)
+    data.row(hr, header, BOLD)
+    flags = text.flags
     for i, r in enumerate(rows, start=hr + 1):
-        j = 1
+        cells: list[Any] = []
         for d in dims:
-            _text_cell(ws, i, j, r[d])
-            _text_cell(ws, i, j + 1, codelists[d].labels[r[d]][lang])
-            j += 2
-        if r["obs_value"] is not None:
-            ws.cell(row=i, column=j, value=int(r["obs_value"]))
-        j += 1
+            cells += [r[d], codelists[d].labels[r[d]][lang]]
+        cells.append(None if r["obs_value"] is None else int(r["obs_value"]))
         if moe:
-            if r.get("obs_moe") is not None:
-                ws.cell(row=i, column=j, value=float(r["obs_moe"]))
-            j += 1
-        _text_cell(ws, i, j, r["obs_status"])
-        _text_cell(ws, i, j + 1, r["conf_status"])
-        meaning = text.flags["conf_status"][r["conf_status"]][lang]
+            m = r.get("obs_moe")
+            cells.append(None if m is None else float(m))
+        meaning = flags["conf_status"][r["conf_status"]][lang]
         if r["obs_status"] != "A":
-            meaning = f"{text.flags['obs_status'][r['obs_status']][lang]}; {meaning}"
-        _text_cell(ws, i, j + 2, meaning)
-    ws.freeze_panes = ws.cell(row=hr + 1, column=1)
+            meaning = f"{flags['obs_status'][r['obs_status']][lang]}; {meaning}"
+        cells += [r["obs_status"], r["conf_status"], meaning]
+        data.row(i, cells)
+    for j in range(1, len(header) + 1):
+        data.widths[j] = 18
 
-    notes = wb.create_sheet(SHEET["notes"][lang])
+    notes = _Sheet()
     lines: list[tuple[str, str]] = [
         (NOTE_KEYS["title"][lang], text.title[lang]),
         (NOTE_KEYS["description"][lang], text.description[lang]),
@@ -116,42 +229,16 @@ def write_xlsx(rows: list[dict[str, Any]], dims: list[str], codelists: dict[str,
         (NOTE_KEYS["license"][lang], text.license),
         (NOTE_KEYS["method"][lang], text.method_text[lang]),
     ]
-    for col, codes in text.flags.items():
+    for col, codes in flags.items():
         for code, lab in codes.items():
             lines.append((f"{NOTE_KEYS['flags'][lang]}: {col} = {code}", lab[lang]))
     lines.append((NOTE_KEYS["citation"][lang], text.citation[lang]))
     for i, (k, v) in enumerate(lines, start=1):
-        _text_cell(notes, i, 1, k).font = Font(bold=True)
-        _text_cell(notes, i, 2, v)
-    notes.column_dimensions["A"].width = 30
-    notes.column_dimensions["B"].width = 100
-
-    stamp = text.created.strftime("%Y-%m-%dT%H:%M:%SZ")
-    wb.properties.creator = text.source[lang]
-    wb.properties.title = text.title[lang]
-    wb.properties.language = lang
-    wb.properties.created = text.created.replace(tzinfo=None)
-    buf = io.BytesIO()
-    wb.save(buf)
-    return _repack(buf.getvalue(), text.created, stamp)
-
-
-def _repack(data: bytes, when: datetime, stamp: str) -> bytes:
-    """Re-zip with fixed entry times and the release time as ``dcterms:modified``."""
-    src = zipfile.ZipFile(io.BytesIO(data))
-    out = io.BytesIO()
-    dt = _zip_time(when)
-    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as z:
-        for info in src.infolist():
-            body = src.read(info.filename)
-            if info.filename == "docProps/core.xml":
-                body = re.sub(rb"(<dcterms:modified[^>]*>)[^<]*(</dcterms:modified>)",
-                              rb"\g<1>" + stamp.encode() + rb"\g<2>", body)
-            zi = zipfile.ZipInfo(info.filename, date_time=dt)
-            zi.compress_type = zipfile.ZIP_DEFLATED
-            zi.external_attr = 0o644 << 16
-            z.writestr(zi, body)
-    return out.getvalue()
+        notes.row(i, [k, v])
+    notes.widths = {1: 30, 2: 100}
+    return _xlsx([(SHEET["data"][lang], data.xml(freeze_below=hr)),
+                  (SHEET["notes"][lang], notes.xml())],
+                 title=text.title[lang], creator=text.source[lang], lang=lang, when=text.created)
 
 
 def _zip_time(when: datetime) -> tuple[int, int, int, int, int, int]:
