@@ -318,7 +318,8 @@ def read_package(package_dir: Path, *, series: str | None = None) -> LocalPackag
             if isinstance(res.get("format"), str) and res["format"]:
                 fmt = res["format"].upper() if len(res["format"]) <= 5 else res["format"]
             mime = res.get("mediatype") or res.get("mediaType") or mime
-            if "jsonstat" in rel.lower().replace("-", "") or mime == "application/json+stat":
+            if (rel.lower().endswith(".stat.json") or "jsonstat" in rname.lower().replace("-", "")
+                    or mime == "application/json+stat"):
                 fmt = "JSON-stat"
             desc = res.get("description") if isinstance(res.get("description"), str) else ""
             files.append(LocalFile(rel, path, digest, size, fmt, str(mime or ""), desc or ""))
