@@ -290,6 +290,7 @@ def speed() -> None:
     print("|---:|---:|---:|:-:|---:|")
     print(f"| {inner:,} | {table.n_cells:,} | {total:.1f} | {'yes' if ok else 'NO'} | "
           f"{pt.report['privacy']['epsilon_certified']:.6f} |")
+    print("\nbreakdown (s): " + ", ".join(f"{k} {v:.1f}" for k, v in pt.report["seconds"].items()))
     print(f"\n(building the synthetic table: {build:.1f} s, not included; "
           f"inner MAE at eps 1: {np.abs(v - table.values)[table.inner_mask].mean():.3f})")
 

@@ -142,9 +142,12 @@ def protect_noise(table: CellTable, *, rng: np.random.Generator | int | None = N
     measurements, spent, grand, sweeps = rel.measurements, rel.spent, rel.grand, rel.sweeps
 
     conf = np.full(table.n_cells, FREE, dtype=object)
+    t = time.perf_counter()
     published = published_frame(table, conf, values=values, extra={MOE_COLUMN: moe})
+    rel.timings["published_frame"] = time.perf_counter() - t
     report = _report(table, epsilon, spent, bound, noise, sampler, measurements, shares,
                      values, moe, grand, sweeps)
+    report["seconds"] = {k: round(v, 3) for k, v in rel.timings.items()}
     report["explanation"] = explain_noise(report)
     return ProtectedTable(table=table, published=published, report=report)
 
