@@ -52,7 +52,8 @@ pid_of() { [[ -f "$1" ]] && cat "$1" || true; }
 # Start a daemon in its own session, record its real pid (bash execs into the command).
 spawn() {
   local pidfile="$1" logfile="$2"; shift 2
-  setsid bash -c 'echo $$ > "$0"; exec "$@"' "$pidfile" "$@" >>"$logfile" 2>&1 < /dev/null &
+  # 9>&-: the daemon must not inherit the lock file descriptor (see lock below)
+  setsid bash -c 'echo $$ > "$0"; exec "$@"' "$pidfile" "$@" >>"$logfile" 2>&1 < /dev/null 9>&- &
   local i
   for i in $(seq 1 50); do [[ -s "$pidfile" ]] && return 0; sleep 0.1; done
   die "could not start $1"
@@ -311,9 +312,16 @@ cmd_status() {
   if ckan_healthy; then echo "ckan: healthy at $URL"; else echo "ckan: not answering at $URL"; fi
 }
 
+# One `up`/`down` at a time (the test hook and the test fixture may both call `up`).
+lock() {
+  mkdir -p "$CK"
+  exec 9>"$CK/.lock"
+  command -v flock >/dev/null && flock -w 900 9 || true
+}
+
 case "${1:-}" in
-  up) cmd_up ;;
-  down) cmd_down ;;
+  up) lock; cmd_up ;;
+  down) lock; cmd_down ;;
   stop-web) stop_pid "$CK/gunicorn.pid" gunicorn ;;
   status) cmd_status ;;
   *) echo "usage: $0 up | down | stop-web | status" >&2; exit 2 ;;
