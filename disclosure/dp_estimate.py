@@ -60,8 +60,9 @@ def level_cut(h: Hierarchy, level: int) -> list[int]:
 def marginal_groups(hierarchies: tuple[Hierarchy, ...]) -> list[Group]:
     """The one-way marginal groups at every hierarchy level of every dimension.
 
-    A level is skipped when it adds no query: a single code (the grand total again) or the same
-    codes as the level above.
+    A level is skipped when it adds no query: a single code (the grand total again), the same
+    codes as the level above, or (in a one-dimensional table) the leaves, which are the inner
+    cells themselves.
     """
     out = []
     for d, h in enumerate(hierarchies):
@@ -71,6 +72,8 @@ def marginal_groups(hierarchies: tuple[Hierarchy, ...]) -> list[Group]:
             idx = level_cut(h, level)
             if len(idx) == 1 or idx == prev:
                 continue
+            if len(hierarchies) == 1 and len(idx) == len(h.leaves):
+                continue  # a one-dimensional table: its leaf margin is the inner cells again
             prev = idx
             out.append(Group(name=f"{h.name}@{level}", dim=d, matrix=mem[idx],
                              codes=tuple(h.codes[i] for i in idx)))

@@ -186,6 +186,7 @@ def test_one_dimensional_table():
     pt = protect_noise(table, rng=2)
     v = _values(pt)
     assert (v >= 0).all() and table.check_additive(v)
+    assert [g for g, _ in allocation(table)] == ["inner", "total", "region@1"]
 
 
 def test_weights_from_the_spec():
