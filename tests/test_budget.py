@@ -175,3 +175,17 @@ def test_concurrent_same_release_is_charged_once(factory):
     assert sum(st.charged for st in ok) == 1
     with transaction(factory) as s:
         assert abs(status(s, "race", "p", 1.0).spent - 0.3) < 1e-12
+
+
+def test_models_match_the_migration(url):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from publisher.db import Base
+
+    engine = make_engine(url)
+    with engine.connect() as c:
+        diff = compare_metadata(MigrationContext.configure(c), Base.metadata)
+    engine.dispose()
+    mine = [d for d in diff if "privacy_" in repr(d)]
+    assert mine == []
