@@ -25,6 +25,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 import uuid
 import zipfile
 from dataclasses import dataclass, field
@@ -109,6 +110,7 @@ class PackageResult:
     sha256: str
     files: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per phase
 
 
 # ----------------------------------------------------------------------------- versions
@@ -428,6 +430,8 @@ def package_table(spec: TableSpec, protected_csv: Path, out_dir: Path, *,
     out_dir = Path(out_dir)
     source = f"spec {spec.id}"
     warnings: list[str] = []
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
     check_version(spec.version, previous_version, source)
     if spec.disclosure.method not in FLAGS:
         raise PackageError(f"unknown protection method {spec.disclosure.method!r}", source=source)
@@ -453,6 +457,7 @@ def package_table(spec: TableSpec, protected_csv: Path, out_dir: Path, *,
         meta.description = {lang: f"{meta.title[lang]}. {method['text'][lang]}"
                             for lang in LANGUAGES}
     meta.reference["confidentiality_data_treatment"] = method["text"]
+    timings["check"] = time.perf_counter() - t0
 
     if out_dir.exists() and not (out_dir.is_dir() and (
             not any(out_dir.iterdir()) or (out_dir / "datapackage.json").is_file())):
@@ -462,9 +467,13 @@ def package_table(spec: TableSpec, protected_csv: Path, out_dir: Path, *,
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
     try:
         files, descriptor = _write_all(spec, table, codelists, method, meta, tmp,
-                                       previous_version)
+                                       previous_version, timings)
+        t = time.perf_counter()
         _validate(tmp / "datapackage.json", spec.id, source)
+        timings["validate"] = time.perf_counter() - t
+        t = time.perf_counter()
         zip_bytes = _zip(tmp, files, f"{spec.id}-{spec.version}", meta.created)
+        timings["zip"] = time.perf_counter() - t
         zip_tmp = tmp / ".package.zip"
         zip_tmp.write_bytes(zip_bytes)
         zip_path = out_dir.with_name(out_dir.name + ".zip")
@@ -484,7 +493,7 @@ def package_table(spec: TableSpec, protected_csv: Path, out_dir: Path, *,
                         + ", ".join(meta.langs.missing))
     return PackageResult(path=out_dir, zip_path=zip_path, descriptor=descriptor,
                          sha256=hashlib.sha256(zip_bytes).hexdigest(), files=files,
-                         warnings=warnings)
+                         warnings=warnings, timings=timings)
 
 
 def _check_report_counts(table: ProtectedRows, report: dict | None, src: str) -> None:
@@ -501,8 +510,9 @@ def _check_report_counts(table: ProtectedRows, report: dict | None, src: str) ->
 
 
 def _write_all(spec: TableSpec, table: ProtectedRows, codelists: dict[str, CodeList],
-               method: dict, meta: Meta, tmp: Path,
-               previous_version: str | None) -> tuple[list[str], dict]:
+               method: dict, meta: Meta, tmp: Path, previous_version: str | None,
+               timings: dict[str, float]) -> tuple[list[str], dict]:
+    t0 = time.perf_counter()
     default = meta.langs.default
     dims = list(spec.dimension_names)
     noise = spec.disclosure.method == "noise"
@@ -672,6 +682,8 @@ def _write_all(spec: TableSpec, table: ProtectedRows, codelists: dict[str, CodeL
                      dimension_titles=meta.dim_titles, measure_title=meta.measure_title,
                      method_text=method["text"], flags=method["flags"], citation=citations,
                      source=meta.publisher)
+    timings["csv"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
     for lg in LANGUAGES:
         path = f"downloads/{spec.id}-{lg}.xlsx"
         body = write_xlsx(table.rows, dims, codelists, text, lg, moe=noise)
@@ -687,6 +699,8 @@ def _write_all(spec: TableSpec, table: ProtectedRows, codelists: dict[str, CodeL
                 "en": f"The table as Excel, labels in {LANG_IN['en'][lg]}; flags in their own "
                       "columns, the method on the second sheet."}[x]),
             default, tabular=False, extra={"x_language": lg}))
+    timings["xlsx"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
     for lg in LANGUAGES:
         path = f"downloads/{spec.id}-{lg}.stat.json"
         body = dumps(jsonstat(table.rows, dims, codelists, text, lg, moe=noise))
@@ -701,6 +715,7 @@ def _write_all(spec: TableSpec, table: ProtectedRows, codelists: dict[str, CodeL
                 "en": f"The table as JSON-stat 2.0, labels in {LANG_IN['en'][lg]}."}[x]),
             default, tabular=False, extra={"x_language": lg}))
 
+    timings["jsonstat"] = time.perf_counter() - t0
     # Citations.
     cit_title = {"kk": "Сілтеме жасау үлгісі", "ru": "Как цитировать", "en": "How to cite"}
     txt = "".join(f"[{lg}] {citations[lg]}\n" for lg in meta.langs.order).encode("utf-8")

@@ -87,6 +87,20 @@ def _col(j: int) -> str:
     return out
 
 
+
+
+class _Text:
+    """A string escaped once for reuse in many cells (labels repeat on every row)."""
+
+    __slots__ = ("xml",)
+
+    def __init__(self, s: str) -> None:
+        self.xml = f'<is><t xml:space="preserve">{_esc(s)}</t></is>'
+
+
+_COLS = [_col(j) for j in range(1, 65)]
+
+
 class _Sheet:
     """One worksheet as SpreadsheetML text. Strings are inline strings (``t="inlineStr"``) in a
     text-formatted cell; no formula element (``<f>``) is ever written."""
@@ -97,13 +111,14 @@ class _Sheet:
 
     def row(self, r: int, cells: list[Any], style: int = TEXT) -> None:
         parts = []
-        for j, v in enumerate(cells, start=1):
+        for j, v in enumerate(cells):
             if v is None:
                 continue
-            ref = f"{_col(j)}{r}"
-            if isinstance(v, bool) or not isinstance(v, int | float):
-                parts.append(f'<c r="{ref}" s="{style}" t="inlineStr"><is>'
-                             f'<t xml:space="preserve">{_esc(str(v))}</t></is></c>')
+            ref = f"{_COLS[j] if j < len(_COLS) else _col(j + 1)}{r}"
+            if isinstance(v, _Text):
+                parts.append(f'<c r="{ref}" s="{style}" t="inlineStr">{v.xml}</c>')
+            elif isinstance(v, bool) or not isinstance(v, int | float):
+                parts.append(f'<c r="{ref}" s="{style}" t="inlineStr">{_Text(str(v)).xml}</c>')
             else:
                 parts.append(f'<c r="{ref}"><v>{v!r}</v></c>')
         self.rows.append(f'<row r="{r}">{"".join(parts)}</row>')
@@ -204,18 +219,24 @@ def write_xlsx(rows: list[dict[str, Any]], dims: list[str], codelists: dict[str,
     hr = 4
     data.row(hr, header, BOLD)
     flags = text.flags
+    code_cells = {d: {c: (_Text(c), _Text(codelists[d].labels[c][lang]))
+                      for c in codelists[d].codes} for d in dims}
+    flag_cells: dict[tuple[str, str], tuple[_Text, _Text, _Text]] = {}
+    for obs in flags["obs_status"]:
+        for conf in flags["conf_status"]:
+            meaning = flags["conf_status"][conf][lang]
+            if obs != "A":
+                meaning = f"{flags['obs_status'][obs][lang]}; {meaning}"
+            flag_cells[(obs, conf)] = (_Text(obs), _Text(conf), _Text(meaning))
     for i, r in enumerate(rows, start=hr + 1):
         cells: list[Any] = []
         for d in dims:
-            cells += [r[d], codelists[d].labels[r[d]][lang]]
+            cells += code_cells[d][r[d]]
         cells.append(None if r["obs_value"] is None else int(r["obs_value"]))
         if moe:
             m = r.get("obs_moe")
             cells.append(None if m is None else float(m))
-        meaning = flags["conf_status"][r["conf_status"]][lang]
-        if r["obs_status"] != "A":
-            meaning = f"{flags['obs_status'][r['obs_status']][lang]}; {meaning}"
-        cells += [r["obs_status"], r["conf_status"], meaning]
+        cells += flag_cells[(r["obs_status"], r["conf_status"])]
         data.row(i, cells)
     for j in range(1, len(header) + 1):
         data.widths[j] = 18
