@@ -202,7 +202,7 @@ def accuracy(table: CellTable, eps_list: list[float], reps: int) -> dict:
         for k, m in res.items():
             print(f"| {eps:g} | {k} | {m['inner']:.2f} | {m['first']:.1f} | {m['regcit']:.1f} | "
                   f"{m['gt']:.1f} [{m['gt_bias']:+.1f}] | {m['all']:.2f} | {flags[k]} | "
-                  f"{times[k] / reps:.3f} |")
+                  f"{(f'{times[k] / reps:.3f}' if k in times and times[k] else '–')} |")
         cov = np.mean(np.array(coverage), axis=0)
         moe_lines.append(f"| {eps:g} | {cov[0]:.3f} | {cov[1]:.3f} | {cov[2]:.1f} | {cov[3]:.1f} |")
         if eps in NOTE_EPS:

@@ -148,13 +148,6 @@ class NoiseSchema(Schema):
     # margins, a dimension name or "dim@level"; normalised to sum 1.
     weights = fields.Dict(keys=fields.String(validate=validate.Length(min=1, max=80)),
                           values=fields.Float(allow_nan=False, validate=validate.Range(min=0)))
-    # Which privacy budget the release spends from (publisher.budget): data source and period.
-    budget = fields.Nested(lambda: NoiseBudgetSchema())
-
-
-class NoiseBudgetSchema(Schema):
-    source = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    period = fields.String(required=True, validate=validate.Length(min=1, max=64))
 
 
 class CellRefSchema(Schema):

@@ -225,14 +225,6 @@ def test_bad_weights_refused_by_the_spec(weights, msg):
         allocation(table, weights)
 
 
-def test_budget_keys_in_the_spec():
-    spec = noise_spec(budget={"source": "border-crossings", "period": "2024"})
-    assert spec.disclosure.noise.options["budget"] == {"source": "border-crossings",
-                                                       "period": "2024"}
-    with pytest.raises(SpecValidationError, match="disclosure.noise.budget.period"):
-        noise_spec(budget={"source": "x"})
-
-
 def test_redundant_levels_are_not_measured():
     spec = noise_spec(dims=[{"name": "a", "codes": ["only"]},
                             {"name": "b", "hierarchy": {"_T": ["P"], "P": ["Q", "R"]}}])
