@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Test setup hook (sourced by scripts/test.sh): install the JavaScript v1 data-package validator
-# (npm `datapackage` 1.1.10, pinned by tests/datapackages/js/package-lock.json) used as a second
-# opinion by tests/datapackages. Idempotent: `npm ci` runs only when node_modules is missing or
+# (npm `datapackage` 1.1.10) and the JSON-stat Toolkit (npm `jsonstat-toolkit` 2.2.2), pinned by
+# tests/datapackages/js/package-lock.json and used as second opinions
+# by tests/datapackages. Idempotent: `npm ci` runs only when node_modules is missing or
 # older than the lock file. Installs Debian's nodejs/npm when node is missing.
 # Exports ASHYQ_DP_JS_VALIDATOR (path of validate.js) when the validator is ready.
 _ashyq_dpjs() {
@@ -13,7 +14,7 @@ _ashyq_dpjs() {
     DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null || return 1
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null || return 1
   fi
-  if [[ ! -d "$js/node_modules/datapackage" || "$js/package-lock.json" -nt "$js/node_modules/.package-lock.json" ]]; then
+  if [[ ! -d "$js/node_modules/datapackage" || ! -d "$js/node_modules/jsonstat-toolkit" || "$js/package-lock.json" -nt "$js/node_modules/.package-lock.json" ]]; then
     echo "test-setup: npm ci in tests/datapackages/js" >&2
     (cd "$js" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) || return 1
   fi

@@ -120,3 +120,15 @@ def js_validate(descriptor: Path) -> dict:
     result = json.loads(out.stdout.strip().splitlines()[-1])
     result["_returncode"] = out.returncode
     return result
+
+
+def jsonstat_toolkit(path: Path) -> dict:
+    """Read a JSON-stat file back with the official JSON-stat JavaScript Toolkit (npm)."""
+    node = shutil.which("node")
+    if node is None or not (JS_DIR / "node_modules" / "jsonstat-toolkit").is_dir():
+        pytest.fail("npm jsonstat-toolkit is not installed: run "
+                    "`source scripts/test-setup.d/20-npm-validator.sh` (node + npm ci)")
+    out = subprocess.run([node, str(JS_DIR / "jsonstat.js"), str(path)], capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)

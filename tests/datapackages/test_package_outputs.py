@@ -18,6 +18,7 @@ from dp_helpers import (
     TITLE,
     frictionless_cli,
     js_validate,
+    jsonstat_toolkit,
     make_spec,
     noise_frame,
     protected_frame,
@@ -202,6 +203,25 @@ def test_jsonstat_read_back(build, spec, protected_csv):
                                                                      "en": "Total"}[lg]
         assert js["role"] == {"geo": ["region"]}
         assert js["updated"] == "2026-03-20T09:30:00Z"
+
+
+def test_jsonstat_read_by_the_official_toolkit(build, spec, protected_csv):
+    res = build(spec, protected_csv)
+    data = {(r["region"], r["sex"]): r for r in _rows(res.path / "data" / f"{spec.id}.csv")}
+    for lg, female in (("kk", "Әйелдер"), ("ru", "Женщины"), ("en", "Female")):
+        js = jsonstat_toolkit(res.path / "downloads" / f"{spec.id}-{lg}.stat.json")
+        assert js["class"] == "dataset" and js["label"] == TITLE[lg]
+        assert js["id"] == ["region", "sex"] and js["n"] == 18
+        assert js["labels"]["sex"]["F"] == female
+        assert js["labels"]["region"]["7101"] == {"kk": "Алматы ауданы", "ru": "район Алматы",
+                                                  "en": "Almaty district"}[lg]
+        assert len(js["rows"]) == len(data)
+        for row in js["rows"]:
+            src = data[(row["region"], row["sex"])]
+            if src["conf_status"] == "F":
+                assert row["value"] == int(src["obs_value"]) and row["status"] is None
+            else:
+                assert row["value"] is None and row["status"] == src["conf_status"]
 
 
 # --------------------------------------------------------------- reproducible zip
