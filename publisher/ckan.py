@@ -355,6 +355,7 @@ class CkanClient:
         self.session = session or requests.Session()
         self.sleep = sleep or (lambda seconds: time.sleep(seconds))
         self.last_status: int | None = None
+        self.last_error = ""
         self.session.hooks.setdefault("response", []).append(self._record_status)
         self.api = ckanapi.RemoteCKAN(self.url, apikey=token, session=self.session,
                                       user_agent="ashyq-publisher/0.1 (+ckanapi)")
@@ -363,6 +364,16 @@ class CkanClient:
 
     def _record_status(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
         self.last_status = response.status_code
+        ctype = response.headers.get("Content-Type", "")
+        self.last_error = ""
+        if response.status_code >= 400 and "json" in ctype:
+            try:
+                err = json.loads(response.content[:20000].decode("utf-8", "replace")).get("error")
+            except (ValueError, AttributeError):
+                err = None
+            if isinstance(err, dict):
+                self.last_error = ": ".join(
+                    str(err[k]) for k in ("__type", "message") if err.get(k))[:300]
 
     def timeout(self, size: int = 0) -> tuple[float, float]:
         return (self.policy.connect_timeout, max(self.policy.read_timeout, size / 1_000_000))
@@ -389,7 +400,7 @@ class CkanClient:
             return CkanPublishError(action, "connection", f"cannot reach CKAN at {self.url}",
                                     retryable=True)
         status = self.last_status
-        text = str(exc)[:300]
+        text = self.last_error or ("the response carried no CKAN error" if status else str(exc)[:300])
         if isinstance(exc, ckanapi.CKANAPIError | ckanapi.ServerIncompatibleError):
             retry = status is None or status >= 500 or status == 429
             return CkanPublishError(action, f"HTTP {status}", text, retryable=retry)
@@ -405,7 +416,7 @@ class CkanClient:
         api = self.anon if anonymous else self.api
         delays = self.policy.delays() if retry else iter(())
         while True:
-            self.last_status = None
+            self.last_status, self.last_error = None, ""
             try:
                 if files:
                     for fh in files.values():
@@ -424,8 +435,13 @@ class CkanClient:
 
     def show(self, action: str, ident: str, *, anonymous: bool = False) -> dict[str, Any] | None:
         """``*_show`` returning None for NotFound (a read, retried)."""
+        data: dict[str, Any] = {"id": ident}
+        if action in ("organization_show", "group_show"):  # no member lists or search counts
+            data.update(include_datasets=False, include_dataset_count=False, include_users=False,
+                        include_extras=False, include_groups=False, include_tags=False,
+                        include_followers=False)
         try:
-            return self.call(action, {"id": ident}, anonymous=anonymous)
+            return self.call(action, data, anonymous=anonymous)
         except CkanPublishError as err:
             if err.field == "id" and err.reason.startswith("not found"):
                 return None

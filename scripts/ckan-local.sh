@@ -4,7 +4,8 @@
 #   eval "$(scripts/ckan-local.sh up)"   bring everything up; prints `export CKAN_URL=...` and
 #                                        `export CKAN_API_TOKEN=...` (progress goes to stderr)
 #   scripts/ckan-local.sh down           stop only what `up` started (data kept under .stack/ckan)
-#   scripts/ckan-local.sh stop-web       stop only the CKAN web process (fault-injection in tests)
+#   scripts/ckan-local.sh stop-web       stop only the CKAN web process (fault injection in tests)
+#   scripts/ckan-local.sh stop-solr      stop only the Solr stand-in (fault injection: CKAN answers 5xx)
 #   scripts/ckan-local.sh status         print what is running
 #
 # What `up` brings up, each step checked before acting (a second run while up takes seconds):
@@ -323,6 +324,7 @@ case "${1:-}" in
   up) lock; cmd_up ;;
   down) lock; cmd_down ;;
   stop-web) stop_pid "$CK/gunicorn.pid" gunicorn ;;
+  stop-solr) stop_pid "$CK/solr.pid" solr_standin ;;
   status) cmd_status ;;
-  *) echo "usage: $0 up | down | stop-web | status" >&2; exit 2 ;;
+  *) echo "usage: $0 up | down | stop-web | stop-solr | status" >&2; exit 2 ;;
 esac

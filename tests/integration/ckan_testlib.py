@@ -33,7 +33,12 @@ class Ckan:
         ckan_up()
 
     def stop_web(self) -> None:
+        """Stop the CKAN web process (fault injection: CKAN unreachable)."""
         subprocess.run([str(SCRIPT), "stop-web"], check=True, capture_output=True, timeout=60)
+
+    def stop_solr(self) -> None:
+        """Stop the Solr stand-in (fault injection: CKAN answers HTTP 500)."""
+        subprocess.run([str(SCRIPT), "stop-solr"], check=True, capture_output=True, timeout=60)
 
 
 def ckan_up() -> dict[str, str]:

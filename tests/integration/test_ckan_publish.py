@@ -218,3 +218,24 @@ def test_published_version_is_immutable(ckan, series, package_factory):
     assert exc.value.action == "verify" and "immutable" in str(exc.value)
     r = api(ckan, token=False).action.package_show(id=res.dataset_name)["resources"][0]
     assert anonymous_bytes(r["url"])[1] == table_csv()
+
+
+def test_search_backend_down_gives_a_retryable_5xx_and_a_rerun_completes(
+        ckan, series, package_factory):
+    pkg = package_factory(series, "1.0.0")
+    ckan.stop_solr()
+    try:
+        with pytest.raises(CkanPublishError) as exc:
+            publish_package(pkg, url=ckan.url, token=ckan.token, organization="ashyq-it",
+                            policy=FAST)
+    finally:
+        ckan.restart()
+    err = exc.value
+    assert err.retryable is True and err.field == "HTTP 500"
+    assert err.action in ("group_create", "package_create"), str(err)
+    assert err.reason.startswith("Search Index Error: Unable to add package to search index")
+    with pytest.raises((ckanapi.NotFound, ckanapi.NotAuthorized)):
+        api(ckan, token=False).action.package_show(id=f"{series}-v1-0-0")
+    res = publish_package(pkg, url=ckan.url, token=ckan.token, organization="ashyq-it",
+                          policy=FAST)
+    assert res.verified and res.public and len(res.resources) == 3
