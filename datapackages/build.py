@@ -75,6 +75,7 @@ METADATA_KEYS = {
     "unit": "{kk,ru,en} unit of measure (default: persons)",
     "measure_title": "{kk,ru,en} title of obs_value (default: number of persons)",
     "reference_metadata": "{key: {kk,ru,en}} further ESMS-style notes (mandate, population, ...)",
+    "synthetic": "true for made-up demonstration data (x_synthetic in the descriptor)",
 }
 
 LICENSES = {
@@ -427,7 +428,7 @@ def package_table(spec: TableSpec, protected_csv: Path, out_dir: Path, *,
     Raises :class:`PackageError` (one line: file, row, column, reason); then nothing is written.
     """
     protected_csv = Path(protected_csv)
-    out_dir = Path(out_dir)
+    out_dir = Path(out_dir).resolve()
     source = f"spec {spec.id}"
     warnings: list[str] = []
     timings: dict[str, float] = {}
@@ -465,6 +466,8 @@ def package_table(spec: TableSpec, protected_csv: Path, out_dir: Path, *,
                            source=str(out_dir))
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
+    zip_path = out_dir.with_name(out_dir.name + ".zip")
+    zip_tmp = out_dir.with_name(f".{out_dir.name}.zip.{uuid.uuid4().hex[:8]}.tmp")
     try:
         files, descriptor = _write_all(spec, table, codelists, method, meta, tmp,
                                        previous_version, timings)
@@ -474,19 +477,23 @@ def package_table(spec: TableSpec, protected_csv: Path, out_dir: Path, *,
         t = time.perf_counter()
         zip_bytes = _zip(tmp, files, f"{spec.id}-{spec.version}", meta.created)
         timings["zip"] = time.perf_counter() - t
-        zip_tmp = tmp / ".package.zip"
         zip_tmp.write_bytes(zip_bytes)
-        zip_path = out_dir.with_name(out_dir.name + ".zip")
         old = None
         if out_dir.exists():
             old = out_dir.with_name(f".{out_dir.name}.old-{uuid.uuid4().hex[:8]}")
             out_dir.rename(old)
+        try:
+            tmp.rename(out_dir)
+        except OSError:
+            if old is not None:
+                old.rename(out_dir)
+            raise
         os.replace(zip_tmp, zip_path)
-        tmp.rename(out_dir)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        zip_tmp.unlink(missing_ok=True)
         raise
     if meta.langs.missing:
         warnings.append("translations filled from another language (allowed by the spec): "
@@ -670,6 +677,8 @@ def _write_all(spec: TableSpec, table: ProtectedRows, codelists: dict[str, CodeL
     descriptor["x_reference_metadata"] = meta.reference
     if meta.langs.missing:
         descriptor["x_missing_translations"] = list(meta.langs.missing)
+    if (spec.metadata or {}).get("synthetic") is True:
+        descriptor["x_synthetic"] = True  # made-up data for demonstration, not about people
 
     citations = {lg: cite.citation(descriptor, lg) for lg in LANGUAGES}
     descriptor["x_citation"] = {"text": citations, "csl_json": "citation/citation.csl.json",

@@ -98,11 +98,13 @@ def noise_frame(spec) -> pd.DataFrame:
     return published_frame(table, conf, extra={"obs_moe": moe})
 
 
-def frictionless_cli(descriptor: Path) -> dict:
+def frictionless_cli(descriptor: Path, standards: str | None = None) -> dict:
+    """``frictionless validate --json DESCRIPTOR`` (frictionless 5; v2 rules unless told)."""
     exe = Path(sys.executable).parent / "frictionless"
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "frictionless"]
-    out = subprocess.run([*cmd, "validate", "--json", str(descriptor)], capture_output=True,
-                         text=True, timeout=300)
+    extra = ["--standards", standards] if standards else []
+    out = subprocess.run([*cmd, "validate", "--json", *extra, str(descriptor)],
+                         capture_output=True, text=True, timeout=300)
     report = json.loads(out.stdout)
     report["_returncode"] = out.returncode
     return report

@@ -254,3 +254,30 @@ def test_replaces_an_earlier_package_but_not_another_folder(tmp_path, spec, prot
     assert (other / "notes.txt").read_text(encoding="utf-8") == "mine"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["home", "pkg", "pkg.zip",
                                                           "protected.csv"]
+
+
+def test_failure_after_writing_began_leaves_nothing(monkeypatch, tmp_path, spec, protected_csv):
+    """A failure in validation (after files were written to the temporary folder) cleans up, and
+    an earlier package at the same place is left untouched."""
+    from datapackages import build as b
+
+    out = tmp_path / "out" / "pkg"
+    first = package_table(spec, protected_csv, out)
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    zip_before = first.zip_path.read_bytes()
+
+    def broken(*_a, **_k):
+        raise PackageError("frictionless validation failed: simulated")
+
+    monkeypatch.setattr(b, "_validate", broken)
+    with pytest.raises(PackageError, match="simulated"):
+        package_table(dataclasses.replace(spec, version="1.2.0"), protected_csv, out)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["pkg", "pkg.zip"]
+    after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert after == before
+    assert first.zip_path.read_bytes() == zip_before
+
+
+def test_synthetic_data_is_marked(build, protected_csv):
+    res = build(make_spec(synthetic=True), protected_csv)
+    assert res.descriptor["x_synthetic"] is True

@@ -19,6 +19,8 @@ def test_both_validators_pass(build, spec, protected_csv):
     assert fr["valid"] is True
     assert fr["stats"]["errors"] == 0
     assert fr["stats"]["tasks"] == len(res.descriptor["resources"])
+    v1 = frictionless_cli(dp, standards="v1")
+    assert v1["valid"] is True and v1["_returncode"] == 0, v1["tasks"]
     js = js_validate(dp)
     assert js == {"valid": True, "errors": [], "_returncode": 0}
 
