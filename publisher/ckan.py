@@ -561,11 +561,27 @@ def _metadata(run: _Run, previous: str | None) -> dict[str, Any]:
 
 
 def _is_ours(dataset: dict[str, Any], pkg: LocalPackage) -> bool:
+    """The dataset is this version of this series: from this data package, or still private
+    (an unfinished earlier attempt at the same version, e.g. from a rebuilt package)."""
     return (
         dataset.get("series") == pkg.series
         and dataset.get("version") == pkg.version
-        and dataset.get("datapackage_id") == pkg.package_id
+        and (dataset.get("datapackage_id") == pkg.package_id or bool(dataset.get("private")))
     )
+
+
+REFRESHED = ("title_translated", "title", "notes_translated", "notes", "datapackage_id",
+             "license_id", "version_order")
+
+
+def _refresh_metadata(run: _Run, ds: dict[str, Any]) -> dict[str, Any]:
+    """Bring a private (unfinished) dataset's metadata up to this package's."""
+    meta = _metadata(run, None)
+    patch = {k: meta[k] for k in REFRESHED if k in meta and ds.get(k) != meta[k]}
+    if not patch:
+        return ds
+    run.progress("updating metadata: " + ", ".join(sorted(patch)))
+    return run.client.call("package_patch", {"id": ds["id"], **patch})
 
 
 def _previous_version(run: _Run) -> str | None:
@@ -592,6 +608,13 @@ def _ensure_dataset(run: _Run) -> dict[str, Any]:
             raise CkanPublishError("package_create", "name",
                                    f"That URL is already in use by a deleted dataset ({name}); "
                                    "purge it in CKAN or publish a new version")
+        if (not _is_ours(ds, pkg) and ds.get("series") == pkg.series
+                and ds.get("version") == pkg.version):
+            raise CkanPublishError(
+                "package_create", "name",
+                f"That URL is already in use: version {pkg.version} of {pkg.series} is already "
+                f"published from data package {ds.get('datapackage_id')!r}; a published version "
+                "is immutable: give the release a new version")
         if not _is_ours(ds, pkg):
             raise CkanPublishError(
                 "package_create", "name",
@@ -599,7 +622,7 @@ def _ensure_dataset(run: _Run) -> dict[str, Any]:
                 f"series {pkg.series} from data package {pkg.package_id} "
                 f"(it holds series={ds.get('series')!r}, version={ds.get('version')!r})")
         run.progress(f"resuming {name} ({'private' if ds.get('private') else 'public'})")
-        return ds
+        return _refresh_metadata(run, ds) if ds.get("private") else ds
     meta = _metadata(run, _previous_version(run))
     meta["private"] = True
     run.progress(f"creating dataset {name} (private)")
@@ -655,6 +678,15 @@ class _NamedFile:
         return self._fh.tell()
 
 
+def _delete_resource(c: CkanClient, resource_id: str) -> None:
+    """Delete a resource of the private dataset; already gone counts as done."""
+    try:
+        c.call("resource_delete", {"id": resource_id})
+    except CkanPublishError as err:
+        if not (err.field == "id" and err.reason.startswith("not found")):
+            raise
+
+
 def _sync_resources(run: _Run, dataset_id: str) -> dict[str, Any]:
     """Make the private dataset's resources exactly the package's files (once each)."""
     c, pkg = run.client, run.pkg
@@ -666,7 +698,7 @@ def _sync_resources(run: _Run, dataset_id: str) -> dict[str, Any]:
             same = [r for r in ds.get("resources", []) if r.get("name") == f.name]
             for extra in same[1:]:  # a duplicate from an earlier, interrupted run
                 run.progress(f"removing duplicate resource {f.name}")
-                c.call("resource_delete", {"id": extra["id"]})
+                _delete_resource(c, extra["id"])
             current = same[0] if same else None
             if (current and current.get("hash") == f.sha256 and current.get("url_type") == "upload"
                     and int(current.get("size") or -1) == f.size):
@@ -684,7 +716,7 @@ def _sync_resources(run: _Run, dataset_id: str) -> dict[str, Any]:
     for r in ds.get("resources", []):
         if r.get("name") not in wanted:
             run.progress(f"removing resource {r.get('name')!r} that is not in the package")
-            c.call("resource_delete", {"id": r["id"]})
+            _delete_resource(c, r["id"])
     ds = c.call("package_show", {"id": dataset_id})
     order = [f.name for f in pkg.files]
     by_name = {r["name"]: r["id"] for r in ds.get("resources", [])}

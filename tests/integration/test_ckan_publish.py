@@ -239,3 +239,30 @@ def test_search_backend_down_gives_a_retryable_5xx_and_a_rerun_completes(
     res = publish_package(pkg, url=ckan.url, token=ckan.token, organization="ashyq-it",
                           policy=FAST)
     assert res.verified and res.public and len(res.resources) == 3
+
+
+def test_a_rebuilt_package_takes_over_its_unfinished_private_version_but_not_a_public_one(
+        ckan, series, package_factory):
+    future = datetime.now(UTC) + timedelta(days=1)
+    first = package_factory(series, "1.0.0", table_csv(seed=1))
+    r1 = publish_package(first, url=ckan.url, token=ckan.token, organization="ashyq-it",
+                         embargo=future, policy=FAST)
+    assert not r1.public
+    rebuilt = package_factory(series, "1.0.0", table_csv(rows=4, seed=2))  # new id, new bytes
+    r2 = publish_package(rebuilt, url=ckan.url, token=ckan.token, organization="ashyq-it",
+                         policy=FAST)
+    assert r2.public and r2.verified and r2.dataset_id == r1.dataset_id
+    ds = api(ckan, token=False).action.package_show(id=r2.dataset_name)
+    assert ds["datapackage_id"] == json.loads(
+        (rebuilt / "datapackage.json").read_text("utf-8"))["id"]
+    assert ds.get("embargo_until") in ("", None)  # the embargo was lifted
+    table = next(r for r in ds["resources"] if r["name"] == "data/table.csv")
+    assert anonymous_bytes(table["url"])[1] == table_csv(rows=4, seed=2)
+    assert len(ds["resources"]) == 3
+
+    third = package_factory(series, "1.0.0", table_csv(rows=5, seed=3))
+    with pytest.raises(CkanPublishError) as exc:
+        publish_package(third, url=ckan.url, token=ckan.token, organization="ashyq-it",
+                        policy=FAST)
+    assert "already published from data package" in str(exc.value)
+    assert "immutable" in str(exc.value) and exc.value.retryable is False
