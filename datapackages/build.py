@@ -30,6 +30,7 @@ import uuid
 import zipfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -658,9 +659,10 @@ def _write_all(spec: TableSpec, table: ProtectedRows, codelists: dict[str, CodeL
         "created": meta.created.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "languages": list(meta.langs.order),
         "licenses": [meta.license],
-        "keywords": meta.keywords[default],
         "contributors": meta.contributors,
     }
+    if meta.keywords[default]:  # v1 requires a non-empty list when present
+        descriptor["keywords"] = meta.keywords[default]
     if meta.sources:
         descriptor["sources"] = meta.sources
     if meta.homepage:
@@ -755,9 +757,37 @@ def _write_all(spec: TableSpec, table: ProtectedRows, codelists: dict[str, CodeL
     return sorted(files), json.loads(files["datapackage.json"])
 
 
+PROFILES = Path(__file__).resolve().parent / "profiles"
+
+
+@lru_cache(maxsize=4)
+def _profile(name: str) -> Any:
+    import jsonschema
+
+    schema = json.loads((PROFILES / f"{name}.json").read_text(encoding="utf-8"))
+    return jsonschema.Draft4Validator(schema)
+
+
+def check_v1_profiles(descriptor: dict, source: str) -> None:
+    """The descriptor and each resource against the Data Package v1 JSON Schema profiles, so v1
+    tools (datapackage-js) accept what frictionless 5 accepts."""
+    checks: list[tuple[str, str, dict]] = [("data-package", "datapackage.json", descriptor)]
+    for r in descriptor.get("resources", []):
+        checks.append((r.get("profile", "data-resource"), f"resource {r.get('name')}", r))
+    for profile, what, obj in checks:
+        err = next(iter(_profile(profile).iter_errors(obj)), None)
+        if err is not None:
+            at = "/".join(str(p) for p in err.absolute_path) or "(top)"
+            raise PackageError(f"{what} does not fit the Data Package v1 profile {profile!r} at "
+                               f"{at}: {err.message[:200]}", source=source)
+
+
 def _validate(descriptor_path: Path, data_name: str, source: str) -> None:
-    """frictionless: the whole package (hashes, types, keys), then the confidentiality rule."""
+    """v1 profiles; frictionless: the whole package (hashes, types, keys); then the
+    confidentiality rule."""
     from frictionless import Checklist, Package, checks
+
+    check_v1_profiles(json.loads(descriptor_path.read_text(encoding="utf-8")), source)
 
     pkg = Package(str(descriptor_path))
     report = pkg.validate()
