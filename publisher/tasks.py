@@ -80,7 +80,8 @@ def _factory(settings: dict[str, Any]) -> sessionmaker[Session]:
 def _progress(factory: sessionmaker[Session], release_id: int, **values: Any) -> None:
     with transaction(factory) as s:
         s.execute(update(PublicationJob).where(PublicationJob.release_id == release_id)
-                  .values(updated_at=utcnow(), **values))
+                  .values(updated_at=utcnow(), **values)
+                  .execution_options(synchronize_session=False))
 
 
 def _claim(factory: sessionmaker[Session], release_id: int) -> str:
@@ -112,6 +113,7 @@ def _claim(factory: sessionmaker[Session], release_id: int) -> str:
                        (PublicationJob.status == "running") & (PublicationJob.updated_at < stale)))
             .values(status="running", attempts=PublicationJob.attempts + 1, updated_at=utcnow(),
                     message="")
+            .execution_options(synchronize_session=False)
         )
         return "claimed" if res.rowcount == 1 else "busy"
 

@@ -28,6 +28,7 @@ from ..workflow_models import (
     PublicationJob,
     Release,
     User,
+    as_utc,
     utcnow,
 )
 from . import present
@@ -467,7 +468,7 @@ def audit_csv(rows: list[AuditEntry]) -> str:
     w.writerow(["id", "at", "actor", "release_id", "action", "from_state", "to_state", "reason",
                 "detail"])
     for a in rows:
-        w.writerow([a.id, a.at.isoformat(), _csv_safe(a.actor_name), a.release_id or "",
+        w.writerow([a.id, as_utc(a.at).isoformat(), _csv_safe(a.actor_name), a.release_id or "",
                     a.action, a.from_state or "", a.to_state or "", _csv_safe(a.reason),
                     _csv_safe(json.dumps(a.detail, ensure_ascii=False, sort_keys=True))])
     return buf.getvalue()

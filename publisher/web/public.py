@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Response, abort, render_template, send_file
+from flask import Blueprint, Response, abort, current_app, render_template, send_file
 from flask_babel import get_locale
 
 from .. import workflow as wf
@@ -50,8 +50,8 @@ def citations(r: Release, accessed: str) -> dict[str, Any]:
             day = datetime.now(UTC).date()
             return {"text": {lg: dc.citation(d, lg, accessed=day) for lg in LANGS},
                     "csl": dc.csl_json(d, _lang()), "bib": dc.biblatex(d, _lang())}
-        except Exception:  # noqa: BLE001 - fall back to the page's own form
-            pass
+        except Exception as e:  # noqa: BLE001 - fall back to the page's own form
+            current_app.logger.warning("citation from the package failed: %s", type(e).__name__)
     s = settings()
     return {"text": {lg: present.citation_text(r, lg, s, accessed) for lg in LANGS},
             "csl": present.citation_csl(r, s, _lang()), "bib": present.citation_biblatex(r, s, _lang())}

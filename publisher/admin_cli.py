@@ -1,0 +1,159 @@
+"""Administration commands added to ``publisher``: users, the task worker, the audit export.
+
+``publisher create-admin USERNAME`` asks for the password (or reads it from the environment
+variable named by ``--password-env``); passwords are never taken as a command-line argument, so
+they do not end up in shell history or the process list.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+from sqlalchemy import select
+
+from .db import make_engine, session_factory, transaction, upgrade
+from .settings import load_settings
+
+USERNAME_HELP = "2-64 characters: a-z 0-9 _ . - (starting with a letter or digit)"
+
+
+def _factory():  # noqa: ANN202
+    settings = load_settings()
+    upgrade(settings["DATABASE_URL"])
+    return session_factory(make_engine(settings["DATABASE_URL"]))
+
+
+def _password(password_env: str | None) -> str:
+    if password_env:
+        value = os.environ.get(password_env)
+        if not value:
+            raise click.UsageError(f"the environment variable {password_env} is empty or unset")
+        return value
+    return click.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+
+def _create(username: str, display_name: str, roles: list[str], password_env: str | None) -> None:
+    import re
+
+    from .workflow import audit
+    from .workflow_models import User
+
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_.-]{1,63}", username):
+        raise click.UsageError(f"user name {username!r}: {USERNAME_HELP}")
+    password = _password(password_env)
+    factory = _factory()
+    try:
+        with transaction(factory) as s:
+            if s.scalar(select(User.id).where(User.username == username)):
+                raise click.ClickException(f"the user {username!r} exists already")
+            u = User(username=username, display_name=display_name or username, password_hash="",
+                     active=True)
+            try:
+                u.set_password(password)
+                u.set_roles(roles)
+            except ValueError as e:
+                raise click.ClickException(str(e)) from e
+            s.add(u)
+            s.flush()
+            audit(s, None, "user_created", detail={"user": username, "roles": sorted(roles),
+                                                   "via": "cli"})
+    finally:
+        factory.kw["bind"].dispose()
+    click.echo(f"created {username} ({', '.join(sorted(roles))})", err=True)
+
+
+@click.command("create-admin")
+@click.argument("username")
+@click.option("--name", "display_name", default="", help="Full name shown in the UI.")
+@click.option("--password-env", metavar="VAR",
+              help="Read the password from this environment variable instead of prompting.")
+def create_admin(username: str, display_name: str, password_env: str | None) -> None:
+    """Create an administrator (who can then create preparers and approvers in the web UI)."""
+    _create(username, display_name, ["admin"], password_env)
+
+
+@click.command("create-user")
+@click.argument("username")
+@click.option("--role", "roles", multiple=True, required=True,
+              type=click.Choice(["preparer", "approver", "admin"]),
+              help="Give once per role (--role preparer --role approver).")
+@click.option("--name", "display_name", default="", help="Full name shown in the UI.")
+@click.option("--password-env", metavar="VAR",
+              help="Read the password from this environment variable instead of prompting.")
+def create_user(username: str, roles: tuple[str, ...], display_name: str,
+                password_env: str | None) -> None:
+    """Create a preparer, an approver or an administrator."""
+    _create(username, display_name, list(roles), password_env)
+
+
+@click.command("create-token")
+@click.argument("username")
+@click.option("--name", default="cli", help="A label for the token.")
+def create_token(username: str, name: str) -> None:
+    """Issue an API token for a user; prints it once (only its hash is stored)."""
+    from .workflow import audit
+    from .workflow_models import ApiToken, User
+
+    factory = _factory()
+    try:
+        with transaction(factory) as s:
+            u = s.scalar(select(User).where(User.username == username))
+            if u is None:
+                raise click.ClickException(f"no user {username!r}")
+            tok, clear = ApiToken.issue(u, name)
+            s.add(tok)
+            audit(s, None, "token_issued", detail={"user": username, "prefix": tok.prefix,
+                                                   "via": "cli"})
+    finally:
+        factory.kw["bind"].dispose()
+    click.echo(clear)
+
+
+@click.command("worker")
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 16),
+              help="Worker threads.")
+def worker(workers: int) -> None:
+    """Run the background publisher (Huey consumer: SQLite queue, or Redis with HUEY_URL)."""
+    from . import tasks
+
+    settings = load_settings()
+    upgrade(settings["DATABASE_URL"])
+    where = "Redis" if settings.get("HUEY_URL") else "SQLite (instance/huey.db)"
+    click.echo(f"publisher worker: {workers} thread(s), queue in {where}", err=True)
+    tasks.run_worker(workers)
+
+
+@click.command("audit-export")
+@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv",
+              show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write here instead of standard output.")
+@click.option("--release", "release_id", type=int, help="Only this release's rows.")
+def audit_export(fmt: str, output: Path | None, release_id: int | None) -> None:
+    """Export the append-only audit log (who, when, what, from, to, why)."""
+    from .web.api import AuditSchema, audit_csv
+    from .workflow import audit, audit_rows
+
+    factory = _factory()
+    try:
+        with transaction(factory) as s:
+            rows = list(audit_rows(s, release_id))
+            text = (audit_csv(rows) if fmt == "csv"
+                    else json.dumps(AuditSchema(many=True).dump(rows), ensure_ascii=False,
+                                    indent=2))
+            audit(s, None, "audit_export", detail={"rows": len(rows), "format": fmt,
+                                                   "via": "cli"})
+    finally:
+        factory.kw["bind"].dispose()
+    if output:
+        output.write_text(text, encoding="utf-8")
+        click.echo(f"{len(rows)} rows written to {output}", err=True)
+    else:
+        sys.stdout.write(text)
+
+
+commands: list[click.Command] = [create_admin, create_user, create_token, worker, audit_export]
