@@ -38,6 +38,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     errors: list[type[BaseException]] = [InputError, SpecValidationError, SpecError, ServiceError,
                                          ProtectionImpossible, SettingsError]
     for mod, name in (("datapackages", "PackageError"), ("publisher.budget", "BudgetExceeded"),
+                      ("disclosure.noise", "NoiseSpecError"),
                       ("publisher.ckan", "CkanPublishError")):
         with contextlib.suppress(ImportError, AttributeError):
             errors.append(getattr(__import__(mod, fromlist=[name]), name))
@@ -73,7 +74,11 @@ def _summary(report: dict[str, Any]) -> str:
         audit = report.get("audit", {})
         audit_txt = ("audit passed" if audit.get("passed") else "audit FAILED") if audit else "no audit"
         return f"{report.get('cells', '?')} cells, {p} primary + {s} secondary suppressed, {audit_txt}"
-    return f"{report.get('cells', '?')} cells, {report.get('method', 'protected')}"
+    priv = report.get("privacy", {})
+    budget = priv.get("budget")
+    left = f", budget left {budget['remaining']:g} of {budget['total']:g}" if budget else ""
+    return (f"{report.get('cells', '?')} cells, {report.get('method', 'protected')} "
+            f"(epsilon {priv.get('epsilon', '?')}{left})")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -91,17 +91,15 @@ def protected_csv_bytes(published: pd.DataFrame) -> bytes:
     return buf.getvalue().encode("utf-8")
 
 
-def _release_key(spec: TableSpec, published: pd.DataFrame) -> str:
-    h = hashlib.sha256()
-    h.update(f"{spec.id}\n{spec.version}\n".encode())
-    h.update(protected_csv_bytes(published))
-    return h.hexdigest()
-
-
 def _charge_budget(spec: TableSpec, pt: ProtectedTable, settings: dict[str, Any]) -> dict[str, Any] | None:
-    """Spend epsilon from the ledger of the table's data source and reference period."""
+    """Spend epsilon from the ledger of the table's data source and reference period.
+
+    Runs after the noise is drawn and before anything is written: a refused charge leaves no output.
+    """
     if spec.disclosure.method != "noise" or spec.disclosure.noise is None:
         return None
+    from disclosure.noise import release_key, with_budget
+
     from . import budget
     from .db import make_engine, session_factory, transaction, upgrade
 
@@ -114,35 +112,40 @@ def _charge_budget(spec: TableSpec, pt: ProtectedTable, settings: dict[str, Any]
                 session,
                 source=str(spec.metadata.get("source_id") or spec.id),
                 period=str(spec.metadata.get("reference_period") or "all"),
-                epsilon=spec.disclosure.noise.epsilon,
-                release_key=_release_key(spec, pt.published),
+                epsilon=float(pt.report.get("privacy", {}).get("epsilon", spec.disclosure.noise.epsilon)),
+                release_key=release_key(pt.published),
                 total_budget=float(settings["EPSILON_BUDGET"]),
             )
     finally:
         engine.dispose()
+    pt.report = with_budget(pt.report, spent=status.spent, remaining=status.remaining, total=status.total)
     return {"spent": status.spent, "remaining": status.remaining, "total": status.total}
 
 
-def _check_epsilon(spec: TableSpec, settings: dict[str, Any]) -> None:
-    if spec.disclosure.method == "noise" and spec.disclosure.noise is not None:
-        ceiling = float(settings["EPSILON_CEILING"])
-        eps = spec.disclosure.noise.epsilon
-        if eps > ceiling:
-            raise ServiceError(f"epsilon {eps} is above the configured ceiling {ceiling} (ASHYQ_EPSILON_CEILING)")
+def _protect_one(table: CellTable, settings: dict[str, Any]) -> ProtectedTable:
+    if table.spec.disclosure.method == "noise":
+        from disclosure.noise import protect_noise
+
+        # rng=None: OpenDP's cryptographically secure sampler; seeds exist only in tests.
+        return protect_noise(table, epsilon_ceiling=float(settings["EPSILON_CEILING"]))
+    return protect(table)
 
 
 def protect_tables(items: list[tuple[TableSpec, pd.DataFrame, str]], *,
                    settings: dict[str, Any]) -> list[ProtectOutcome]:
     """Protect one table, or several linked tables of one release, and charge any DP budget."""
+    from disclosure.noise import check_epsilon
+
     for spec, _, _ in items:
-        _check_epsilon(spec, settings)
+        if spec.disclosure.method == "noise" and spec.disclosure.noise is not None:
+            check_epsilon(spec.disclosure.noise.epsilon, float(settings["EPSILON_CEILING"]))
     tables: list[CellTable] = [read_cells(df, spec, source) for spec, df, source in items]
-    results = [protect(tables[0])] if len(tables) == 1 else protect_linked(tables)
+    results = [_protect_one(tables[0], settings)] if len(tables) == 1 else protect_linked(tables)
     out = []
     for (spec, _, _), pt in zip(items, results, strict=True):
+        if spec.disclosure.method == "noise" and not pt.report.get("differentially_private", False):
+            raise ServiceError("the noise was not drawn by the production sampler; refusing to release it")
         budget_status = _charge_budget(spec, pt, settings)
-        if budget_status is not None:
-            pt.report["budget"] = budget_status
         out.append(ProtectOutcome(spec=spec, published=pt.published, report=pt.report,
                                   protected_csv_bytes=protected_csv_bytes(pt.published),
                                   budget=budget_status))
