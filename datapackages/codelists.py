@@ -24,6 +24,7 @@ CODELIST_DIR = Path(__file__).resolve().parent.parent / "config" / "codelists"
 HEADER = ["code", "parent", "label_kk", "label_ru", "label_en"]
 ISO_NAMES = {"iso3166", "country", "countries"}
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+_CODE = re.compile(r"^[A-Za-z0-9_.\-+]{1,64}$")
 _PERIOD = re.compile(r"^\d{4}(-(Q[1-4]|S[12]|M?\d{2}|W\d{2}))?$")
 
 
@@ -99,6 +100,9 @@ def build_codelist(dim: Dimension, langs: Languages, directory: Path | None = No
     labels: dict[str, dict[str, str]] = {}
     self_labelled: list[str] = []
     for code in h.codes:
+        if not _CODE.match(code):
+            raise PackageError(f"dimension {dim.name!r}: code {code[:40]!r} must be 1-64 of "
+                               "A-Z a-z 0-9 _ . - +", source=langs.source)
         key = f"dimensions.{dim.name}.labels.{code}"
         if code in dim.labels:
             raw = dim.labels[code]

@@ -40,7 +40,14 @@ class ProtectedRows:
     additive: bool
 
 
+RESERVED = ("obs_value", "obs_status", "conf_status", "obs_moe")
+
+
 def columns_for(spec: TableSpec) -> list[str]:
+    clash = [d for d in spec.dimension_names if d in RESERVED]
+    if clash:
+        raise PackageError(f"dimension {clash[0]!r} has the name of a published column; rename it",
+                           source=f"spec {spec.id}")
     cols = [*spec.dimension_names, "obs_value", "obs_status", "conf_status"]
     if spec.disclosure.method == "noise":
         cols.append("obs_moe")

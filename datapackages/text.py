@@ -72,8 +72,9 @@ def clean(value: Any, key: str, *, source: str, long: bool = False, limit: int |
     if bidi:
         raise PackageError(f"{key}: contains the invisible formatting character "
                            f"U+{ord(bidi.group()):04X}", source=source)
-    if any(unicodedata.category(ch) == "Cs" for ch in text):
-        raise PackageError(f"{key}: contains an unpaired surrogate", source=source)
+    if any(unicodedata.category(ch) == "Cs" or ch in "\ufffe\uffff" for ch in text):
+        raise PackageError(f"{key}: contains an unpaired surrogate or a non-character",
+                           source=source)
     if _MARKUP.search(text):
         raise PackageError(f"{key}: looks like HTML/script markup; give plain text", source=source)
     return text

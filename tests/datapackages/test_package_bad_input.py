@@ -281,3 +281,18 @@ def test_failure_after_writing_began_leaves_nothing(monkeypatch, tmp_path, spec,
 def test_synthetic_data_is_marked(build, protected_csv):
     res = build(make_spec(synthetic=True), protected_csv)
     assert res.descriptor["x_synthetic"] is True
+
+
+def test_dimension_named_like_a_published_column(build, tmp_path, protected_csv):
+    spec = make_spec(dimensions=[
+        {"name": "region", "codelist": "kz-regions",
+         "hierarchy": {"_T": ["71", "75"], "71": ["7101", "7102"], "75": ["7501"]}},
+        {"name": "obs_status", "codelist": "sex", "codes": ["F", "M"]}])
+    _fails(build, tmp_path, spec, protected_csv, "dimension 'obs_status' has the name of a "
+           "published column")
+
+
+def test_noncharacter_in_a_label_is_refused(build, tmp_path, protected_csv):
+    spec = make_spec(allow_missing_languages=False)
+    bad = dataclasses.replace(spec, title={**spec.title, "ru": "Мигранты\ufffe"})
+    _fails(build, tmp_path, bad, protected_csv, "title.ru", "non-character")

@@ -231,3 +231,27 @@ def test_method_from_the_suppression_report_whitelists_public_facts(build, spec,
     assert m["parameters"]["fallbacks"] == report["fallbacks"]
     raw = (res.path / "datapackage.json").read_text(encoding="utf-8")
     assert "intervals" not in raw and "primary_value" not in raw and "upper" not in raw
+
+
+def test_russian_as_default_language(build, protected_csv):
+    from dp_helpers import make_spec
+
+    spec = make_spec(languages=["ru", "kk", "en"])
+    res = build(spec, protected_csv)
+    d = res.descriptor
+    assert d["languages"] == ["ru", "kk", "en"]
+    assert d["title"] == TITLE["ru"]
+    assert d["keywords"] == ["миграция", "регионы"]
+    fields = {f["name"]: f for f in d["resources"][0]["schema"]["fields"]}
+    assert fields["sex"]["title"] == "Пол"
+    from datapackages import citation
+
+    assert citation(d).startswith(f"A. Statistician (2026): {TITLE['ru']}. Версия 1.1.0.")
+    assert frictionless_cli(res.path / "datapackage.json")["valid"] is True
+    bad = make_spec(languages=["ru", "kk"])
+    import pytest
+
+    from datapackages import PackageError
+
+    with pytest.raises(PackageError, match="languages: must list kk, ru and en"):
+        build(bad, protected_csv, name="bad")
