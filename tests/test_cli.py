@@ -124,3 +124,25 @@ def test_demo_runs_end_to_end_to_a_local_folder(tmp_path: Path):
         d = published / series / "1.0.0"
         assert (d / "datapackage.json").is_file(), list(published.rglob("*"))
     assert SAMPLE.joinpath("children.csv").is_file()
+
+
+def test_noise_spends_the_budget_until_it_is_refused(files: Path):
+    noisy = dict(SPEC, disclosure={"noise": {"mechanism": "geometric", "epsilon": 2.0}},
+                 source_id="src", reference_period="2025")
+    (files / "dp.yaml").write_text(yaml.safe_dump(noisy), "utf-8")
+    for i in (1, 2):  # the default budget is 4.0 per source and period
+        p = run("protect", "dp.yaml", "in.csv", "-o", f"o{i}.csv", "--report", f"r{i}.json", cwd=files)
+        assert p.returncode == 0, p.stderr
+        assert f"budget left {4 - 2 * i:g} of 4" in p.stderr
+    line = one_line_error(run("protect", "dp.yaml", "in.csv", "-o", "o3.csv", cwd=files))
+    assert "privacy budget exceeded" in line and "0 of 4 remains" in line
+    assert not (files / "o3.csv").exists()
+    header = (files / "o1.csv").read_text().splitlines()[0]
+    assert header == "region,sex,obs_value,obs_status,conf_status,obs_moe"
+
+
+def test_epsilon_above_the_ceiling_is_refused(files: Path):
+    noisy = dict(SPEC, disclosure={"noise": {"mechanism": "geometric", "epsilon": 9.0}})
+    (files / "dp.yaml").write_text(yaml.safe_dump(noisy), "utf-8")
+    line = one_line_error(run("protect", "dp.yaml", "in.csv", "-o", "o.csv", cwd=files))
+    assert "epsilon 9 is above the ceiling 5" in line
