@@ -123,6 +123,8 @@ class LocalFile:
     format: str
     mimetype: str
     description: str = ""
+    title_translated: dict[str, str] = field(default_factory=dict)
+    description_translated: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -322,7 +324,8 @@ def read_package(package_dir: Path, *, series: str | None = None) -> LocalPackag
                     or mime == "application/json+stat"):
                 fmt = "JSON-stat"
             desc = res.get("description") if isinstance(res.get("description"), str) else ""
-            files.append(LocalFile(rel, path, digest, size, fmt, str(mime or ""), desc or ""))
+            files.append(LocalFile(rel, path, digest, size, fmt, str(mime or ""), desc or "",
+                                   _translations(res, "title"), _translations(res, "description")))
 
     dp_digest, dp_size = sha256_of(dp_path)
     files.append(LocalFile("datapackage.json", dp_path, dp_digest, dp_size, "JSON",
@@ -639,7 +642,8 @@ def _ensure_dataset(run: _Run) -> dict[str, Any]:
 
 
 def _upload_fields(f: LocalFile) -> dict[str, str]:
-    return {
+    """Resource fields as strings (a multipart upload carries only strings)."""
+    out = {
         "name": f.name,
         "hash": f.sha256,
         "hash_algorithm": SPDX_SHA256,
@@ -647,6 +651,11 @@ def _upload_fields(f: LocalFile) -> dict[str, str]:
         "mimetype": f.mimetype,
         "description": f.description,
     }
+    if f.title_translated:
+        out["name_translated"] = json.dumps(f.title_translated, ensure_ascii=False)
+    if f.description_translated:
+        out["description_translated"] = json.dumps(f.description_translated, ensure_ascii=False)
+    return out
 
 
 def _upload(run: _Run, dataset_id: str, f: LocalFile, existing_id: str | None) -> None:

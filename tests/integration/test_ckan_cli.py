@@ -92,6 +92,12 @@ def test_cli_protect_package_publish_two_versions(ckan, tmp_path: Path):
 
     ttl = requests.get(f"{ckan.url}/dataset/{name}.ttl", timeout=30).content.decode("utf-8")
     assert all(f'"{t}"@{lang}' in ttl for lang, t in TITLE.items())
+    table_titles = table["x_translations"]["title"]
+    assert remote[table["path"]]["name_translated"] == table_titles
+    assert all(f'"{t}"@{lang}' in ttl for lang, t in table_titles.items())
+    for lang in ("kk", "ru", "en"):  # the dataset page renders in each language
+        page = requests.get(f"{ckan.url}/{lang}/dataset/{name}", timeout=30)
+        assert page.status_code == 200 and TITLE[lang] in page.content.decode("utf-8")
 
     again = run(["publish", str(pkg)], env)  # idempotent
     assert name in again.stdout
