@@ -285,7 +285,7 @@ def jsonstat(rows: list[dict[str, Any]], dims: list[str], codelists: dict[str, C
     status: dict[str, str] = {}
     obs_status: list[str | None] = [None] * n
     conf_status: list[str | None] = [None] * n
-    moes: list[float | None] = [None] * n
+    moes: list[int | float | None] = [None] * n
     for r in rows:
         k = 0
         for d, s in zip(dims, size, strict=True):
@@ -295,8 +295,9 @@ def jsonstat(rows: list[dict[str, Any]], dims: list[str], codelists: dict[str, C
         conf_status[k] = r["conf_status"]
         if r["conf_status"] != "F":
             status[str(k)] = r["conf_status"]
-        if moe:
-            moes[k] = r.get("obs_moe")
+        if moe and r.get("obs_moe") is not None:
+            m = float(r["obs_moe"])
+            moes[k] = int(m) if m.is_integer() else m
     dimension: dict[str, Any] = {}
     for d in dims:
         cl = codelists[d]

@@ -298,6 +298,7 @@ def test_noise_table_package(tmp_path, build):
     assert "obs_moe" in m["text"]["en"]
     js = json.loads((res.path / "downloads" / f"{spec.id}-en.stat.json").read_text("utf-8"))
     assert len(js["extension"]["obs_moe"]) == len(js["value"])
+    assert set(js["extension"]["obs_moe"]) == {4, 7}
     wb = load_workbook(res.path / "downloads" / f"{spec.id}-en.xlsx")
     assert "obs_moe" in [c.value for c in wb.worksheets[0][4]]
 
