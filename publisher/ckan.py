@@ -139,6 +139,7 @@ class LocalPackage:
     keywords: tuple[str, ...]
     files: tuple[LocalFile, ...]
     notes: tuple[str, ...] = ()
+    publisher_title: str | None = None
 
     @property
     def dataset_name(self) -> str:
@@ -342,7 +343,20 @@ def read_package(package_dir: Path, *, series: str | None = None) -> LocalPackag
     if dupes:
         raise _bad("resources", "two files would get the same CKAN resource name: " + ", ".join(dupes))
     return LocalPackage(directory, series, version, package_id, title, description, license_id,
-                        keywords, tuple(files), tuple(notes))
+                        keywords, tuple(files), tuple(notes), _publisher_title(descriptor))
+
+
+def _publisher_title(descriptor: dict[str, Any]) -> str | None:
+    """English (else default-language) name of the contributor with role ``publisher``."""
+    for c in descriptor.get("contributors") or []:
+        if not isinstance(c, dict):
+            continue
+        roles = c.get("roles") if isinstance(c.get("roles"), list) else [c.get("role")]
+        if "publisher" in roles:
+            names = _translations(c, "title")
+            title = names.get("en") or c.get("title")
+            return title if isinstance(title, str) and title.strip() else None
+    return None
 
 
 # --------------------------------------------------------------------------- the CKAN client
@@ -509,7 +523,8 @@ def _ensure_organization(run: _Run) -> dict[str, Any]:
     run.progress(f"creating organization {run.organization}")
     try:
         return c.call("organization_create",
-                      {"name": run.organization, "title": run.organization}, retry=False)
+                      {"name": run.organization,
+                       "title": run.pkg.publisher_title or run.organization}, retry=False)
     except CkanPublishError as err:
         # a lost response may have created it (CKAN commits even when indexing fails)
         org = c.show("organization_show", run.organization)
