@@ -450,7 +450,8 @@ def package_table(spec: TableSpec, protected_csv: Path, out_dir: Path, *,
     _check_report_counts(table, report, str(protected_csv))
     codelists = {d.name: build_codelist(d, meta.langs, codelist_dir, warnings)
                  for d in spec.dimensions}
-    method = (noise_method(spec, report) if noise
+    non_negative = all(r["obs_value"] is None or r["obs_value"] >= 0 for r in table.rows)
+    method = (noise_method(spec, report, non_negative=non_negative, additive=additive) if noise
               else suppression_method(spec, table.counts, report))
     method["text"] = {lang: clean(method["text"][lang], f"method.text.{lang}", source=source,
                                   long=True, limit=4 * LONG) for lang in LANGUAGES}

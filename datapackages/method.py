@@ -168,7 +168,8 @@ def suppression_method(spec: TableSpec, counts: dict[str, int], report: dict | N
     return out
 
 
-def noise_method(spec: TableSpec, report: dict | None) -> dict:
+def noise_method(spec: TableSpec, report: dict | None, *, non_negative: bool = False,
+                 additive: bool = False) -> dict:
     """Method block for a noise (differential privacy) table, using the DP engineer's wording."""
     n = spec.disclosure.noise
     assert n is not None
@@ -213,6 +214,36 @@ def noise_method(spec: TableSpec, report: dict | None) -> dict:
                    "values may differ from the true counts; the obs_moe column gives the margin of "
                    "error. The protection report describes the processing in full."),
         }
+    mech = _MECHANISM.get(n.mechanism, dict.fromkeys(("kk", "ru", "en"), n.mechanism))
+    eps = f"{n.epsilon:g}"
+    # Facts of the published table (checked by the package build), not claims of the report.
+    props = {"kk": ["бүтін"], "ru": ["целые"], "en": ["whole numbers"]}
+    if non_negative:
+        props["kk"].append("теріс емес")
+        props["ru"].append("неотрицательные")
+        props["en"].append("non-negative")
+    if additive:
+        props["kk"].append("әр жиынтық өз бөліктерінің қосындысына тең")
+        props["ru"].append("каждый итог равен сумме своих частей")
+        props["en"].append("every total equals the sum of its parts")
+    else:
+        props["kk"].append("жиынтықтар бөліктерінің қосындысына тең болмауы мүмкін")
+        props["ru"].append("итоги могут не совпадать с суммой частей")
+        props["en"].append("totals may differ from the sum of their parts")
+    tech = {
+        "kk": (f" Техникалық сипаттама: механизм — {mech['kk']}; ε = {eps} (таза "
+               f"ε-дифференциалды құпиялылық); құпиялылық бірлігі: {n.privacy_unit}, әрқайсысы "
+               f"ең көбі {n.contribution_bound} ішкі ұяшықта есептеледі; жарияланған мәндер: "
+               f"{', '.join(props['kk'])}."),
+        "ru": (f" Технически: механизм — {mech['ru']}; ε = {eps} (чистая ε-дифференциальная "
+               f"приватность); единица приватности: {n.privacy_unit}, каждая учтена не более чем "
+               f"в {n.contribution_bound} внутренней ячейке(ах); опубликованные значения: "
+               f"{', '.join(props['ru'])}."),
+        "en": (f" Technical: mechanism {mech['en']}; ε = {eps} (pure ε-differential privacy); "
+               f"privacy unit: {n.privacy_unit}, each counted in at most {n.contribution_bound} "
+               f"inner cell(s); published values: {', '.join(props['en'])}."),
+    }
+    text = {lg: text[lg] + tech[lg] for lg in ("kk", "ru", "en")}
     if private is False:
         warn = {"kk": " НАЗАР АУДАРЫҢЫЗ: шу сынақ генераторымен қосылған; бұл дифференциалды "
                       "құпиялылықпен қорғалған жарияланым ЕМЕС.",
@@ -222,6 +253,11 @@ def noise_method(spec: TableSpec, report: dict | None) -> dict:
                       "differentially private release."}
         text = {lg: text[lg] + warn[lg] for lg in ("kk", "ru", "en")}
     return {"method": "noise", "parameters": params, "text": text, "flags": _flags("noise")}
+
+
+_MECHANISM = {"geometric": {"kk": "дискретті Лаплас (екі жақты геометриялық)",
+                            "ru": "дискретный Лаплас (двусторонний геометрический)",
+                            "en": "discrete Laplace (two-sided geometric)"}}
 
 
 def _explain_noise(report: dict) -> dict[str, str] | None:

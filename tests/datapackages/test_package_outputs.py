@@ -296,6 +296,9 @@ def test_noise_table_package(tmp_path, build):
     assert m["parameters"]["uncertainty"]["level"] == 0.95
     assert set(m["text"]) == set(LANGS) and all(m["text"].values())
     assert "obs_moe" in m["text"]["en"]
+    assert "discrete Laplace (two-sided geometric); ε = 1" in m["text"]["en"]
+    assert "whole numbers, non-negative, every total equals the sum of its parts" in m["text"]["en"]
+    assert "дискретный Лаплас" in m["text"]["ru"] and "дискретті Лаплас" in m["text"]["kk"]
     js = json.loads((res.path / "downloads" / f"{spec.id}-en.stat.json").read_text("utf-8"))
     assert len(js["extension"]["obs_moe"]) == len(js["value"])
     assert set(js["extension"]["obs_moe"]) == {4, 7}
