@@ -216,6 +216,7 @@ def noise_method(spec: TableSpec, report: dict | None, *, non_negative: bool = F
         }
     mech = _MECHANISM.get(n.mechanism, dict.fromkeys(("kk", "ru", "en"), n.mechanism))
     eps = f"{n.epsilon:g}"
+    unit = _PRIVACY_UNIT.get(n.privacy_unit, dict.fromkeys(("kk", "ru", "en"), n.privacy_unit))
     # Facts of the published table (checked by the package build), not claims of the report.
     props = {"kk": ["бүтін"], "ru": ["целые"], "en": ["whole numbers"]}
     if non_negative:
@@ -232,15 +233,15 @@ def noise_method(spec: TableSpec, report: dict | None, *, non_negative: bool = F
         props["en"].append("totals may differ from the sum of their parts")
     tech = {
         "kk": (f" Техникалық сипаттама: механизм — {mech['kk']}; ε = {eps} (таза "
-               f"ε-дифференциалды құпиялылық); құпиялылық бірлігі: {n.privacy_unit}, әрқайсысы "
+               f"ε-дифференциалды құпиялылық); құпиялылық бірлігі: {unit['kk']}, әр бірлік "
                f"ең көбі {n.contribution_bound} ішкі ұяшықта есептеледі; жарияланған мәндер: "
                f"{', '.join(props['kk'])}."),
         "ru": (f" Технически: механизм — {mech['ru']}; ε = {eps} (чистая ε-дифференциальная "
-               f"приватность); единица приватности: {n.privacy_unit}, каждая учтена не более чем "
-               f"в {n.contribution_bound} внутренней ячейке(ах); опубликованные значения: "
+               f"приватность); единица приватности: {unit['ru']}, каждая единица учтена не более "
+               f"чем в {n.contribution_bound} внутренней ячейке(ах); опубликованные значения: "
                f"{', '.join(props['ru'])}."),
         "en": (f" Technical: mechanism {mech['en']}; ε = {eps} (pure ε-differential privacy); "
-               f"privacy unit: {n.privacy_unit}, each counted in at most {n.contribution_bound} "
+               f"privacy unit: {unit['en']}, each counted in at most {n.contribution_bound} "
                f"inner cell(s); published values: {', '.join(props['en'])}."),
     }
     text = {lg: text[lg] + tech[lg] for lg in ("kk", "ru", "en")}
@@ -258,6 +259,11 @@ def noise_method(spec: TableSpec, report: dict | None, *, non_negative: bool = F
 _MECHANISM = {"geometric": {"kk": "дискретті Лаплас (екі жақты геометриялық)",
                             "ru": "дискретный Лаплас (двусторонний геометрический)",
                             "en": "discrete Laplace (two-sided geometric)"}}
+
+
+_PRIVACY_UNIT = {"person": {"kk": "адам", "ru": "человек", "en": "person"},
+                 "household": {"kk": "үй шаруашылығы", "ru": "домохозяйство", "en": "household"},
+                 "family": {"kk": "отбасы", "ru": "семья", "en": "family"}}
 
 
 def _explain_noise(report: dict) -> dict[str, str] | None:

@@ -332,3 +332,28 @@ def test_noise_table_without_margin_of_error_is_refused(tmp_path, build):
     p.write_text(buf.getvalue(), encoding="utf-8")
     with pytest.raises(PackageError, match="missing column 'obs_moe'"):
         build(spec, p)
+
+
+def test_noise_table_from_the_real_dp_engine(tmp_path, build):
+    """End to end with disclosure.noise (OpenDP): its report and explanation reach the package."""
+    import pandas as pd
+    from dp_helpers import INNER
+
+    from disclosure.noise import protect_noise
+    from disclosure.table import read_cells
+
+    spec = make_spec(disclosure={"noise": {"mechanism": "geometric", "epsilon": 1.0}})
+    df = pd.DataFrame([{"region": k[0], "sex": k[1], "obs_value": v} for k, v in INNER.items()])
+    pt = protect_noise(read_cells(df, spec))
+    csv_path = tmp_path / "noise.csv"
+    pt.published.to_csv(csv_path, index=False)
+    res = build(spec, csv_path, report=pt.report)
+    m = res.descriptor["x_method"]
+    assert m["parameters"]["differentially_private"] is True
+    assert m["parameters"]["definition"] == "pure epsilon-differential privacy"
+    for lg in LANGS:
+        assert m["text"][lg].startswith(pt.report["explanation"][lg])
+    assert "единица приватности: человек" in m["text"]["ru"]
+    dp = res.path / "datapackage.json"
+    assert frictionless_cli(dp)["valid"] is True
+    assert js_validate(dp)["valid"] is True
