@@ -506,9 +506,18 @@ def package_table(spec: TableSpec, protected_csv: Path, out_dir: Path, *,
 
 
 def _check_report_counts(table: ProtectedRows, report: dict | None, src: str) -> None:
-    """If the protection report counts suppressed cells, the CSV must hold as many."""
+    """If the protection report counts suppressed cells, the CSV must hold as many; a report
+    whose attacker audit failed (a suppressed cell recomputable) is refused outright."""
     if not isinstance(report, dict):
         return
+    audit = report.get("audit")
+    if isinstance(audit, dict) and audit.get("passed") is False:
+        bad = [f"{k} {audit[k]}" for k in ("exact", "narrow")
+               if isinstance(audit.get(k), int) and not isinstance(audit.get(k), bool)]
+        more = f" ({', '.join(bad)})" if bad else ""
+        raise PackageError(f"the protection report says the attacker audit failed{more}: "
+                           "suppressed cells could be recomputed; refusing to package the table",
+                           source=src)
     for key, flag in (("primary", "C"), ("secondary", "D")):
         part = report.get(key)
         n = part.get("cells") if isinstance(part, dict) else None

@@ -296,3 +296,10 @@ def test_noncharacter_in_a_label_is_refused(build, tmp_path, protected_csv):
     spec = make_spec(allow_missing_languages=False)
     bad = dataclasses.replace(spec, title={**spec.title, "ru": "Мигранты\ufffe"})
     _fails(build, tmp_path, bad, protected_csv, "title.ru", "non-character")
+
+
+def test_failed_attacker_audit_is_refused(build, tmp_path, spec, protected_csv):
+    report = {"primary": {"cells": 2}, "secondary": {"cells": 2},
+              "audit": {"passed": False, "exact": 1, "narrow": 0}}
+    _fails(build, tmp_path, spec, protected_csv, "attacker audit failed (exact 1, narrow 0)",
+           "refusing to package", report=report)
