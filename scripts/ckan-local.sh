@@ -196,12 +196,15 @@ ensure_config() {
     "$VENV/bin/ckan" config-tool "$INI" "${args[@]}" >>"$LOG/ckan-cli.log" 2>&1 || die "ckan config-tool failed (see $LOG/ckan-cli.log)"
     "$VENV/bin/ckan" -c "$INI" db upgrade >>"$LOG/ckan-cli.log" 2>&1 || die "ckan db upgrade failed (see $LOG/ckan-cli.log)"
     echo "$want" > "$CK/config.stamp"
+    NEED_REINDEX=1  # plugins or schema may index differently now
   fi
 }
 
+NEED_REINDEX=0
 ensure_index() {
-  # The stand-in's index is a file: when it is gone but CKAN has datasets, rebuild it.
-  if [[ ! -f "$CK/solr-index.json" ]]; then
+  # The stand-in's index is a file: when it is gone (or the configuration changed) but CKAN has
+  # datasets, rebuild it.
+  if [[ ! -f "$CK/solr-index.json" || "$NEED_REINDEX" == 1 ]]; then
     local n
     n="$(psql_pg -d ckan_default -c "select count(*) from package where state='active'" 2>/dev/null || echo 0)"
     if [[ "$n" != 0 ]]; then

@@ -51,7 +51,6 @@ CATCH_ALL_SOURCES = {
     "res_name", "res_description", "maintainer", "author",
 }
 CATCH_ALL_PREFIXES = ("extras_", "res_extras_", "vocab_")
-LANG_TEXT_RE = re.compile(r"^(title|notes)_[a-z]{2}$")
 TOKEN_RE = re.compile(r"\w+", re.UNICODE)
 
 
@@ -61,11 +60,7 @@ class QueryError(ValueError):
 
 # --------------------------------------------------------------------------- field semantics
 def is_text_field(field: str) -> bool:
-    return (
-        field in TEXT_FIELDS
-        or field.startswith(TEXT_PREFIXES)
-        or bool(LANG_TEXT_RE.match(field))
-    )
+    return field in TEXT_FIELDS or field.startswith(TEXT_PREFIXES)
 
 
 def as_list(value: Any) -> list[Any]:
@@ -89,12 +84,7 @@ def field_values(doc: dict[str, Any], field: str) -> list[str]:
     if field == "text":
         out: list[str] = []
         for key, value in doc.items():
-            if (
-                key == "text"
-                or key in CATCH_ALL_SOURCES
-                or key.startswith(CATCH_ALL_PREFIXES)
-                or LANG_TEXT_RE.match(key)
-            ):
+            if key == "text" or key in CATCH_ALL_SOURCES or key.startswith(CATCH_ALL_PREFIXES):
                 out.extend(scalar_str(v) for v in as_list(value) if v is not None)
         return out
     return [scalar_str(v) for v in as_list(doc.get(field)) if v is not None]

@@ -18,7 +18,7 @@ DOCS = [
     {"index_id": "1", "id": "a", "name": "pop-v1-0-0", "site_id": "default", "state": "active",
      "title": "Population census", "capacity": "public", "permission_labels": ["public"],
      "metadata_modified": "2999-01-01T00:00:00Z", "series": "pop", "version_order": "000001",
-     "title_ru": "Перепись населения", "res_format": ["CSV", "JSON"]},
+     "extras_title_ru": "Перепись населения", "res_format": ["CSV", "JSON"]},
     {"index_id": "2", "id": "b", "name": "pop-v1-1-0", "site_id": "default", "state": "active",
      "title": "Population census update", "capacity": "private",
      "permission_labels": ["member-org1"], "metadata_modified": "2020-01-01T00:00:00Z",
@@ -53,7 +53,7 @@ def test_ckan_style_filters(core):
 def test_string_fields_are_exact_and_text_fields_tokenised(core):
     assert names(core, q='series:"pop"') != [] and "mig-v1-0-0" not in names(core, q="series:pop")
     assert sorted(names(core, q="title:census")) == ["pop-v1-0-0", "pop-v1-1-0"]
-    assert names(core, q="title_ru:перепись") == ["pop-v1-0-0"]
+    assert names(core, q="extras_title_ru:перепись") == ["pop-v1-0-0"]
     assert names(core, q="res_format:JSON") == ["pop-v1-0-0"]
     assert names(core, q="title:migr*") == ["mig-v1-0-0"]
 

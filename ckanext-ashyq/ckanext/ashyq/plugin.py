@@ -1,8 +1,11 @@
 """The ``ashyq`` CKAN plugin: translated-field validators, their display snippet, and indexing.
 
-For search, each translated field ``<base>_translated`` is indexed as one text field per language
-(``<base>_kk``, ``<base>_ru``, ``<base>_en``) plus a plain string, because Solr cannot index a
-JSON object as a value.
+For search, each translated field ``<base>_translated`` is indexed as one field per language,
+``extras_<base>_<lang>`` (e.g. ``extras_title_ru``): CKAN's Solr schema makes ``extras_*`` text
+fields and copies them into the catch-all ``text``, so every language is found by plain ``q=``
+and by ``extras_title_ru:word``. The JSON object itself is not indexed (Solr cannot index an
+object, and a long text in a string field would exceed Solr's term limit); search results come
+from CKAN's stored ``validated_data_dict`` and carry the objects.
 """
 
 from __future__ import annotations
@@ -42,8 +45,10 @@ class AshyqPlugin(p.SingletonPlugin):
             if parsed is None:
                 continue
             base = key[: -len(TRANSLATED_SUFFIX)]
+            if base.startswith("extras_"):
+                base = base[len("extras_"):]
             for lang, text in parsed.items():
                 if isinstance(text, str) and lang.isalpha() and len(lang) <= 3:
-                    pkg_dict[f"{base}_{lang}"] = text
-            pkg_dict[key] = " ".join(str(t) for t in parsed.values())
+                    pkg_dict[f"extras_{base}_{lang}"] = text
+            del pkg_dict[key]
         return pkg_dict
