@@ -4,7 +4,8 @@
 # tests/datapackages/js/package-lock.json and used as second opinions
 # by tests/datapackages. Idempotent: `npm ci` runs only when node_modules is missing or
 # older than the lock file. Installs Debian's nodejs/npm when node is missing.
-# Exports ASHYQ_DP_JS_VALIDATOR (path of validate.js) when the validator is ready.
+# Exports ASHYQ_DP_JS_VALIDATOR (path of validate.js) when the validator is ready. Also installs
+# python-calamine into .venv when missing (second XLSX reader of the tests).
 _ashyq_dpjs() {
   local root js
   root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -19,6 +20,12 @@ _ashyq_dpjs() {
     (cd "$js" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) || return 1
   fi
   export ASHYQ_DP_JS_VALIDATOR="$js/validate.js"
+  # A second, independent XLSX reader (Rust calamine) for tests/datapackages, until pyproject's
+  # dev extras list it.
+  if [[ -x "$root/.venv/bin/python" ]] && ! "$root/.venv/bin/python" -c "import python_calamine" 2>/dev/null; then
+    echo "test-setup: pip install python-calamine" >&2
+    "$root/.venv/bin/python" -m pip install --quiet "python-calamine>=0.3,<1" || return 1
+  fi
 }
 _ashyq_dpjs || echo "test-setup: the npm datapackage validator could not be installed" >&2
 unset -f _ashyq_dpjs

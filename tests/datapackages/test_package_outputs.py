@@ -167,6 +167,33 @@ def test_xlsx_neutralises_formula_looking_text(tmp_path, build):
         assert expected <= set(found), (lg, found)
 
 
+def test_xlsx_read_by_a_second_reader(tmp_path, build, spec, protected_csv):
+    """Rust calamine (python-calamine) reads the same cells: not an openpyxl-only file."""
+    from python_calamine import CalamineWorkbook
+
+    res = build(spec, protected_csv)
+    data = {(r["region"], r["sex"]): r for r in _rows(res.path / "data" / f"{spec.id}.csv")}
+    wb = CalamineWorkbook.from_path(str(res.path / "downloads" / f"{spec.id}-ru.xlsx"))
+    assert wb.sheet_names == ["Данные", "Методология"]
+    rows = wb.get_sheet_by_index(0).to_python()
+    assert rows[0][0] == TITLE["ru"]
+    assert rows[3][:2] == ["Регион (код)", "Регион"]
+    body = rows[4:]
+    assert len(body) == len(data)
+    for r in body:
+        src = data[(r[0], r[2])]
+        assert (r[5], r[6]) == (src["obs_status"], src["conf_status"])
+        assert r[4] == ("" if src["conf_status"] != "F" else float(src["obs_value"]))
+    # Formula-looking text is read back as that text.
+    payload = "=cmd|' /C calc'!A0"
+    evil = make_spec(title={"kk": "Көші-қон", "ru": payload, "en": "Migration"})
+    p = tmp_path / "p.csv"
+    protected_frame(evil).to_csv(p, index=False)
+    res = build(evil, p, name="evil")
+    wb = CalamineWorkbook.from_path(str(res.path / "downloads" / f"{evil.id}-ru.xlsx"))
+    assert wb.get_sheet_by_index(0).to_python()[0][0] == payload
+
+
 # --------------------------------------------------------------- JSON-stat
 
 def test_jsonstat_read_back(build, spec, protected_csv):
