@@ -25,18 +25,19 @@ def scale_spec(oblasts: int = 6, districts: int = 7, countries: int = 40, ages: 
                                                secondary=secondary))
 
 
-def scale_table(spec: TableSpec, seed: int = 7) -> CellTable:
+def scale_table(spec: TableSpec, seed: int = 7, mean_count: float = 45.0) -> CellTable:
     """Inner counts: a few large citizenships, many small cells (about 15% are 1..4)."""
     rng = np.random.default_rng(seed)
     shape = tuple(len(d.hierarchy.leaves) for d in spec.dimensions)
-    weights = [rng.gamma(1.0, 1.0, size=n) for n in shape]
-    weights[1] = np.sort(rng.pareto(1.2, size=shape[1]) + 0.05)[::-1]
+    shapes = [3.0, 1.0, 50.0, 4.0, 20.0][: len(shape)]
+    weights = [rng.gamma(k, 1.0, size=n) for k, n in zip(shapes, shape, strict=False)]
+    weights[1] = np.sort(rng.pareto(1.3, size=shape[1]) + 0.25)[::-1]
     mean = np.ones(shape)
     for ax, w in enumerate(weights):
         s = [1] * len(shape)
         s[ax] = len(w)
         mean = mean * (w / w.mean()).reshape(s)
-    mean *= 12.0
+    mean *= mean_count
     inner = rng.poisson(mean).astype(np.int64)
     cube = aggregate(spec, inner).reshape(-1)
     return CellTable(spec=spec, values=cube)

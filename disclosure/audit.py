@@ -75,6 +75,7 @@ class AuditResult:
     lower: dict[int, float] = field(default_factory=dict)
     upper: dict[int, float] = field(default_factory=dict)
     failing: list[int] = field(default_factory=list)
+    certified: list[int] = field(default_factory=list)  # inner-bound (not exact) intervals
     seconds: float = 0.0
     lps: int = 0
     components: int = 0
@@ -118,7 +119,10 @@ class _Component:
         self.last = -1
 
     def solve(self, cell: int, sense: int) -> tuple[float, np.ndarray | None]:
-        """max (sense=+1) or -min (sense=-1) of y_cell; returns (value, row duals)."""
+        """max (sense=+1) or -min (sense=-1) of y_cell; returns (value, row duals).
+
+        The optimal point (deviations of the model's cells) is left in ``self.x``.
+        """
         h = self.h
         j = self.pos[cell]
         if self.last >= 0 and self.last != j:
@@ -130,24 +134,86 @@ class _Component:
         st = h.getModelStatus()
         if st == highspy.HighsModelStatus.kOptimal:
             val = h.getInfo().objective_function_value
-            duals = np.asarray(h.getSolution().row_dual, dtype=np.float64)
-            return float(val), duals
+            sol = h.getSolution()
+            self.x = np.asarray(sol.col_value, dtype=np.float64)
+            return float(val), np.asarray(sol.row_dual, dtype=np.float64)
         if st == highspy.HighsModelStatus.kUnbounded:
+            self.x = None
             return float("inf"), None
-        # Numerical trouble: rebuild from scratch once with presolve.
+        # Numerical trouble: solve again from scratch.
         h.clearSolver()
         h.run()
         if h.getModelStatus() == highspy.HighsModelStatus.kOptimal:
             val = h.getInfo().objective_function_value
-            return float(val), np.asarray(h.getSolution().row_dual, dtype=np.float64)
+            sol = h.getSolution()
+            self.x = np.asarray(sol.col_value, dtype=np.float64)
+            return float(val), np.asarray(sol.row_dual, dtype=np.float64)
         raise RuntimeError(f"attacker LP failed: {h.modelStatusToString(st)}")
 
 
-class Attacker:
-    """The attacker's LPs for one suppression pattern, built once and queried per cell."""
+EXACT_LIMIT = 4000  # components up to this many cells get exact intervals
+LOCAL_SIZES = (300, 1500)  # neighbourhood sizes of the local LPs in larger components
 
-    def __init__(self, system: AuditSystem, suppressed: np.ndarray):
+
+class Certificates:
+    """Feasible attacker points (deviation vectors) and, per cell, the extremes they reach.
+
+    Every point satisfies the relations with all published cells unchanged and the bounds, so the
+    attacker's interval of a cell contains ``[a + lo, a + hi]``. A point found for a pattern stays
+    feasible for every pattern that suppresses more, so certificates carry over while secondary
+    suppression only adds cells; :meth:`verify` re-checks them all against the final pattern.
+    """
+
+    def __init__(self, n: int):
+        self.lo = np.zeros(n)
+        self.hi = np.zeros(n)
+        self.points: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def add(self, cells: np.ndarray, y: np.ndarray | None) -> None:
+        if y is None:
+            return
+        y = np.where(np.abs(y) < 1e-9, 0.0, y)
+        nz = y != 0
+        cells, y = cells[nz], y[nz]
+        self.lo[cells] = np.minimum(self.lo[cells], y)
+        self.hi[cells] = np.maximum(self.hi[cells], y)
+        self.points.append((cells, y))
+
+    def verify(self, system: AuditSystem, suppressed: np.ndarray, tol: float = 1e-6) -> bool:
+        """True if every point is attacker-feasible for this pattern (else all are dropped)."""
+        if not self.points:
+            return True
+        cols = np.concatenate([c for c, _ in self.points])
+        vals = np.concatenate([y for _, y in self.points])
+        pid = np.repeat(np.arange(len(self.points)), [len(c) for c, _ in self.points])
+        ok = bool(np.all(suppressed[cols]))
+        a = system.values[cols]
+        ok = ok and bool(np.all(vals >= -a - tol) and np.all(vals <= system.ub[cols] - a + tol))
+        if ok:
+            y = sp.csc_matrix((vals, (cols, pid)), shape=(len(system.values), len(self.points)))
+            resid = system.relations @ y
+            ok = resid.nnz == 0 or float(np.abs(resid.data).max()) <= tol * 10
+        if not ok:
+            self.lo[:] = 0.0
+            self.hi[:] = 0.0
+            self.points = []
+        return ok
+
+
+class Attacker:
+    """The attacker's LPs for one suppression pattern, built once and queried per cell.
+
+    Components of up to :data:`EXACT_LIMIT` cells are solved exactly (one warm-started model per
+    component). In larger components a cell's interval is certified from below by LPs on a
+    neighbourhood of the cell (the other suppressed cells held at their values: a restriction of
+    the attacker's problem, so every point found is feasible for the full problem); the
+    certified interval is contained in the attacker's true interval.
+    """
+
+    def __init__(self, system: AuditSystem, suppressed: np.ndarray,
+                 certificates: Certificates | None = None):
         self.system = system
+        self.cert = certificates or Certificates(len(system.values))
         self.suppressed = np.asarray(suppressed, dtype=bool)
         sup = np.flatnonzero(self.suppressed)
         self.sup = sup
@@ -187,6 +253,7 @@ class Attacker:
         self.comp_rows = [order_r[bounds_r[k]:bounds_r[k + 1]] for k in range(self.n_comp)]
         self._sub = sub.tocsr()
         self._models = {}
+        self._comp_mats: dict[int, tuple[sp.csr_matrix, sp.csc_matrix]] = {}
 
     def _model(self, k: int) -> _Component:
         mdl = self._models.get(k)
@@ -205,33 +272,90 @@ class Attacker:
         k = self.comp_of[cell]
         return 0 if k < 0 else len(self.comp_cells[k])
 
-    def bounds(self, cell: int) -> tuple[float, float, dict]:
-        """Attacker's [min, max] of a suppressed cell, plus the duals for the cuts."""
+    def is_exact(self, cell: int) -> bool:
+        """True if the cell's interval is computed exactly (its component is small enough)."""
+        k = self.comp_of[cell]
+        return k >= 0 and len(self.comp_cells[k]) <= EXACT_LIMIT
+
+    def bounds(self, cell: int, required: float = 0.0) -> tuple[float, float, dict]:
+        """Attacker's [min, max] of a suppressed cell, plus the duals for the cuts.
+
+        In a large component the interval is a certified inner bound and the local LPs stop as
+        soon as it is ``required`` wide (then ``info['up']`` may be None: no cut needed).
+        """
         a = self.system.values[cell]
         k = self.comp_of[cell]
         if k < 0:
             raise ValueError("cell is not suppressed")
-        mdl = self._model(k)
-        up, du = mdl.solve(cell, +1)
-        down, dd = mdl.solve(cell, -1)
-        return a - down, a + up, {"up": du, "down": dd, "component": k}
+        if self.is_exact(cell):
+            mdl = self._model(k)
+            up, du = mdl.solve(cell, +1)
+            down, dd = mdl.solve(cell, -1)
+            return a - down, a + up, {"up": du, "down": dd, "component": k, "exact": True,
+                                      "rows": self.row_ids[self.comp_rows[k]]}
+        cert = self.cert
+        need = max(required, TOL) - TOL
+        info: dict = {"up": None, "down": None, "component": k, "exact": False, "rows": None}
+        if cert.hi[cell] - cert.lo[cell] >= need:
+            return a + cert.lo[cell], a + cert.hi[cell], info
+        for size in LOCAL_SIZES:
+            mdl, rows = self._local(k, cell, size)
+            _, du = mdl.solve(cell, +1)
+            cert.add(mdl.cells, mdl.x)
+            _, dd = mdl.solve(cell, -1)
+            cert.add(mdl.cells, mdl.x)
+            info.update(up=du, down=dd, rows=rows)
+            if cert.hi[cell] - cert.lo[cell] >= need or len(mdl.cells) >= len(self.comp_cells[k]):
+                break
+        return a + cert.lo[cell], a + cert.hi[cell], info
 
-    def cut(self, cell: int, sense: int, duals: np.ndarray | None) -> dict[int, float]:
+    def _local(self, k: int, cell: int, size: int) -> tuple[_Component, np.ndarray]:
+        """LP on the ``size`` suppressed cells nearest to ``cell`` (breadth-first over relations)."""
+        mats = self._comp_mats.get(k)
+        if mats is None:
+            m = self._sub[self.comp_rows[k]][:, self.comp_local[k]]
+            mats = (m.tocsr(), m.tocsc())
+            self._comp_mats[k] = mats
+        mr, mc = mats
+        cells = self.comp_cells[k]
+        j = int(np.searchsorted(cells, cell))  # component cells are in ascending order
+        mark = np.zeros(len(cells), dtype=bool)
+        mark[j] = True
+        frontier = np.array([j])
+        total = 1
+        while total < size and len(frontier):
+            rws = np.unique(mc[:, frontier].indices)
+            new = np.unique(mr[rws].indices)
+            new = new[~mark[new]]
+            if total + len(new) > size:
+                new = new[: size - total]
+            mark[new] = True
+            total += len(new)
+            frontier = new
+        sel = np.flatnonzero(mark)
+        sub = mc[:, sel]
+        rws = np.unique(sub.indices)
+        mat = mr[rws][:, sel].tocsc()
+        g = cells[sel]
+        a = self.system.values[g]
+        mdl = _Component(g, mat, -a, self.system.ub[g] - a)
+        return mdl, self.row_ids[self.comp_rows[k][rws]]
+
+    def cut(self, cell: int, sense: int, duals: np.ndarray | None,
+            rows: np.ndarray | None = None) -> dict[int, float]:
         """Benders cut coefficients g_i (over all cells with g_i > 0) for max (sense*y_cell).
 
-        ``sum_i g_i z_i`` bounds the attacker's reach in that direction for any pattern ``z``.
-        With ``duals`` None (unbounded) the cut is empty.
+        ``sum_i g_i z_i`` bounds the attacker's reach in that direction for any pattern ``z``
+        (for a local LP: in the restricted problem). ``rows`` are the LP's relations (global
+        ids; default: the cell's whole component). With ``duals`` None the cut is empty.
         """
         if duals is None:
             return {}
-        k = self.comp_of[cell]
-        rows = self.row_ids[self.comp_rows[k]]
+        if rows is None:
+            rows = self.row_ids[self.comp_rows[self.comp_of[cell]]]
         c = self.system.relations
-        # d = sense*e_p - C_rows^T pi
-        pi = duals
-        # Sign convention of HiGHS row duals for a maximisation: reduced cost = c - A^T pi.
-        contrib = c[rows].T @ pi  # length n_cells
-        d = -contrib
+        # reduced costs d = sense*e_p - C_rows^T pi (HiGHS row duals of the maximisation)
+        d = -(c[rows].T @ duals)
         d[cell] += sense
         nz = np.flatnonzero(np.abs(d) > 1e-9)
         a = self.system.values[nz]
@@ -266,7 +390,9 @@ def audit(system: AuditSystem, suppressed: np.ndarray, required: np.ndarray,
                       largest_component=max((len(c) for c in att.comp_cells), default=0))
     for p in targets:
         p = int(p)
-        lo, hi, _ = att.bounds(p)
+        lo, hi, info = att.bounds(p, float(required[p]))
+        if not info["exact"]:
+            res.certified.append(p)
         res.lps += 2
         res.lower[p] = lo
         res.upper[p] = hi

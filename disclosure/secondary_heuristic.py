@@ -22,7 +22,7 @@ import time
 import numpy as np
 import scipy.sparse as sp
 
-from .audit import TOL, Attacker, AuditSystem
+from .audit import TOL, Attacker, AuditSystem, Certificates
 from .primary import ProtectionImpossible
 
 
@@ -128,6 +128,7 @@ def heuristic(system: AuditSystem, primary: np.ndarray, required: np.ndarray,
     s, stats = best[1], best[2]
     deadline = time.perf_counter() + prune_seconds
     stats["pruned"] = prune(system, idx, s, primary, required, cost, deadline)
+
     stats["seconds"] = round(time.perf_counter() - t0, 3)
     return s, stats
 
@@ -153,13 +154,15 @@ def prune(system: AuditSystem, idx: RelationIndex, s: np.ndarray, primary: np.nd
         if np.any(cnt == 2):
             continue
         k = att.comp_of[j]
+        if not att.is_exact(j):
+            continue  # large component: intervals are certified, not exact; keep the cell
         members = att.comp_cells[k]
         targets = members[primary[members] & (required[members] > 0)]
         s[j] = False
         trial = Attacker(system, s)
         ok = True
         for p in targets:
-            lo, hi, _ = trial.bounds(int(p))
+            lo, hi, _ = trial.bounds(int(p), float(required[p]))
             if hi - lo < max(required[p], TOL) - TOL:
                 ok = False
                 break
@@ -176,15 +179,16 @@ def _protect(system: AuditSystem, idx: RelationIndex, primary: np.ndarray, requi
              max_rounds: int = 200) -> tuple[np.ndarray, dict]:
     s = primary.copy() if start is None else (start | primary)
     stats = {"singleton_added": 0, "cut_added": 0, "rounds": 0, "lps": 0}
+    cert = Certificates(len(s))  # points stay feasible as cells are added
     stats["singleton_added"] += singleton_repair(idx, s, allowed, cost, penalty)
     pending = np.flatnonzero(primary & (required > 0))
     for rnd in range(max_rounds):
         stats["rounds"] = rnd + 1
-        att = Attacker(system, s)
+        att = Attacker(system, s, cert)
         failing = []
         for p in pending:
             p = int(p)
-            lo, hi, duals = att.bounds(p)
+            lo, hi, duals = att.bounds(p, float(required[p]))
             stats["lps"] += 2
             width = hi - lo
             if width < max(required[p], TOL) - TOL:
@@ -196,7 +200,7 @@ def _protect(system: AuditSystem, idx: RelationIndex, primary: np.ndarray, requi
         for p, width, duals in failing:
             g: dict[int, float] = {}
             for sense, key in ((+1, "up"), (-1, "down")):
-                for i, gi in att.cut(p, sense, duals[key]).items():
+                for i, gi in att.cut(p, sense, duals[key], duals["rows"]).items():
                     g[i] = g.get(i, 0.0) + gi
             deficit = required[p] - width
             cand = [(i, gi) for i, gi in g.items() if not s[i] and allowed[i] and i not in chosen]
@@ -217,4 +221,5 @@ def _protect(system: AuditSystem, idx: RelationIndex, primary: np.ndarray, requi
         stats["singleton_added"] += singleton_repair(idx, s, allowed, cost, penalty)
     else:
         raise RuntimeError("secondary suppression did not converge")  # pragma: no cover
+    stats["_certificates"] = cert
     return s, stats

@@ -42,6 +42,7 @@ def optimal(system: AuditSystem, primary: np.ndarray, required: np.ndarray, allo
     t0 = time.perf_counter()
     deadline = t0 + time_limit
     s, hstats = heuristic(system, primary, required, allowed, cost, prune_seconds=0.0)
+    hstats.pop("_certificates", None)
     start_cost = float(cost[s].sum())
     idx = RelationIndex(system.relations)
     blocks = _blocks(len(system.values), tables, cell_maps)
@@ -108,7 +109,7 @@ def _blocks(n: int, tables: list[CellTable] | None, cell_maps: list[np.ndarray] 
 def _cut_from(att: Attacker, p: int, duals: dict) -> dict[int, float]:
     g: dict[int, float] = {}
     for sense, key in ((+1, "up"), (-1, "down")):
-        for i, gi in att.cut(p, sense, duals[key]).items():
+        for i, gi in att.cut(p, sense, duals[key], duals["rows"]).items():
             g[i] = g.get(i, 0.0) + gi
     return g
 
@@ -126,7 +127,7 @@ def _seed_cuts(system: AuditSystem, s: np.ndarray, primary: np.ndarray, required
                pool: list) -> None:
     att = Attacker(system, s)
     for p in np.flatnonzero(primary & (required > 0)):
-        _, _, duals = att.bounds(int(p))
+        _, _, duals = att.bounds(int(p), float(required[p]))
         _add_cut(pool, _cut_from(att, int(p), duals), float(required[p]))
 
 
@@ -172,7 +173,7 @@ def _optimise_block(system: AuditSystem, idx: RelationIndex, s: np.ndarray, bloc
             p = int(p)
             if att.comp_of[p] not in touched:
                 continue
-            lo, hi, duals = att.bounds(p)
+            lo, hi, duals = att.bounds(p, float(required[p]))
             if hi - lo < max(required[p], TOL) - TOL:
                 _add_cut(pool, _cut_from(att, p, duals), float(required[p]))
                 new += 1

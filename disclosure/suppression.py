@@ -24,7 +24,7 @@ import time
 
 import numpy as np
 
-from .audit import TOL, Attacker, AuditSystem, audit
+from .audit import TOL, Attacker, AuditSystem, Certificates, audit
 from .linked import SuppressionProblem, build_problem
 from .primary import ProtectionImpossible
 from .protect import FREE, PRIMARY, SECONDARY, ProtectedTable, published_frame
@@ -58,10 +58,12 @@ def _protect(prob: SuppressionProblem, tables: list[CellTable]) -> list[Protecte
     warnings: list[str] = []
     fallbacks: list[str] = []
     details: dict = {}
+    cert = Certificates(prob.n)
     if method == "none":
         s = prob.primary.copy()
     elif method == "heuristic":
         s, details = heuristic(system, prob.primary, prob.required, allowed, prob.cost)
+        cert = details.pop("_certificates")
     elif method == "optimal":
         from .secondary_optimal import optimal
 
@@ -74,19 +76,26 @@ def _protect(prob: SuppressionProblem, tables: list[CellTable]) -> list[Protecte
 
     # A secondary cell the attacker computes exactly hides nothing: publishing it does not change
     # the attacker's polytope, so it is released (published) and only counted in the report.
-    wasted = wasted_secondaries(system, s, prob.primary)
+    wasted, unproven = wasted_secondaries(system, s, prob.primary, cert)
     if wasted:
         s = s.copy()
         s[wasted] = False
         details = details | {"wasted_secondary_released": len(wasted)}
-    result = audit(system, s, prob.required)
+    # Certificates from secondary suppression are re-checked against the final pattern before
+    # they count (verify drops them all if any point is not attacker-feasible).
+    if not cert.verify(system, s):
+        warnings.append("certificates from secondary suppression failed verification; "
+                        "the audit recomputed every interval")
+    result = audit(system, s, prob.required, attacker=Attacker(system, s, cert))
     if result.failing and method != "none":
         # Never return a failing pattern: repair with the heuristic from the current pattern.
         warnings.append(f"the {method} pattern failed the audit for {len(result.failing)} primary "
                         "cell(s); repaired by further suppression")
-        s, _ = heuristic(system, prob.primary, prob.required, allowed, prob.cost, start=s,
-                         prune_seconds=0.0, variants=False)
-        result = audit(system, s, prob.required)
+        s, rep = heuristic(system, prob.primary, prob.required, allowed, prob.cost, start=s,
+                           prune_seconds=0.0, variants=False)
+        cert = rep.pop("_certificates")
+        cert.verify(system, s)
+        result = audit(system, s, prob.required, attacker=Attacker(system, s, cert))
     if result.failing:
         first = prob.codes_of(result.failing[0])
         raise ProtectionImpossible(
@@ -95,6 +104,8 @@ def _protect(prob: SuppressionProblem, tables: list[CellTable]) -> list[Protecte
             + ("secondary suppression is 'none': choose 'heuristic' or 'optimal'"
                if method == "none" else "protection is impossible with the cells that must be published"))
     seconds = time.perf_counter() - t0
+    if unproven:
+        details = details | {"secondary_not_shown_movable": unproven}
 
     out = []
     for ti, (t, m) in enumerate(zip(tables, prob.cell_maps, strict=True)):
@@ -108,18 +119,28 @@ def _protect(prob: SuppressionProblem, tables: list[CellTable]) -> list[Protecte
     return out
 
 
-def wasted_secondaries(system: AuditSystem, s: np.ndarray, primary: np.ndarray) -> list[int]:
-    """Secondary cells the attacker can compute exactly (suppressed for nothing)."""
+def wasted_secondaries(system: AuditSystem, s: np.ndarray, primary: np.ndarray,
+                       cert: Certificates | None = None) -> tuple[list[int], int]:
+    """Secondary cells the attacker computes exactly (suppressed for nothing).
+
+    Exact in small components. In large components a cell is cleared when a certificate point
+    moves it; the others are counted as "not shown to be movable" (second value) and kept.
+    """
     sec = np.flatnonzero(s & ~primary)
     if len(sec) == 0:
-        return []
-    att = Attacker(system, s)
+        return [], 0
+    att = Attacker(system, s, cert)
     out = []
+    unproven = 0
     for j in sec:
-        lo, hi, _ = att.bounds(int(j))
+        j = int(j)
+        lo, hi, info = att.bounds(j, TOL * 2)
         if hi - lo < TOL:
-            out.append(int(j))
-    return out
+            if info["exact"]:
+                out.append(j)
+            else:
+                unproven += 1
+    return out, unproven
 
 
 def _label(codes: dict[str, str]) -> str:
@@ -198,6 +219,11 @@ def _report(prob: SuppressionProblem, ti: int, s: np.ndarray, result, wasted: li
             # polytope is unchanged by publishing a cell it already knows)
             "wasted_secondary": [],
             "wasted_secondary_released": released,
+            "intervals_kind": ("exact" if not result.certified else
+                               f"exact for {len(intervals) - len(result.certified)} cells; "
+                               f"certified inner bounds for {len(result.certified)} cells in "
+                               "large components (the attacker's interval contains them)"),
+            "mode": "exact" if not result.certified else "certified",
             "components": result.components, "largest_component": result.largest_component,
             "lps": result.lps, "seconds": round(result.seconds, 3),
         },
