@@ -50,6 +50,11 @@ alive() {
   [[ -n "$state" && "$state" != Z && "$state" != X ]]
 }
 pid_of() { [[ -f "$1" ]] && cat "$1" || true; }
+# Our daemon: the pid in our pidfile is alive and its command line has the expected word.
+ours() {
+  local pid; pid="$(pid_of "$1")"
+  alive "$pid" && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$2"
+}
 # Start a daemon in its own session, record its real pid (bash execs into the command).
 spawn() {
   local pidfile="$1" logfile="$2"; shift 2
@@ -120,7 +125,8 @@ ensure_pg() {
   if ! psql_pg -d postgres -c 'select 1' >/dev/null 2>&1; then
     touch "$CK/pg.started-by-ckan-local"
   fi
-  ASHYQ_PG_PORT="$PG_PORT" "$ROOT/scripts/pg-local.sh" up ckan_default
+  ASHYQ_PG_PORT="$PG_PORT" ASHYQ_STACK_DIR="$STACK" "$ROOT/scripts/pg-local.sh" up ckan_default \
+    || die "PostgreSQL did not come up on port $PG_PORT (in use by another cluster? see $STACK/pg/pg.log)"
   if [[ "$(psql_pg -d postgres -c "select 1 from pg_roles where rolname='ckan_default'")" != 1 ]]; then
     psql_pg -d postgres -c "create role ckan_default login password 'ckan_default'"
   fi
@@ -148,6 +154,9 @@ ensure_redis() {
 
 solr_up() { curl -fsS -m 2 "http://127.0.0.1:$SOLR_PORT/solr/ckan/admin/ping" >/dev/null 2>&1; }
 ensure_solr() {
+  if solr_up && ! ours "$CK/solr.pid" solr_standin; then
+    die "port $SOLR_PORT answers, but not with the Solr stand-in of $STACK (another checkout's stack?): stop it or set CKAN_SOLR_PORT"
+  fi
   if ! solr_up; then
     say "starting the Solr stand-in (test infrastructure) on 127.0.0.1:$SOLR_PORT"
     spawn "$CK/solr.pid" "$LOG/solr.log" "$VENV/bin/python" "$ROOT/scripts/solr_standin.py" \
@@ -247,6 +256,9 @@ EOF
     say "configuration or schema changed: restarting CKAN"
     stop_pid "$CK/gunicorn.pid" gunicorn
   fi
+  if ckan_healthy && ! ours "$CK/gunicorn.pid" gunicorn; then
+    die "$URL answers, but not with the CKAN of $STACK (another checkout's stack?): stop it or set CKAN_PORT"
+  fi
   if ckan_healthy; then return 0; fi
   if alive "$(pid_of "$CK/gunicorn.pid")"; then stop_pid "$CK/gunicorn.pid" gunicorn; fi
   say "starting CKAN (gunicorn) on $URL"
@@ -301,7 +313,7 @@ cmd_down() {
   stop_pid "$CK/solr.pid" solr_standin
   stop_pid "$CK/redis.pid" redis-server
   if [[ -f "$CK/pg.started-by-ckan-local" ]]; then
-    ASHYQ_PG_PORT="$PG_PORT" "$ROOT/scripts/pg-local.sh" down
+    ASHYQ_PG_PORT="$PG_PORT" ASHYQ_STACK_DIR="$STACK" "$ROOT/scripts/pg-local.sh" down
     rm -f "$CK/pg.started-by-ckan-local"
     say "stopped PostgreSQL (it was started by ckan-local.sh up)"
   fi
