@@ -95,13 +95,19 @@ def suppression_method(spec: TableSpec, counts: dict[str, int], report: dict | N
     audit = _scalars(rep.get("audit"), ("passed", "ok", "status", "method", "attacker",
                                         "primary_cells_checked", "cells_audited", "cells_checked",
                                         "exact", "narrow", "exposed", "min_width", "seconds"))
-    zero_txt = {"kk": " немесе нөлге тең болса", "ru": " или равно нулю", "en": " or is zero"}
+    rule = ({"kk": f"{k}-тен аз адам (нөлді қоса)", "ru": f"меньше {k} человек (включая ноль)",
+             "en": f"fewer than {k} persons (zero included)"} if zeros else
+            {"kk": f"0-ден көп, бірақ {k}-тен аз адам", "ru": f"больше 0, но меньше {k} человек",
+             "en": f"more than 0 but fewer than {k} persons"})
+    manual = len(dis.confidential)
+    manual_txt = {"kk": f" Сонымен қатар {manual} ұяшық қолмен құпия деп белгіленген.",
+                  "ru": f" Кроме того, {manual} ячеек отмечены как конфиденциальные вручную.",
+                  "en": f" In addition, {manual} cell(s) were marked confidential by hand."}
     text = {}
     for lang in ("kk", "ru", "en"):
-        z = zero_txt[lang] if zeros else ""
         s = _SECONDARY.get(sec, {"kk": sec, "ru": sec, "en": sec})[lang]
         if lang == "kk":
-            t = (f"Ұяшықтарды жасыру. Ұяшықта 0-ден көп, бірақ {k}-тен аз адам есепке алынса{z}, "
+            t = (f"Ұяшықтарды жасыру. Ұяшықта {rule['kk']} есепке алынса, "
                  "ол бастапқы құпия ұяшық болып саналады (conf_status C). Бастапқы ұяшықтарды "
                  "жарияланған жиынтықтардан қайта есептеп шығаруға болмауы үшін қосымша ұяшықтар "
                  f"қайталама құпия ретінде жасырылады (conf_status D; әдісі: {s}). Жасырылған "
@@ -113,7 +119,7 @@ def suppression_method(spec: TableSpec, counts: dict[str, int], report: dict | N
                       "ұяшықты жиынтықтардан есептеп шығаруға болуы мүмкін.")
         elif lang == "ru":
             t = (f"Подавление ячеек. Ячейка первично конфиденциальна (conf_status C), если в ней "
-                 f"учтено больше 0, но меньше {k} человек{z}. Чтобы первичные ячейки нельзя было "
+                 f"учтено {rule['ru']}. Чтобы первичные ячейки нельзя было "
                  "вычислить из опубликованных итогов, дополнительные ячейки скрыты как вторично "
                  f"конфиденциальные (conf_status D; метод: {s}). У скрытых ячеек пустое значение "
                  "obs_value и obs_status Q. Остальные значения опубликованы без изменений. "
@@ -124,7 +130,7 @@ def suppression_method(spec: TableSpec, counts: dict[str, int], report: dict | N
                       "может быть вычислена из итогов.")
         else:
             t = (f"Cell suppression. A cell is primary confidential (conf_status C) when it counts "
-                 f"more than 0 but fewer than {k} persons{z}. So that primary cells cannot be "
+                 f"{rule['en']}. So that primary cells cannot be "
                  "recomputed from the published totals, further cells are suppressed as secondary "
                  f"confidentiality (conf_status D; method: {s}). Suppressed cells have an empty "
                  "obs_value and obs_status Q. All other values are published unchanged. "
@@ -133,6 +139,8 @@ def suppression_method(spec: TableSpec, counts: dict[str, int], report: dict | N
             if not applied:
                 t += (" WARNING: secondary suppression was not applied, so a primary cell may be "
                       "recomputable from totals.")
+        if manual:
+            t += manual_txt[lang]
         if level is not None and audit.get("passed") is True:
             v = f"{level[1]:g}"
             if lang == "kk":

@@ -255,3 +255,16 @@ def test_russian_as_default_language(build, protected_csv):
 
     with pytest.raises(PackageError, match="languages: must list kk, ru and en"):
         build(bad, protected_csv, name="bad")
+
+
+def test_method_text_follows_the_zero_policy_and_manual_cells(build, protected_csv):
+    from dp_helpers import make_spec
+
+    spec = make_spec(disclosure={"min_frequency": 4, "zero_policy": "primary",
+                                 "confidential": [{"region": "7501", "sex": "F"}]})
+    m = build(spec, protected_csv).descriptor["x_method"]
+    assert "fewer than 4 persons (zero included)" in m["text"]["en"]
+    assert "меньше 4 человек (включая ноль)" in m["text"]["ru"]
+    assert "4-тен аз адам (нөлді қоса)" in m["text"]["kk"]
+    assert "1 cell(s) were marked confidential by hand" in m["text"]["en"]
+    assert m["parameters"]["manual_confidential_cells"] == 1
