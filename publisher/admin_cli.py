@@ -122,7 +122,8 @@ def worker(workers: int) -> None:
 
     settings = load_settings()
     upgrade(settings["DATABASE_URL"])
-    where = "Redis" if settings.get("HUEY_URL") else "SQLite (instance/huey.db)"
+    where = ("Redis" if settings.get("HUEY_URL")
+             else f"SQLite ({settings.get('HUEY_SQLITE') or 'instance/huey.db'})")
     click.echo(f"publisher worker: {workers} thread(s), queue in {where}", err=True)
     tasks.run_worker(workers)
 

@@ -56,9 +56,18 @@ huey = make_huey(_initial_settings())
 
 
 def configure(settings: dict[str, Any]) -> None:
-    """Settings the tasks run with (the worker calls this with ``load_settings()``)."""
+    """Settings the tasks run with (the worker calls this with ``load_settings()``); points the
+    queue at the configured storage (Redis ``HUEY_URL`` or the SQLite file ``HUEY_SQLITE``)."""
     global _settings
     _settings = dict(settings)
+    wanted = make_huey(settings)
+    immediate = bool(settings.get("HUEY_IMMEDIATE"))  # tests: tasks run at once, in memory
+    huey.storage_class, huey.storage_kwargs = wanted.storage_class, wanted.storage_kwargs
+    if huey.immediate != immediate:
+        huey.immediate = immediate  # recreates the storage from the kwargs above
+    elif not immediate and (type(wanted.storage) is not type(huey.storage) or getattr(
+            wanted.storage, "filename", None) != getattr(huey.storage, "filename", None)):
+        huey.storage = wanted.storage
 
 
 def current_settings() -> dict[str, Any]:

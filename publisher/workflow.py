@@ -233,6 +233,7 @@ def _protect(release: Release, spec_map: dict[str, Any], upload: Upload,
     from .specs import spec_from_mapping
 
     spec = spec_from_mapping(spec_map, source="spec")
+    _check_texts(spec)
     df = _read_table(upload)
     outcome = protect_upload(spec, df, source=upload.name, settings=settings, session=session)
     release.spec = spec_map
@@ -244,6 +245,17 @@ def _protect(release: Release, spec_map: dict[str, Any], upload: Upload,
     release.report = _jsonable(outcome.report)
     release.protect_error = None
     release.content_rev = (release.content_rev or 0) + 1
+
+
+def _check_texts(spec: Any) -> None:
+    """Refuse at upload what the data package would refuse at publication (markup in a title,
+    control characters, a missing licence...), so an approved release does not fail later."""
+    try:
+        from datapackages.build import gather_metadata
+    except ImportError:  # the packager is optional for the workflow
+        return
+    gather_metadata(spec, source=f"spec {spec.id}", created=None, landing_url=None,
+                    publisher_name=None, warnings=[])
 
 
 def _jsonable(obj: Any) -> Any:

@@ -75,8 +75,6 @@ def init_app(app: Flask) -> None:
     from .. import tasks
 
     tasks.configure(app.config)
-    if app.config.get("HUEY_IMMEDIATE"):
-        tasks.huey.immediate = True  # tests: tasks run in the request, in memory
 
     from .api import init_api
     from .public import bp as public_bp

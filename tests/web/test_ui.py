@@ -93,14 +93,23 @@ def test_upload_and_review_page_marks_suppressed_cells(app):
     assert 'id="submit-release"' in page
 
 
-def test_script_in_title_is_escaped(app):
+def test_script_in_title_is_refused_and_script_in_text_is_escaped(app, store):
     c = client(app)
     login(c, "prep")
-    spec = {**SPEC, "title": {"kk": "<script>alert(1)</script>", "ru": "x", "en": "<script>alert(1)</script>"}}
+    spec = {**SPEC, "title": {"kk": "<script>alert(1)</script>", "ru": "x", "en": "y"}}
     r = _upload(c, spec=spec)
-    assert r.status_code == 302
-    for path in (r.headers["Location"], "/"):
-        page = c.get(path + "?lang=en").get_data(as_text=True)
+    page = r.get_data(as_text=True)
+    assert r.status_code == 422 and "looks like HTML/script markup" in page
+    assert "<script>alert(1)</script>" not in page
+    with store() as s:
+        assert s.query(Release).count() == 0
+    rid = int(_upload(c).headers["Location"].rsplit("/", 1)[1])
+    c.post(f"/releases/{rid}/submit", data={"csrf_token": csrf(c, f"/releases/{rid}"),
+                                            "comment": "<script>alert(1)</script>"})
+    a = client(app)
+    login(a, "admin")
+    for path in (f"/releases/{rid}", "/admin/audit"):
+        page = a.get(path).get_data(as_text=True)
         assert "<script>alert(1)</script>" not in page
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
 
