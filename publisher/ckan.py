@@ -379,6 +379,12 @@ class CkanClient:
         self.anon = ckanapi.RemoteCKAN(self.url, apikey=None, session=self.session,
                                        user_agent="ashyq-publisher/0.1 (+ckanapi; anonymous)")
 
+    def close(self) -> None:
+        """Detach from the session (a caller's session may serve many publications)."""
+        hooks = self.session.hooks.get("response", [])
+        if self._record_status in hooks:
+            hooks.remove(self._record_status)
+
     def _record_status(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
         self.last_status = response.status_code
         ctype = response.headers.get("Content-Type", "")
@@ -794,6 +800,13 @@ def latest_version(url: str, series: str, *, session: requests.Session | None = 
                    policy: RetryPolicy | None = None) -> str | None:
     """Name of the newest **public** version dataset of ``series`` (anonymous search)."""
     c = CkanClient(url, None, session=session, policy=policy)
+    try:
+        return _latest(c, series)
+    finally:
+        c.close()
+
+
+def _latest(c: CkanClient, series: str) -> str | None:
     found = c.call("package_search", {"fq": f'series:"{series}"', "sort": "version_order desc",
                                       "rows": 1}, anonymous=True)
     results = found.get("results") or []
@@ -828,8 +841,14 @@ def publish_package(
     if not SLUG_RE.match(org):
         raise CkanPublishError("organization_create", "name", f"{org!r} is not a CKAN name")
     client = CkanClient(url, token, session=session, policy=policy)
-    run = _Run(client, pkg, org, embargo, progress or (lambda _m: None))
+    try:
+        return _publish(_Run(client, pkg, org, embargo, progress or (lambda _m: None)))
+    finally:
+        client.close()
 
+
+def _publish(run: _Run) -> PublishResult:
+    client, pkg, embargo = run.client, run.pkg, run.embargo
     _ensure_organization(run)
     _ensure_series_group(run)
     ds = _ensure_dataset(run)
@@ -843,8 +862,7 @@ def publish_package(
                                    "version): " + "; ".join(problems))
         run.progress(f"{ds['name']} is already published and identical")
         return _result(run, ds, verified=True, public=True, anon=True,
-                       latest=latest_version(url, pkg.series, session=client.session,
-                                             policy=client.policy))
+                       latest=_latest(client, pkg.series))
 
     wanted_embargo = embargo.astimezone(UTC).isoformat() if embargo else None
     if (ds.get("embargo_until") or None) != wanted_embargo:
@@ -877,6 +895,6 @@ def publish_package(
         raise CkanPublishError("verify", ds["name"],
                                "anonymous read-back failed, dataset made private again: "
                                + "; ".join(problems), retryable=True)
-    latest = latest_version(url, pkg.series, session=client.session, policy=client.policy)
+    latest = _latest(client, pkg.series)
     run.progress(f"published {ds['name']} (newest in series: {latest})")
     return _result(run, ds, verified=True, public=True, anon=True, latest=latest)

@@ -105,3 +105,14 @@ def test_missing_url_or_token_or_naive_embargo(package_factory, tmp_path: Path):
         publish_package(pkg, url="http://127.0.0.1:9", token="")
     with pytest.raises(CkanPublishError, match="timezone-aware"):
         publish_package(pkg, url="http://127.0.0.1:9", token="t", embargo=datetime(2030, 1, 1))
+
+
+def test_the_client_leaves_a_callers_session_as_it_found_it(package_factory):
+    import requests
+
+    s = requests.Session()
+    before = list(s.hooks["response"])
+    with pytest.raises(CkanPublishError):
+        publish_package(package_factory("s6", "1.0.0"), url="http://127.0.0.1:9", token="t",
+                        session=s, policy=RetryPolicy(attempts=1))
+    assert s.hooks["response"] == before
