@@ -37,7 +37,7 @@ URL="http://127.0.0.1:$CKAN_PORT"
 INI="$CK/ckan.ini"
 ADMIN=ashyqadmin
 PY="${CKAN_PYTHON:-python3.11}"
-PINS=("ckan[requirements]==2.12.0" "ckanext-scheming==3.1.0" "ckanext-dcat==2.4.4" "gunicorn>=23,<28")
+PINS=("ckan[requirements]==2.12.0" "ckanext-scheming==3.1.0" "ckanext-dcat==2.4.4" "gunicorn==27.0.1")
 
 say() { echo "ckan-local: $*" >&2; }
 die() { echo "ckan-local: ERROR: $*" >&2; exit 1; }
