@@ -623,10 +623,24 @@ def _previous_version(run: _Run) -> str | None:
     return older[0]["name"] if older else None
 
 
+def _may_create_in(c: CkanClient, organization: str) -> bool:
+    """Whether the token's user may create datasets in ``organization``."""
+    orgs = c.call("organization_list_for_user", {"permission": "create_dataset"})
+    return any(o.get("name") == organization for o in orgs or [])
+
+
 def _ensure_dataset(run: _Run) -> dict[str, Any]:
     c, pkg = run.client, run.pkg
     name = pkg.dataset_name
-    ds = c.show("package_show", name)
+    try:
+        ds = c.show("package_show", name)
+    except CkanPublishError as err:
+        if err.field != "authorization" or not _may_create_in(c, run.organization):
+            raise  # a bogus/expired token (CKAN treats it as anonymous) or no rights
+        raise CkanPublishError(
+            "package_create", "name",
+            f"That URL is already in use: {name} exists but this token may not read it "
+            "(another organization's private dataset?)") from None
     if ds is not None:
         if ds.get("state") == "deleted":
             raise CkanPublishError("package_create", "name",

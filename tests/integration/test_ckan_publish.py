@@ -4,6 +4,7 @@ faults, verification. Every test uses its own series so runs never collide."""
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -266,3 +267,47 @@ def test_a_rebuilt_package_takes_over_its_unfinished_private_version_but_not_a_p
                         policy=FAST)
     assert "already published from data package" in str(exc.value)
     assert "immutable" in str(exc.value) and exc.value.retryable is False
+
+
+def test_a_bogus_token_on_an_unfinished_private_version_is_an_authorization_error(
+        ckan, series, package_factory):
+    pkg = package_factory(series, "1.0.0")
+    future = datetime.now(UTC) + timedelta(days=1)
+    publish_package(pkg, url=ckan.url, token=ckan.token, organization="ashyq-it",
+                    embargo=future, policy=FAST)
+    with pytest.raises(CkanPublishError) as exc:
+        publish_package(pkg, url=ckan.url, token="expired-token", organization="ashyq-it",
+                        policy=FAST)
+    assert exc.value.action == "package_show" and exc.value.field == "authorization"
+    assert "HTTP 403" in exc.value.reason and exc.value.retryable is False
+
+
+def test_an_editor_publishes_and_a_slug_hidden_in_another_organization_is_a_name_clash(
+        ckan, series, package_factory):
+    admin = api(ckan)
+    user = f"editor-{uuid.uuid4().hex[:8]}"
+    admin.action.user_create(name=user, email=f"{user}@example.invalid",
+                             password=uuid.uuid4().hex + "Aa1!")
+    for org in ("ashyq-it", "ashyq-other"):
+        try:
+            admin.action.organization_show(id=org)
+        except ckanapi.NotFound:
+            admin.action.organization_create(name=org)
+    admin.action.organization_member_create(id="ashyq-it", username=user, role="editor")
+    token = admin.action.api_token_create(user=user, name="it")["token"]
+    admin.action.group_create(name=series)  # editors may not create groups by default
+    admin.action.group_member_create(id=series, username=user, role="member")
+
+    res = publish_package(package_factory(series, "1.0.0"), url=ckan.url, token=token,
+                          organization="ashyq-it", policy=FAST)
+    assert res.public and res.verified
+
+    admin.action.package_create(
+        name=f"{series}-v2-0-0", owner_org="ashyq-other", private=True,
+        title_translated={"kk": "x", "ru": "y", "en": "z"},
+        notes_translated={"kk": "x", "ru": "y", "en": "z"})
+    with pytest.raises(CkanPublishError) as exc:
+        publish_package(package_factory(series, "2.0.0"), url=ckan.url, token=token,
+                        organization="ashyq-it", policy=FAST)
+    assert str(exc.value).startswith("package_create: name: That URL is already in use")
+    assert "may not read it" in str(exc.value)
