@@ -132,6 +132,8 @@ def can_view(session: Session, user: User, release: Release) -> bool:
 
 def get_release(session: Session, user: User, release_id: int) -> Release:
     """The release if ``user`` may see it; "not found" otherwise (no existence leak)."""
+    if not 0 < release_id < 2**31:
+        raise NotFound(f"no release {release_id}")
     release = session.get(Release, release_id)
     if release is None or not can_view(session, user, release):
         raise NotFound(f"no release {release_id}")

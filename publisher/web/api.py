@@ -52,6 +52,9 @@ class ApiErrorSchema(Schema):
     errors = fields.Dict()
 
 
+_Api.ERROR_SCHEMA = ApiErrorSchema  # the documented error body is ours: {code, message}
+
+
 class TokenRequestSchema(Schema):
     username = fields.String(required=True, validate=validate.Length(min=1, max=64))
     password = fields.String(required=True, validate=validate.Length(min=1, max=1000))
@@ -438,7 +441,10 @@ def release_audit(release_id: int) -> list[AuditEntry]:
 @blp.route("/audit", methods=["GET"])
 @blp.arguments(AuditQuerySchema, location="query")
 @blp.response(200, AuditSchema(many=True))
-@blp.doc(security=SECURITY)
+@blp.doc(security=SECURITY, responses={"200": {"content": {
+    "application/json": {"schema": {"type": "array",
+                                    "items": {"$ref": "#/components/schemas/Audit"}}},
+    "text/csv": {"schema": {"type": "string"}}}}})
 @_errs(blp, 401, 403, 422)
 @authenticated
 def audit_export(args: dict[str, Any]) -> Any:

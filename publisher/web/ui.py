@@ -350,7 +350,7 @@ def account() -> Any:
 @login_required
 def revoke_token(token_id: int) -> Any:
     form = EmptyForm()
-    tok = db().get(ApiToken, token_id)
+    tok = db().get(ApiToken, token_id) if 0 < token_id < 2**31 else None
     if not form.validate_on_submit() or tok is None or tok.user_id != current_user.id:
         abort(404)
     tok.revoked_at = utcnow()
