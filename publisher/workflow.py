@@ -55,15 +55,34 @@ EDITABLE = (DRAFT, PROTECTED, SUBMITTED, APPROVED, SCHEDULED)
 CONTENT_ACTIONS = ("create", "change")
 
 
+def N_(text: str) -> str:
+    """Mark a message for translation (the UI translates it; the API answers in English)."""
+    return text
+
+
+# Words that go into messages (kinds of release, roles), marked for the catalog.
+_WORDS = (N_("revision"), N_("correction"), N_("initial"), N_("admin"))
+
+# Parameters of messages that are themselves words to translate (state names, actions, roles).
+TRANSLATED_PARAMS = ("state", "needs", "doing", "role", "role2", "what", "kind")
+
+
 class WorkflowError(Exception):
-    """A refused request: ``code`` (machine-readable), ``status`` (HTTP) and a user message."""
+    """A refused request: ``code`` (machine-readable), ``status`` (HTTP) and a user message.
+
+    ``template`` and ``params`` let the UI show the message in the reader's language
+    (``message`` is the English text, ``template % params``).
+    """
 
     code = "invalid"
     status = 400
 
-    def __init__(self, message: str, *, code: str | None = None, status: int | None = None):
-        super().__init__(message)
-        self.message = message
+    def __init__(self, template: str, *, code: str | None = None, status: int | None = None,
+                 **params: Any):
+        self.template = template
+        self.params = params
+        self.message = template % params if params else template
+        super().__init__(self.message)
         if code:
             self.code = code
         if status:
@@ -133,10 +152,10 @@ def can_view(session: Session, user: User, release: Release) -> bool:
 def get_release(session: Session, user: User, release_id: int) -> Release:
     """The release if ``user`` may see it; "not found" otherwise (no existence leak)."""
     if not 0 < release_id < 2**31:
-        raise NotFound(f"no release {release_id}")
+        raise NotFound(N_("no release %(id)s"), id=release_id)
     release = session.get(Release, release_id)
     if release is None or not can_view(session, user, release):
-        raise NotFound(f"no release {release_id}")
+        raise NotFound(N_("no release %(id)s"), id=release_id)
     return release
 
 
@@ -147,21 +166,28 @@ def visible_releases(session: Session, user: User) -> list[Release]:
 
 def _require_role(user: User, *roles: str) -> None:
     if not any(user.has_role(r) for r in roles):
-        raise Forbidden(f"this needs the role {' or '.join(roles)}")
+        if len(roles) == 1:
+            raise Forbidden(N_("this needs the role %(role)s"), role=roles[0])
+        raise Forbidden(N_("this needs the role %(role)s or %(role2)s"), role=roles[0],
+                        role2=roles[1])
 
 
 def _require_state(release: Release, *states: str, doing: str) -> None:
     if release.state not in states:
-        raise Conflict(f"cannot {doing} a release in state {release.state!r} "
-                       f"(needs {' or '.join(repr(s) for s in states)})")
+        if len(states) == 1:
+            raise Conflict(N_("cannot %(doing)s a release that is %(state)s (it must be "
+                              "%(needs)s)"), doing=doing, state=release.state, needs=states[0])
+        raise Conflict(N_("cannot %(doing)s a release that is %(state)s"), doing=doing,
+                       state=release.state)
 
 
-def _reason(reason: str | None, *, required: bool, what: str = "a reason") -> str:
+def _reason(reason: str | None, *, required: bool, what: str = N_("a reason")) -> str:
     text = (reason or "").strip()
     if required and not text:
-        raise WorkflowError(f"give {what}", code="reason_required")
+        raise WorkflowError(N_("give %(what)s"), code="reason_required", what=what)
     if len(text) > MAX_REASON:
-        raise WorkflowError(f"{what} is longer than {MAX_REASON} characters")
+        raise WorkflowError(N_("%(what)s is longer than %(n)s characters"), what=what,
+                            n=MAX_REASON)
     return text
 
 
@@ -212,20 +238,44 @@ def _read_table(upload: Upload) -> pd.DataFrame:
 
     name = upload.name.lower()
     if name.endswith(".xlsx"):
-        import io
-
-        from disclosure.table import InputError
-
-        try:
-            # Every cell as text: a formula or a code like 01 is never evaluated or re-typed.
-            df = pd.read_excel(io.BytesIO(upload.data), dtype=str, engine="openpyxl")
-        except Exception as e:  # noqa: BLE001 - any unreadable workbook is the user's input error
-            raise InputError(f"not a readable XLSX workbook ({type(e).__name__})",
-                             source=upload.name) from e
-        df = df.fillna("")
-        df.columns = [str(c).strip() for c in df.columns]
-        return df
+        return _read_xlsx(upload)
     return read_table_bytes(upload.data, source=upload.name)
+
+
+def _xlsx_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _read_xlsx(upload: Upload) -> pd.DataFrame:
+    """The first sheet as text. Formulas are read as their text (``=...``), never evaluated and
+    never taken from a cached result, so they are refused like any other wrong code."""
+    import io
+
+    from openpyxl import load_workbook
+
+    from disclosure.table import InputError
+
+    try:
+        wb = load_workbook(io.BytesIO(upload.data), read_only=True, data_only=False)
+    except Exception as e:  # noqa: BLE001 - any unreadable workbook is the user's input error
+        raise InputError(f"not a readable XLSX workbook ({type(e).__name__})",
+                         source=upload.name) from e
+    try:
+        rows = [[_xlsx_text(v) for v in row] for row in wb.worksheets[0].iter_rows(values_only=True)]
+    finally:
+        wb.close()
+    while rows and not any(v.strip() for v in rows[-1]):  # trailing blank rows only, so
+        rows.pop()                                          # row numbers match the sheet
+    if not rows:
+        raise InputError("the first sheet is empty", source=upload.name)
+    header = [h.strip() for h in rows[0]]
+    width = len(header)
+    body = [(r + [""] * width)[:width] for r in rows[1:]]
+    return pd.DataFrame(body, columns=header, dtype=str)
 
 
 def _protect(release: Release, spec_map: dict[str, Any], upload: Upload,
@@ -279,26 +329,30 @@ def create_release(session: Session, actor: User, spec_map: dict[str, Any], uplo
     """
     _require_role(actor, "preparer")
     if not isinstance(spec_map, dict):
-        raise WorkflowError("the spec must be a mapping")
+        raise WorkflowError(N_("the spec must be a mapping"))
     spec_map = dict(spec_map)
     series = str(spec_map.get("id") or "")
     if kind == "initial":
         if previous_id is not None:
-            raise WorkflowError("a first release has no previous version")
+            raise WorkflowError(N_("a first release has no previous version"))
         if series and session.scalars(select(Release.id).where(Release.series == series)).first():
-            raise Conflict(f"the series {series!r} exists already: start a revision or a correction "
-                           "of its published version")
-        notice_text = _reason(notice, required=False, what="the notice")
+            raise Conflict(N_("the series %(series)s exists already: start a revision or a "
+                              "correction of its published version"), series=series)
+        notice_text = _reason(notice, required=False, what=N_("the notice"))
         previous = None
     elif kind in ("revision", "correction"):
         if previous_id is None:
-            raise WorkflowError(f"a {kind} needs the published version it replaces")
+            raise WorkflowError(N_("a %(kind)s needs the published version it replaces"),
+                                kind=kind)
         previous = session.get(Release, previous_id)
         if previous is None or previous.state != PUBLISHED:
-            raise Conflict(f"a {kind} replaces the current published version of a series")
-        notice_text = _reason(notice, required=kind == "correction", what="the correction notice")
+            raise Conflict(N_("a %(kind)s replaces the current published version of a series"),
+                           kind=kind)
+        notice_text = _reason(notice, required=kind == "correction",
+                              what=N_("the correction notice"))
         if series and series != previous.series:
-            raise WorkflowError(f"the spec id {series!r} is not the series {previous.series!r}")
+            raise WorkflowError(N_("the spec id %(id)s is not the series %(series)s"), id=series,
+                                series=previous.series)
         series = previous.series
         spec_map["id"] = series
         base = latest_version(session, series) or previous.version
@@ -309,7 +363,8 @@ def create_release(session: Session, actor: User, spec_map: dict[str, Any], uplo
                     else "minor")
         spec_map["version"] = bump(max(base, previous.version, key=parse_version), part)
     else:
-        raise WorkflowError(f"unknown release kind {kind!r} (initial, revision, correction)")
+        raise WorkflowError(N_("unknown release kind %(name)s (initial, revision, correction)"),
+                            name=kind)
 
     release = Release(series=series or "?", version=str(spec_map.get("version") or "1.0.0"),
                       kind=kind, state=DRAFT, title={}, spec={}, notice=notice_text or None,
@@ -320,7 +375,8 @@ def create_release(session: Session, actor: User, spec_map: dict[str, Any], uplo
     release.version = str(spec_map.get("version") or "1.0.0")
     if session.scalars(select(Release.id).where(Release.series == release.series,
                                                 Release.version == release.version)).first():
-        raise Conflict(f"{release.series} {release.version} exists already")
+        raise Conflict(N_("%(series)s %(version)s exists already"), series=release.series,
+                       version=release.version)
     session.add(release)
     session.flush()
     audit(session, actor, "create", release=release, from_state=None, to_state=DRAFT,
@@ -337,11 +393,12 @@ def change_release(session: Session, actor: User, release: Release, spec_map: di
     """Replace the table and/or spec; re-protects, and voids any approval."""
     _require_role(actor, "preparer")
     if actor.id not in contributors(session, release) and not actor.has_role("admin"):
-        raise NotFound(f"no release {release.id}") if release.state in (DRAFT, PROTECTED) else \
-            Forbidden("only the preparer of a release can change it")
-    _require_state(release, *EDITABLE, doing="change")
+        raise NotFound(N_("no release %(id)s"), id=release.id) \
+            if release.state in (DRAFT, PROTECTED) else \
+            Forbidden(N_("only the preparer of a release can change it"))
+    _require_state(release, *EDITABLE, doing=N_("change"))
     if spec_map is None and upload is None:
-        raise WorkflowError("give a new table, a new spec or both")
+        raise WorkflowError(N_("give a new table, a new spec or both"))
     new_spec = dict(spec_map if spec_map is not None else release.spec)
     new_spec["id"] = release.series
     new_spec["version"] = release.version
@@ -375,10 +432,10 @@ def _stored_upload(session: Session, release: Release) -> bytes:
 def submit(session: Session, actor: User, release: Release, comment: str = "") -> Release:
     _require_role(actor, "preparer")
     if actor.id not in contributors(session, release):
-        raise Forbidden("only the preparer of a release can submit it")
-    _require_state(release, PROTECTED, doing="submit")
+        raise Forbidden(N_("only the preparer of a release can submit it"))
+    _require_state(release, PROTECTED, doing=N_("submit"))
     if not release.report or release.protected_csv is None:
-        raise Conflict("the release has no protected table yet")
+        raise Conflict(N_("the release has no protected table yet"))
     _move(session, actor, release, SUBMITTED, "submit", _reason(comment, required=False))
     return release
 
@@ -386,10 +443,10 @@ def submit(session: Session, actor: User, release: Release, comment: str = "") -
 def approve(session: Session, actor: User, release: Release, comment: str = "") -> Release:
     """Four eyes: an approver who neither prepared nor changed the release approves it."""
     _require_role(actor, "approver")
-    _require_state(release, SUBMITTED, doing="approve")
+    _require_state(release, SUBMITTED, doing=N_("approve"))
     if actor.id in contributors(session, release):
-        raise Forbidden("you prepared or changed this release: another approver must approve it",
-                        code="four_eyes")
+        raise Forbidden(N_("you prepared or changed this release: another approver must "
+                           "approve it"), code="four_eyes")
     release.approved_by = actor
     release.approved_rev = release.content_rev
     release.approved_at = utcnow()
@@ -400,12 +457,12 @@ def approve(session: Session, actor: User, release: Release, comment: str = "") 
 
 def send_back(session: Session, actor: User, release: Release, comment: str) -> Release:
     _require_role(actor, "approver")
-    _require_state(release, SUBMITTED, doing="send back")
+    _require_state(release, SUBMITTED, doing=N_("send back"))
     if actor.id in contributors(session, release):
-        raise Forbidden("you prepared or changed this release: another approver must review it",
-                        code="four_eyes")
+        raise Forbidden(N_("you prepared or changed this release: another approver must "
+                           "review it"), code="four_eyes")
     _move(session, actor, release, PROTECTED, "send_back",
-          _reason(comment, required=True, what="a comment saying what to change"))
+          _reason(comment, required=True, what=N_("a comment saying what to change")))
     return release
 
 
@@ -418,11 +475,12 @@ def schedule(session: Session, actor: User, release: Release, embargo_at: dateti
              reason: str = "") -> Release:
     """Set the embargo (date and time, UTC); only an approved release can be scheduled."""
     _require_role(actor, "approver", "admin")
-    _require_state(release, APPROVED, doing="schedule")
+    _require_state(release, APPROVED, doing=N_("schedule"))
     if not _approval_valid(release):
-        raise Conflict("the approval does not cover the current table; it must be approved again")
+        raise Conflict(N_("the approval does not cover the current table; it must be approved "
+                          "again"))
     if embargo_at.tzinfo is None:
-        raise WorkflowError("give the embargo with a time zone (UTC)")
+        raise WorkflowError(N_("give the embargo with a time zone (UTC)"))
     release.embargo_at = embargo_at
     _move(session, actor, release, SCHEDULED, "schedule", _reason(reason, required=False),
           detail={"embargo_at": embargo_at.isoformat()})
@@ -437,10 +495,10 @@ def schedule(session: Session, actor: User, release: Release, embargo_at: dateti
 
 def unschedule(session: Session, actor: User, release: Release, reason: str) -> Release:
     _require_role(actor, "approver", "admin")
-    _require_state(release, SCHEDULED, doing="unschedule")
+    _require_state(release, SCHEDULED, doing=N_("unschedule"))
     job = session.scalar(select(PublicationJob).where(PublicationJob.release_id == release.id))
     if job is not None and job.status == "running":
-        raise Conflict("publication is running; wait for it to finish or fail")
+        raise Conflict(N_("publication is running; wait for it to finish or fail"))
     release.embargo_at = None
     _move(session, actor, release, APPROVED, "unschedule", _reason(reason, required=True))
     if job is not None:
@@ -450,13 +508,14 @@ def unschedule(session: Session, actor: User, release: Release, reason: str) -> 
 
 def check_publishable(release: Release, now: datetime | None = None) -> None:
     """Raise unless the release is scheduled, approved for its content and past its embargo."""
-    _require_state(release, SCHEDULED, doing="publish")
+    _require_state(release, SCHEDULED, doing=N_("publish"))
     if not _approval_valid(release):
-        raise Conflict("the approval does not cover the current table")
+        raise Conflict(N_("the approval does not cover the current table"))
     now = now or utcnow()
     embargo = as_utc(release.embargo_at)
     if embargo is None or embargo > now:
-        raise Conflict(f"the embargo has not passed (until {embargo.isoformat() if embargo else '?'})")
+        raise Conflict(N_("the embargo has not passed (until %(when)s UTC)"),
+                       when=embargo.strftime("%Y-%m-%d %H:%M") if embargo else "?")
 
 
 def mark_published(session: Session, release: Release, *, url: str, target: str,
@@ -481,7 +540,7 @@ def mark_published(session: Session, release: Release, *, url: str, target: str,
 
 def withdraw(session: Session, actor: User, release: Release, reason: str) -> Release:
     _require_role(actor, "approver", "admin")
-    _require_state(release, PUBLISHED, doing="withdraw")
+    _require_state(release, PUBLISHED, doing=N_("withdraw"))
     _move(session, actor, release, WITHDRAWN, "withdraw", _reason(reason, required=True))
     return release
 
@@ -502,7 +561,8 @@ def public_release(session: Session, series: str, version: str) -> Release:
     r = session.scalars(select(Release).where(Release.series == series, Release.version == version,
                                               Release.state.in_(PUBLIC_STATES))).first()
     if r is None:
-        raise NotFound(f"no published version {version} of {series}")
+        raise NotFound(N_("no published version %(version)s of %(series)s"), version=version,
+                       series=series)
     return r
 
 

@@ -557,9 +557,10 @@ def init_api(app: Flask) -> None:
     @app.errorhandler(wf.WorkflowError)
     def _workflow_error(e: wf.WorkflowError):  # noqa: ANN202
         db().rollback()
-        from . import _error
+        from . import _error, wants_json
+        from .common import localized
 
-        return _error(e.status, e.code, e.message)
+        return _error(e.status, e.code, e.message if wants_json() else localized(e))
 
     for exc in user_errors():
         app.register_error_handler(exc, _refused)

@@ -102,3 +102,16 @@ def token_user(session: Session) -> User | None:
     tok.last_used_at = utcnow()
     session.commit()
     return tok.user
+
+
+def localized(e: Exception) -> str:
+    """A workflow refusal in the reader's language (other refusals: their one-line text)."""
+    from flask_babel import gettext
+
+    from ..workflow import TRANSLATED_PARAMS, WorkflowError
+
+    if not isinstance(e, WorkflowError):
+        return one_line(e)
+    params = {k: (gettext(v) if k in TRANSLATED_PARAMS and isinstance(v, str) else v)
+              for k, v in e.params.items()}
+    return gettext(e.template, **params) if params else gettext(e.template)

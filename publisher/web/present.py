@@ -189,8 +189,24 @@ def report_summary(report: dict[str, Any] | None) -> dict[str, Any]:
     for k in ("epsilon", "mechanism"):
         if k in r and k not in out:
             out[k] = r[k]
+    budget = (noise or {}).get("budget") if isinstance(noise, dict) else None
+    if isinstance(budget, dict):
+        out["budget_spent"], out["budget_remaining"] = budget.get("spent"), budget.get("remaining")
     out["warnings"] = list(r.get("warnings") or [])
     return {k: v for k, v in out.items() if v not in (None, "")}
+
+
+def moe_summary(release: Release) -> dict[str, Any] | None:
+    """Margins of error of a noisy table: smallest, median and largest (95%)."""
+    df = protected_frame(release)
+    if df.empty or "obs_moe" not in df.columns:
+        return None
+    vals = pd.to_numeric(df["obs_moe"], errors="coerce").dropna()
+    if vals.empty:
+        return None
+    level = ((release.report or {}).get("uncertainty") or {}).get("level", 0.95)
+    return {"min": _num(str(vals.min())), "median": _num(str(vals.median())),
+            "max": _num(str(vals.max())), "level": int(round(float(level) * 100))}
 
 
 def report_json(report: dict[str, Any] | None) -> str:

@@ -33,7 +33,7 @@ from .. import workflow as wf
 from ..workflow_models import PUBLISHED, ROLES, ApiToken, Release, User, utcnow
 from . import labels, present
 from .api import audit_csv, enqueue, progress_of
-from .common import authenticate, db, one_line, settings, user_errors
+from .common import authenticate, db, localized, settings, user_errors
 from .forms import (
     ChangeForm,
     CommentForm,
@@ -76,10 +76,7 @@ def role_required(*roles: str):  # noqa: ANN201
 
 
 def _refusal(e: Exception) -> None:
-    if isinstance(e, wf.WorkflowError):
-        flash(_("Refused: %(reason)s", reason=e.message), "error")
-    else:
-        flash(_("Refused: %(reason)s", reason=one_line(e)), "error")
+    flash(_("Refused: %(reason)s", reason=localized(e)), "error")
 
 
 def _form_errors(form: Any) -> None:
@@ -206,6 +203,7 @@ def release(release_id: int) -> Any:
         "only_suppressed": only_suppressed,
         "dims": present.dimension_names(r),
         "summary": present.report_summary(r.report),
+        "moe": present.moe_summary(r),
         "report_json": present.report_json(r.report),
         "chart": present.chart_svg(r, lang(), suppressed_label=_("suppressed")),
         "diff": present.diff(r.previous, r),

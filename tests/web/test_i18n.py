@@ -5,14 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from babel.messages.extract import extract_from_dir
+from babel.messages.extract import extract_from_dir, extract_python
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 
 ROOT = Path(__file__).resolve().parents[2]
 WEB = ROOT / "publisher" / "web"
 TRANSLATIONS = ROOT / "publisher" / "translations"
-KEYWORDS = {"_": None, "gettext": None, "_l": None, "lazy_gettext": None}
+KEYWORDS = {"_": None, "gettext": None, "_l": None, "lazy_gettext": None, "N_": None}
 
 
 def ui_strings() -> set[str]:
@@ -22,6 +22,9 @@ def ui_strings() -> set[str]:
             str(WEB), method_map=method_map, keywords=KEYWORDS,
             options_map={"templates/**.html": {"extensions": "jinja2.ext.i18n"}}):
         found.add(msg if isinstance(msg, str) else msg[0])
+    for _line, _func, msg, _comments in extract_python(
+            (ROOT / "publisher" / "workflow.py").open("rb"), {"N_": None}, [], {}):
+        found.add(msg)
     return found
 
 

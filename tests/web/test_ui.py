@@ -234,3 +234,74 @@ def test_admin_pages(app, store, users):
     assert r.status_code == 302
     with store() as s:
         assert s.query(User).filter_by(username="reviewer2").one().roles == {"approver"}
+
+
+def test_refusals_are_shown_in_the_readers_language(app):
+    c = client(app)
+    login(c, "both")
+    rid = int(_upload(c).headers["Location"].rsplit("/", 1)[1])
+    tok = csrf(c, f"/releases/{rid}")
+    c.post(f"/releases/{rid}/submit", data={"csrf_token": tok})
+    c.get("/?lang=ru")
+    page = c.post(f"/releases/{rid}/approve", data={"csrf_token": tok},
+                  follow_redirects=True).get_data(as_text=True)
+    assert "его должен утвердить другой утверждающий" in page
+    c.get("/?lang=kk")
+    page = c.post(f"/releases/{rid}/submit", data={"csrf_token": tok},
+                  follow_redirects=True).get_data(as_text=True)
+    assert "«тексеруге жіберілді» күйіндегі шығарылымды тексеруге жіберу мүмкін емес" in page
+
+
+def test_spec_filled_in_the_form(app, store):
+    c = client(app)
+    login(c, "prep")
+    r = c.post("/releases/new", data={
+        "csrf_token": csrf(c, "/releases/new"), "kind": "initial", "previous_id": "",
+        "series": "form-series", "title_kk": "Кесте", "title_ru": "Таблица", "title_en": "Table",
+        "dimensions": "region: _T=R01,R02; R01=R01D01,R01D02; R02=R02D01,R02D02\nsex: F, M",
+        "method": "suppression", "min_frequency": "5", "secondary": "heuristic",
+        "table": (io.BytesIO(TABLE.encode()), "t.csv")}, content_type="multipart/form-data")
+    assert r.status_code == 302, r.get_data(as_text=True)[-3000:]
+    with store() as s:
+        rel = s.query(Release).filter_by(series="form-series").one()
+        assert rel.spec["disclosure"] == {"min_frequency": 5, "secondary": "heuristic"}
+        assert rel.spec["dimensions"][0]["hierarchy"]["R02"] == ["R02D01", "R02D02"]
+    r = c.post("/releases/new", data={
+        "csrf_token": csrf(c, "/releases/new"), "kind": "initial", "previous_id": "",
+        "series": "form-series-2", "title_en": "T", "dimensions": "region R01 R02",
+        "method": "suppression", "secondary": "optimal",
+        "table": (io.BytesIO(TABLE.encode()), "t.csv")}, content_type="multipart/form-data")
+    assert r.status_code == 422 and "dimensions, line 1" in r.get_data(as_text=True)
+
+
+def test_xlsx_formula_stays_text_and_is_refused(app, store):
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["region", "sex", "obs_value"])
+    for line in TABLE.strip().splitlines()[1:]:
+        reg, sex, val = line.split(",")
+        ws.append([reg, sex, int(val)])
+    ws.append(["=cmd|' /C calc'!A0", "F", 4])
+    buf = io.BytesIO()
+    wb.save(buf)
+    c = client(app)
+    login(c, "prep")
+    token = csrf(c, "/releases/new")
+    r = c.post("/releases/new", data={
+        "csrf_token": token, "kind": "initial", "previous_id": "", "method": "suppression",
+        "secondary": "optimal", "table": (io.BytesIO(buf.getvalue()), "t.xlsx"),
+        "spec_file": (io.BytesIO(_spec_yaml()), "spec.yaml")}, content_type="multipart/form-data")
+    page = r.get_data(as_text=True)
+    assert r.status_code == 422 and "is not a code of dimension" in page and "=cmd|" in page, \
+        re.findall(r"flash error[^<]*</p>|>Refused[^<]*", page)
+    # the same workbook without the formula row is accepted (XLSX uploads work)
+    ws.delete_rows(ws.max_row)
+    buf = io.BytesIO()
+    wb.save(buf)
+    r = c.post("/releases/new", data={
+        "csrf_token": token, "kind": "initial", "previous_id": "", "method": "suppression",
+        "secondary": "optimal", "table": (io.BytesIO(buf.getvalue()), "t.xlsx"),
+        "spec_file": (io.BytesIO(_spec_yaml()), "spec.yaml")}, content_type="multipart/form-data")
+    assert r.status_code == 302, r.get_data(as_text=True)[-2000:]
