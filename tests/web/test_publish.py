@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import os
 import re
 from datetime import timedelta
 
@@ -199,3 +200,68 @@ def test_correction_page_shows_notice_and_series_lists_versions(publishing_app, 
     assert c.get("/api/public/series/test-series/1.0.1/cells").status_code == 410
     # unpublished versions are not public
     assert c.get("/v/nope").status_code == 404
+
+
+def test_redis_queue_when_configured(tmp_path):
+    """HUEY_URL selects Redis (the one CKAN uses when the local stack runs)."""
+    import socket
+
+    url = os.environ.get("ASHYQ_TEST_REDIS_URL", "redis://127.0.0.1:56379/7")
+    host, port = url.split("//")[1].split("/")[0].split(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=1).close()
+    except OSError:
+        pytest.skip(f"no Redis at {url} (scripts/ckan-local.sh up starts one)")
+    from huey import RedisHuey
+
+    q = tasks.make_huey({"HUEY_URL": url})
+    assert isinstance(q, RedisHuey)
+    q.flush()
+
+    @q.task()
+    def add(a, b):  # noqa: ANN001, ANN202
+        return a + b
+
+    res = add(2, 3)
+    assert q.pending_count() == 1
+    q.execute(q.dequeue())
+    assert res.get() == 5
+    q.flush()
+
+
+def test_pre_release_access_is_logged(publishing_app, store, tokens):
+    app = publishing_app
+    app.config["PUBLISH_ENQUEUE"] = False
+    c = app.test_client()
+    rid = _approved(c, tokens)
+    later = (utcnow() + timedelta(days=2)).isoformat()
+    c.post(f"/api/releases/{rid}/schedule", json={"embargo_at": later},
+           headers=bearer(tokens["appr"]))
+    c.get(f"/api/releases/{rid}/cells", headers=bearer(tokens["prep2"]))
+    with store() as s:
+        rows = s.query(AuditEntry).filter_by(release_id=rid, action="pre_release_access").all()
+        assert [(a.actor_name, a.detail["what"]) for a in rows][-1] == ("prep2", "api:cells")
+    assert c.get("/v/test-series/1.0.0").status_code == 404  # embargoed: not public
+
+
+def test_noise_release_shows_epsilon_and_margins(app, store, users):
+    from publisher import workflow as wf
+    from publisher.workflow_models import User
+
+    from .conftest import SETTINGS, SPEC, upload
+
+    spec = {**SPEC, "id": "noisy", "disclosure": {"noise": {"mechanism": "geometric",
+                                                            "epsilon": 1.0}}}
+    with transaction(store) as s:
+        r = wf.create_release(s, s.get(User, users["prep"]), spec, upload(),
+                              settings={**SETTINGS, **{k: app.config[k] for k in (
+                                  "DATABASE_URL", "EPSILON_CEILING", "EPSILON_BUDGET")}})
+        rid = r.id
+    c = app.test_client()
+    c.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+    from .test_ui import login
+
+    login(c, "prep")
+    page = c.get(f"/releases/{rid}").get_data(as_text=True)
+    assert "Epsilon" in page and 'id="moe"' in page and "obs_moe" in page
+    assert "× P" not in page and "mark-primary" not in page
