@@ -149,20 +149,24 @@ def diff(previous: Release | None, release: Release) -> dict[str, Any] | None:
     if prev_dims != dims:
         return {"schema_changed": True, "before": prev_dims, "after": dims, "changed": [],
                 "added": 0, "removed": 0, "changed_count": 0}
-    key = lambda df: df[dims].astype(str).agg("|".join, axis=1)  # noqa: E731
-    a = a.assign(_k=key(a)).set_index("_k")
-    b = b.assign(_k=key(b)).set_index("_k")
-    added = [k for k in b.index if k not in a.index]
-    removed = [k for k in a.index if k not in b.index]
+    cols = [c for c in ("obs_value", "conf_status") if c in a.columns and c in b.columns]
+    m = b[dims + cols].merge(a[dims + cols], on=dims, how="outer", suffixes=("_after", "_before"),
+                             indicator=True)
+    both = m[m["_merge"] == "both"]
+    differs = pd.Series(False, index=both.index)
+    for c in cols:
+        differs |= both[f"{c}_after"] != both[f"{c}_before"]
     changed = []
-    for k in b.index.intersection(a.index):
-        ra, rb = a.loc[k], b.loc[k]
-        if ra["obs_value"] != rb["obs_value"] or ra["conf_status"] != rb["conf_status"]:
-            changed.append({"codes": dict(zip(dims, k.split("|"), strict=True)),
-                            "before": _num(ra["obs_value"]), "after": _num(rb["obs_value"]),
-                            "status_before": ra["conf_status"], "status_after": rb["conf_status"]})
-    return {"schema_changed": False, "previous_version": previous.version, "added": len(added),
-            "removed": len(removed), "changed_count": len(changed), "changed": changed[:200]}
+    for rec in both[differs].head(200).to_dict(orient="records"):
+        changed.append({"codes": {d: rec[d] for d in dims},
+                        "before": _num(rec.get("obs_value_before", "")),
+                        "after": _num(rec.get("obs_value_after", "")),
+                        "status_before": rec.get("conf_status_before", ""),
+                        "status_after": rec.get("conf_status_after", "")})
+    return {"schema_changed": False, "previous_version": previous.version,
+            "added": int((m["_merge"] == "left_only").sum()),
+            "removed": int((m["_merge"] == "right_only").sum()),
+            "changed_count": int(differs.sum()), "changed": changed}
 
 
 def report_summary(report: dict[str, Any] | None) -> dict[str, Any]:
