@@ -157,4 +157,23 @@ def audit_export(fmt: str, output: Path | None, release_id: int | None) -> None:
         sys.stdout.write(text)
 
 
-commands: list[click.Command] = [create_admin, create_user, create_token, worker, audit_export]
+@click.command("audit-verify")
+def audit_verify() -> None:
+    """Check the audit log's hash chain: exit 1 naming the first row that was changed."""
+    from .workflow import verify_audit_chain
+
+    factory = _factory()
+    try:
+        with factory() as s:
+            ok, bad, n = verify_audit_chain(s)
+    finally:
+        factory.kw["bind"].dispose()
+    if not ok:
+        click.echo(f"error: the audit log was tampered with at row {bad} ({n} rows checked)",
+                   err=True)
+        sys.exit(1)
+    click.echo(f"audit log intact: {n} rows, hash chain verified", err=True)
+
+
+commands: list[click.Command] = [create_admin, create_user, create_token, worker, audit_export,
+                                 audit_verify]

@@ -22,13 +22,14 @@ Guarantees:
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from .workflow_models import (
@@ -51,6 +52,7 @@ from .workflow_models import (
 )
 
 MAX_REASON = 2000
+AUDIT_LOCK = 7_302_011  # advisory-lock key of audit-log appends (PostgreSQL)
 EDITABLE = (DRAFT, PROTECTED, SUBMITTED, APPROVED, SCHEDULED)
 CONTENT_ACTIONS = ("create", "change")
 
@@ -106,16 +108,36 @@ class Conflict(WorkflowError):
 def audit(session: Session, actor: User | None, action: str, *, release: Release | None = None,
           from_state: str | None = None, to_state: str | None = None, reason: str = "",
           detail: dict[str, Any] | None = None) -> AuditEntry:
-    """Append one audit-log row (committed with the caller's transaction)."""
+    """Append one audit-log row (committed with the caller's transaction), chained to the last.
+
+    On PostgreSQL appends are serialised by a transaction-scoped advisory lock so the chain
+    never forks; SQLite serialises writers itself.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("select pg_advisory_xact_lock(:k)"), {"k": AUDIT_LOCK})
+    last = session.scalar(select(AuditEntry.row_hash).order_by(AuditEntry.id.desc()).limit(1))
     entry = AuditEntry(
         at=utcnow(), actor_id=actor.id if actor else None,
         actor_name=actor.username if actor else "system",
         release_id=release.id if release is not None else None, action=action,
         from_state=from_state, to_state=to_state, reason=(reason or "")[:MAX_REASON],
-        detail=detail or {},
+        detail=json.loads(json.dumps(detail or {}, default=str)), prev_hash=last or "",
     )
+    entry.row_hash = entry.compute_hash()
     session.add(entry)
     return entry
+
+
+def verify_audit_chain(session: Session) -> tuple[bool, int | None, int]:
+    """Check the hash chain of the whole log: (intact, id of the first bad row, rows checked)."""
+    prev = ""
+    n = 0
+    for row in session.scalars(select(AuditEntry).order_by(AuditEntry.id)):
+        n += 1
+        if row.prev_hash != prev or row.row_hash != row.compute_hash():
+            return False, row.id, n
+        prev = row.row_hash
+    return True, None, n
 
 
 def _move(session: Session, actor: User | None, release: Release, to_state: str, action: str,

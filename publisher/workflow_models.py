@@ -12,6 +12,7 @@ Guarantees:
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 from datetime import UTC, datetime
 from typing import Any
@@ -243,6 +244,17 @@ class AuditEntry(Base):
     to_state: Mapped[str | None] = mapped_column(String(20), nullable=True)
     reason: Mapped[str] = mapped_column(Text, default="")
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Hash chain: each row seals the previous row's hash, so a changed, removed or inserted
+    # row is detected by verify_audit_chain (even by someone who bypasses the triggers).
+    prev_hash: Mapped[str] = mapped_column(String(64), default="")
+    row_hash: Mapped[str] = mapped_column(String(64), default="")
+
+    def compute_hash(self) -> str:
+        body = json.dumps(
+            [self.prev_hash, as_utc(self.at).astimezone(UTC).isoformat(), self.actor_id,
+             self.actor_name, self.release_id, self.action, self.from_state, self.to_state,
+             self.reason, self.detail], sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
 class AuditLogImmutable(RuntimeError):

@@ -387,7 +387,9 @@ def users() -> Any:
 @role_required("admin")
 def audit() -> Any:
     rows = list(wf.audit_rows(db()))[-500:]
-    return render_template("audit.html", rows=list(reversed(rows)))
+    intact, bad, checked = wf.verify_audit_chain(db())
+    return render_template("audit.html", rows=list(reversed(rows)), intact=intact, bad=bad,
+                           checked=checked)
 
 
 @bp.route("/admin/audit.csv")

@@ -55,3 +55,23 @@ def test_create_admin_users_tokens_and_export(tmp_path, monkeypatch):
     table = list(csv.DictReader(io.StringIO(out.read_text("utf-8"))))
     assert r.exit_code == 0 and table[0]["action"] == "user_created"
     assert len(table) == n + 1  # the JSON export was itself logged
+
+
+def test_audit_verify(tmp_path, monkeypatch):
+    from sqlalchemy import text
+
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    monkeypatch.setenv("ASHYQ_DATABASE_URL", url)
+    monkeypatch.setenv("PW", "a-long-password")
+    run = CliRunner().invoke
+    run(main, ["create-admin", "boss", "--password-env", "PW"])
+    run(main, ["create-user", "ann", "--role", "preparer", "--password-env", "PW"])
+    r = run(main, ["audit-verify"])
+    assert r.exit_code == 0 and "2 rows" in r.output
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("drop trigger audit_log_no_delete"))
+        conn.execute(text("delete from audit_log where id = 1"))
+    engine.dispose()
+    r = run(main, ["audit-verify"])
+    assert r.exit_code == 1 and "tampered with at row 2" in r.output

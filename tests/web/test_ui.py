@@ -224,7 +224,8 @@ def test_admin_pages(app, store, users):
     assert c.get("/admin/audit").status_code == 403
     c = client(app)
     login(c, "admin")
-    assert "protect" in c.get("/admin/audit?lang=en").get_data(as_text=True)
+    page = c.get("/admin/audit?lang=en").get_data(as_text=True)
+    assert "protect" in page and "Hash chain verified: 2 rows intact." in page
     r = c.get("/admin/audit.csv")
     assert r.status_code == 200 and r.get_data(as_text=True).startswith("id,at,actor")
     tok = csrf(c, "/admin/users")

@@ -237,3 +237,23 @@ def test_database_refuses_approver_equal_to_preparer(store, users):
         s.execute(text("update release set approved_by_id = prepared_by_id where id = :i"),
                   {"i": rid})
         s.commit()
+
+
+def test_audit_hash_chain_detects_changes_made_around_the_triggers(store, users):
+    rid = _new(store, users)
+    _do(store, wf.submit, users["prep"], rid, "first")
+    _do(store, wf.approve, users["appr"], rid, "second")
+    with store() as s:
+        assert wf.verify_audit_chain(s) == (True, None, 4)
+        target = s.scalars(select(AuditEntry).where(AuditEntry.action == "submit")).one().id
+        dialect = s.get_bind().dialect.name
+    # someone with database rights switches the protection off and rewrites a reason
+    with store() as s:
+        if dialect == "postgresql":
+            s.execute(text("alter table audit_log disable trigger audit_log_no_change"))
+        else:
+            s.execute(text("drop trigger audit_log_no_update"))
+        s.execute(text("update audit_log set reason = 'rewritten' where id = :i"), {"i": target})
+        s.commit()
+    with store() as s:
+        assert wf.verify_audit_chain(s) == (False, target, 3)

@@ -105,6 +105,8 @@ def upgrade() -> None:
         sa.Column("to_state", sa.String(20), nullable=True),
         sa.Column("reason", sa.Text, nullable=False),
         sa.Column("detail", sa.JSON, nullable=False),
+        sa.Column("prev_hash", sa.String(64), nullable=False),
+        sa.Column("row_hash", sa.String(64), nullable=False),
     )
     op.create_table(
         "publication_job",
