@@ -67,6 +67,16 @@ def label(release: Release, dim: str, code: str, lang: str) -> str:
     return code
 
 
+def code_labels(release: Release, lang: str) -> dict[str, dict[str, str]]:
+    """Per dimension, the label of each code that has one in the spec (code -> label)."""
+    out: dict[str, dict[str, str]] = {}
+    for d in (release.spec or {}).get("dimensions", []):
+        labs = d.get("labels") or {}
+        out[str(d.get("name"))] = {str(code): str(t.get(lang) or t.get("en") or code)
+                                   for code, t in labs.items() if isinstance(t, dict)}
+    return out
+
+
 def dim_title(release: Release, dim: str, lang: str) -> str:
     for d in (release.spec or {}).get("dimensions", []):
         if d.get("name") == dim:

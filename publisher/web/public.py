@@ -89,8 +89,12 @@ def version_page(series: str, version: str) -> Any:
     cites = citations(r, accessed)
     newer = [v for v in wf.public_releases(db(), series)
              if wf.parse_version(v.version) > wf.parse_version(r.version)]
+    rows, total = present.preview(r, limit=300) if r.state != WITHDRAWN else ([], 0)
+    dims = present.dimension_names(r)
     return render_template(
-        "public_version.html", r=r, lang=_lang(), cites=cites,
+        "public_version.html", r=r, lang=_lang(), cites=cites, rows=rows, total_rows=total,
+        dims=dims, codelabels=present.code_labels(r, _lang()),
+        dimtitles={d: present.dim_title(r, d, _lang()) for d in dims},
         csl=json.dumps(cites["csl"], indent=2, ensure_ascii=False),
         method=present.method_note(r), method_text=method_text(r),
         chart=present.chart_svg(r, _lang(), suppressed_label="×"),

@@ -128,7 +128,26 @@ def logout() -> Any:
 @login_required
 def dashboard() -> Any:
     releases = wf.visible_releases(db(), current_user)
-    return render_template("dashboard.html", releases=releases, lang=lang())
+    return render_template("dashboard.html", releases=releases, lang=lang(),
+                           todo=_todo(releases))
+
+
+def _todo(releases: list[Release]) -> list[tuple[Release, str]]:
+    """What the signed-in user should do next, release by release."""
+    u = current_user
+    approver = u.has_role("approver")
+    out = []
+    for r in releases:
+        mine = u.id in wf.contributors(db(), r)
+        if r.state == "protected" and mine:
+            out.append((r, str(_l("submit it for review"))))
+        elif r.state == "submitted" and approver and not mine:
+            out.append((r, str(_l("review it"))))
+        elif r.state == "approved" and (approver or u.has_role("admin")):
+            out.append((r, str(_l("schedule its publication"))))
+        elif r.state == "scheduled" and progress_of(r)["status"] == "failed":
+            out.append((r, str(_l("publication failed"))))
+    return out
 
 
 def _release_form() -> ReleaseForm:
@@ -202,6 +221,8 @@ def release(release_id: int) -> Any:
         "r": r, "lang": lang(), "rows": rows, "total_rows": total,
         "only_suppressed": only_suppressed,
         "dims": present.dimension_names(r),
+        "codelabels": present.code_labels(r, lang()),
+        "dimtitles": {d: present.dim_title(r, d, lang()) for d in present.dimension_names(r)},
         "summary": present.report_summary(r.report),
         "moe": present.moe_summary(r),
         "report_json": present.report_json(r.report),

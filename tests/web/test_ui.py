@@ -173,6 +173,8 @@ def test_review_flow_through_the_ui(app, store):
                                             "comment": "please review"})
     a = client(app)
     login(a, "appr")
+    todo = a.get("/").get_data(as_text=True)
+    assert 'id="todo"' in todo and "review it" in todo
     page = a.get(f"/releases/{rid}").get_data(as_text=True)
     assert 'id="approve-release"' in page
     tok = csrf(a, f"/releases/{rid}")
