@@ -308,3 +308,15 @@ def test_xlsx_formula_stays_text_and_is_refused(app, store):
         "secondary": "optimal", "table": (io.BytesIO(buf.getvalue()), "t.xlsx"),
         "spec_file": (io.BytesIO(_spec_yaml()), "spec.yaml")}, content_type="multipart/form-data")
     assert r.status_code == 302, r.get_data(as_text=True)[-2000:]
+
+
+def test_wrong_passwords_from_one_address_are_rate_limited(app):
+    c = client(app)
+    for i in range(20):
+        r = c.post("/login", data={"username": f"nobody{i}", "password": "wrong-password",
+                                   "csrf_token": csrf(c)})
+        assert r.status_code == 401
+    assert login(c, "prep2").status_code == 429  # another user, same address
+    other = client(app)
+    other.environ_base["REMOTE_ADDR"] = "127.0.0.9"
+    assert login(other, "prep2").status_code == 302
