@@ -379,7 +379,11 @@ def enqueue(release_id: int, when: datetime) -> None:
         return
     from ..tasks import enqueue_publication
 
-    enqueue_publication(release_id, when)
+    try:
+        enqueue_publication(release_id, when)
+    except Exception as e:  # noqa: BLE001 - the schedule is committed; the sweep retries
+        current_app.logger.warning("could not queue release %s (%s); the worker's periodic "
+                                   "sweep will pick it up", release_id, type(e).__name__)
 
 
 @blp.route("/releases/<int:release_id>/cells", methods=["GET"])
