@@ -528,6 +528,19 @@ def unschedule(session: Session, actor: User, release: Release, reason: str) -> 
     return release
 
 
+def retry_publication(session: Session, actor: User, release: Release, reason: str = "") -> Release:
+    """Queue a failed publication again (the worker resumes it: no duplicate is published)."""
+    _require_role(actor, "approver", "admin")
+    _require_state(release, SCHEDULED, doing=N_("publish"))
+    job = session.scalar(select(PublicationJob).where(PublicationJob.release_id == release.id))
+    if job is None or job.status != "failed":
+        raise Conflict(N_("only a failed publication can be retried"))
+    job.status, job.message, job.retryable = "pending", "", True
+    audit(session, actor, "publish_retry", release=release, reason=_reason(reason, required=False),
+          detail={"attempts": job.attempts})
+    return release
+
+
 def check_publishable(release: Release, now: datetime | None = None) -> None:
     """Raise unless the release is scheduled, approved for its content and past its embargo."""
     _require_state(release, SCHEDULED, doing=N_("publish"))

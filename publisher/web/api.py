@@ -386,6 +386,21 @@ def enqueue(release_id: int, when: datetime) -> None:
                                    "sweep will pick it up", release_id, type(e).__name__)
 
 
+@blp.route("/releases/<int:release_id>/retry", methods=["POST"])
+@blp.arguments(CommentSchema)
+@blp.response(200, ReleaseSchema)
+@blp.doc(security=SECURITY)
+@_errs(blp, 400, 401, 403, 404, 409, 422)
+@authenticated
+def retry_release(data: dict[str, Any], release_id: int) -> Release:
+    """Queue a failed publication again (approvers, administrators)."""
+    r = _release(release_id)
+    wf.retry_publication(db(), _user(), r, data.get("comment", ""))
+    _commit()
+    enqueue(r.id, utcnow())
+    return r
+
+
 @blp.route("/releases/<int:release_id>/cells", methods=["GET"])
 @blp.response(200, CellsSchema)
 @blp.doc(security=SECURITY)

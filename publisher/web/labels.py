@@ -15,7 +15,7 @@ ACTION = {
     "approve": _l("approved"), "send_back": _l("sent back"), "schedule": _l("scheduled"),
     "unschedule": _l("unscheduled"), "publish": _l("published"), "supersede": _l("superseded"),
     "correct": _l("corrected"), "withdraw": _l("withdrawn"),
-    "publish_failed": _l("publication failed"), "pre_release_access": _l("pre-release access"),
+    "publish_failed": _l("publication failed"), "publish_retry": _l("publication retried"), "pre_release_access": _l("pre-release access"),
     "token_issued": _l("API token issued"), "token_revoked": _l("API token revoked"),
     "user_created": _l("user created"), "audit_export": _l("audit log exported"),
     "login": _l("signed in"),

@@ -270,13 +270,28 @@ DONE = {
 @bp.route("/releases/<int:release_id>/<string:action>", methods=["POST"])
 @login_required
 def release_action(release_id: int, action: str) -> Any:
-    if action not in ACTIONS and action != "schedule":
+    if action not in ACTIONS and action not in ("schedule", "retry"):
         abort(404)
     try:
         r = wf.get_release(db(), current_user, release_id)
     except wf.NotFound:
         abort(404)
     back = redirect(url_for("ui.release", release_id=release_id))
+    if action == "retry":
+        form = CommentForm()
+        if not form.validate_on_submit():
+            _form_errors(form)
+            return back
+        try:
+            wf.retry_publication(db(), current_user, r, form.comment.data or "")
+            db().commit()
+        except wf.WorkflowError as e:
+            db().rollback()
+            _refusal(e)
+            return back
+        enqueue(r.id, utcnow())
+        flash(_("The publication was queued again."), "ok")
+        return back
     if action == "schedule":
         form = ScheduleForm()
         if not form.validate_on_submit():

@@ -265,3 +265,30 @@ def test_noise_release_shows_epsilon_and_margins(app, store, users):
     page = c.get(f"/releases/{rid}").get_data(as_text=True)
     assert "Epsilon" in page and 'id="moe"' in page and "obs_moe" in page
     assert "× P" not in page and "mark-primary" not in page
+
+
+def test_a_failed_publication_is_retried_by_an_approver(publishing_app, store, tokens,
+                                                        monkeypatch):
+    app = publishing_app
+    c = app.test_client()
+    rid = _approved(c, tokens)
+    real_publish = service.publish_release
+
+    def refused(*a, **kw):
+        raise service.PublishFailed("CKAN refused the organization", retryable=False)
+
+    monkeypatch.setattr(service, "publish_release", refused)
+    c.post(f"/api/releases/{rid}/schedule", json={}, headers=bearer(tokens["appr"]))
+    p = c.get(f"/api/releases/{rid}/progress", headers=bearer(tokens["appr"])).get_json()
+    assert p["status"] == "failed" and "organization" in p["message"] and p["state"] == "scheduled"
+    assert tasks.due_releases(dict(app.config)) == []  # not retried automatically
+    r = c.post(f"/api/releases/{rid}/retry", json={}, headers=bearer(tokens["prep"]))
+    assert r.status_code == 403
+    monkeypatch.setattr(service, "publish_release", real_publish)
+    r = c.post(f"/api/releases/{rid}/retry", json={"comment": "organization fixed"},
+               headers=bearer(tokens["appr"]))
+    assert r.status_code == 200
+    rel = c.get(f"/api/releases/{rid}", headers=bearer(tokens["appr"])).get_json()
+    assert rel["state"] == "published"
+    r = c.post(f"/api/releases/{rid}/retry", json={}, headers=bearer(tokens["appr"]))
+    assert r.status_code == 409
