@@ -88,18 +88,20 @@ class AuditResult:
 class _Component:
     """One HiGHS model for a connected component of suppressed cells (deviation form)."""
 
-    def __init__(self, cells: np.ndarray, rows_mat: sp.csc_matrix, lo: np.ndarray, hi: np.ndarray):
+    def __init__(self, cells: np.ndarray, rows_mat: sp.csc_matrix, lo: np.ndarray, hi: np.ndarray,
+                 strategy: int = 4, presolve: str = "off"):
         self.cells = cells
+        self.lo, self.hi = lo, hi
         self.pos = {int(c): i for i, c in enumerate(cells)}
         self.mat = rows_mat  # (n_rows x n_cols) csc, deviation-form relations
         h = highspy.Highs()
         h.setOptionValue("output_flag", False)
-        h.setOptionValue("presolve", "off")
+        h.setOptionValue("presolve", presolve)
         h.setOptionValue("random_seed", 0)
         h.setOptionValue("threads", 1)
         # The objective changes between solves, the constraints do not: the previous basis stays
         # primal feasible, so primal simplex warm-starts.
-        h.setOptionValue("simplex_strategy", 4)
+        h.setOptionValue("simplex_strategy", strategy)
         lp = highspy.HighsLp()
         n_col = len(cells)
         n_row = rows_mat.shape[0]
@@ -117,6 +119,21 @@ class _Component:
         h.passModel(lp)
         self.h = h
         self.last = -1
+
+    def solve_batch(self, costs: np.ndarray) -> list[np.ndarray]:
+        """Points maximising and minimising ``costs @ y`` (certify many cells at once)."""
+        h = self.h
+        n = len(self.cells)
+        h.changeColsCost(n, np.arange(n, dtype=np.int32), costs.astype(np.float64))
+        out = []
+        for sense in (highspy.ObjSense.kMaximize, highspy.ObjSense.kMinimize):
+            h.changeObjectiveSense(sense)
+            h.run()
+            if h.getModelStatus() == highspy.HighsModelStatus.kOptimal:
+                out.append(np.asarray(h.getSolution().col_value, dtype=np.float64))
+        h.changeColsCost(n, np.arange(n, dtype=np.int32), np.zeros(n))
+        self.last = -1
+        return out
 
     def solve(self, cell: int, sense: int) -> tuple[float, np.ndarray | None]:
         """max (sense=+1) or -min (sense=-1) of y_cell; returns (value, row duals).
@@ -153,6 +170,7 @@ class _Component:
 
 EXACT_LIMIT = 4000  # components up to this many cells get exact intervals
 LOCAL_SIZES = (300, 1500)  # neighbourhood sizes of the local LPs in larger components
+LOCAL_SOLVER = {"strategy": 1, "presolve": "on"}  # cold solves: dual simplex after presolve
 
 
 class Certificates:
@@ -179,7 +197,7 @@ class Certificates:
         self.hi[cells] = np.maximum(self.hi[cells], y)
         self.points.append((cells, y))
 
-    def verify(self, system: AuditSystem, suppressed: np.ndarray, tol: float = 1e-6) -> bool:
+    def verify(self, system: AuditSystem, suppressed: np.ndarray, tol: float = 1e-5) -> bool:
         """True if every point is attacker-feasible for this pattern (else all are dropped)."""
         if not self.points:
             return True
@@ -192,7 +210,7 @@ class Certificates:
         if ok:
             y = sp.csc_matrix((vals, (cols, pid)), shape=(len(system.values), len(self.points)))
             resid = system.relations @ y
-            ok = resid.nnz == 0 or float(np.abs(resid.data).max()) <= tol * 10
+            ok = resid.nnz == 0 or float(np.abs(resid.data).max()) <= tol * 100
         if not ok:
             self.lo[:] = 0.0
             self.hi[:] = 0.0
@@ -211,8 +229,12 @@ class Attacker:
     """
 
     def __init__(self, system: AuditSystem, suppressed: np.ndarray,
-                 certificates: Certificates | None = None):
+                 certificates: Certificates | None = None, need: np.ndarray | None = None,
+                 shape: tuple[int, ...] | None = None):
         self.system = system
+        self.shape = shape  # the cube's shape (one table): neighbourhoods become boxes of codes
+        self.need = need  # required widths: lets large components certify targets in batches
+        self._rng = np.random.default_rng(0)
         self.cert = certificates or Certificates(len(system.values))
         self.suppressed = np.asarray(suppressed, dtype=bool)
         sup = np.flatnonzero(self.suppressed)
@@ -255,7 +277,16 @@ class Attacker:
         self._models = {}
         self._comp_mats: dict[int, tuple[sp.csr_matrix, sp.csc_matrix]] = {}
 
-    def _model(self, k: int) -> _Component:
+    def _model(self, k: int, ipm: bool = False) -> _Component:
+        if ipm:
+            cells = self.comp_cells[k]
+            mat = self._sub[self.comp_rows[k]][:, self.comp_local[k]].tocsc()
+            a = self.system.values[cells]
+            mdl = _Component(cells, mat, -a, self.system.ub[cells] - a, strategy=1,
+                             presolve="on")
+            mdl.h.setOptionValue("solver", "ipm")
+            mdl.h.setOptionValue("run_crossover", "off")
+            return mdl
         mdl = self._models.get(k)
         if mdl is None:
             cells = self.comp_cells[k]
@@ -271,6 +302,42 @@ class Attacker:
     def component_size(self, cell: int) -> int:
         k = self.comp_of[cell]
         return 0 if k < 0 else len(self.comp_cells[k])
+
+    def prime(self, targets: np.ndarray, need: np.ndarray, rounds: int = 12,
+              min_gain: float = 0.02) -> int:
+        """Certify many targets of the large components at once (returns # LPs solved).
+
+        Per large component: an interior-point LP pair maximising and minimising a random-sign
+        sum of the not yet certified targets; its two points widen many intervals at once.
+        Repeated on the remaining targets while a round certifies at least ``min_gain`` of them.
+        """
+        lps = 0
+        targets = np.asarray(targets, dtype=np.int64)
+        targets = targets[self.comp_of[targets] >= 0]
+        comps = np.unique(self.comp_of[targets])
+        cert = self.cert
+        for k in comps:
+            cells = self.comp_cells[k]
+            if len(cells) <= EXACT_LIMIT:
+                continue
+            tk = targets[self.comp_of[targets] == k]
+            mdl = None
+            for _ in range(rounds):
+                open_ = tk[cert.hi[tk] - cert.lo[tk] < need[tk] - TOL]
+                if len(open_) < 2:
+                    break
+                if mdl is None:
+                    mdl = self._model(k, ipm=True)
+                w = np.zeros(len(cells))
+                pos = np.searchsorted(cells, open_)
+                w[pos] = np.where(self._rng.random(len(open_)) < 0.5, -1.0, 1.0)
+                for x in mdl.solve_batch(w):
+                    cert.add(cells, _clean(x, mdl))
+                lps += 2
+                still = np.count_nonzero(cert.hi[open_] - cert.lo[open_] < need[open_] - TOL)
+                if len(open_) - still < min_gain * len(open_):
+                    break
+        return lps
 
     def is_exact(self, cell: int) -> bool:
         """True if the cell's interval is computed exactly (its component is small enough)."""
@@ -298,8 +365,26 @@ class Attacker:
         info: dict = {"up": None, "down": None, "component": k, "exact": False, "rows": None}
         if cert.hi[cell] - cert.lo[cell] >= need:
             return a + cert.lo[cell], a + cert.hi[cell], info
-        for size in LOCAL_SIZES:
-            mdl, rows = self._local(k, cell, size)
+        plan = ([("box", 1), ("box", 2), ("box", 3)] if self.shape is not None
+                else [("bfs", z) for z in LOCAL_SIZES])
+        for kind, size in plan:
+            if kind == "box":
+                got = self._box(k, cell, size)
+                if got is None:
+                    break
+                mdl, rows = got
+            else:
+                mdl, rows = self._local(k, cell, size)
+            if self.need is not None:
+                # one pair of LPs over every uncertified target of the neighbourhood first
+                g = mdl.cells
+                open_ = (self.need[g] > 0) & (cert.hi[g] - cert.lo[g] < self.need[g] - TOL)
+                if open_.sum() > 1:
+                    sign = np.where(self._rng.random(len(g)) < 0.5, -1.0, 1.0)
+                    for x in mdl.solve_batch(np.where(open_, sign, 0.0)):
+                        cert.add(g, x)
+                    if cert.hi[cell] - cert.lo[cell] >= need:
+                        break
             _, du = mdl.solve(cell, +1)
             cert.add(mdl.cells, mdl.x)
             _, dd = mdl.solve(cell, -1)
@@ -308,6 +393,68 @@ class Attacker:
             if cert.hi[cell] - cert.lo[cell] >= need or len(mdl.cells) >= len(self.comp_cells[k]):
                 break
         return a + cert.lo[cell], a + cert.hi[cell], info
+
+    def _box(self, k: int, cell: int, level: int, cap: int = 4000
+             ) -> tuple[_Component, np.ndarray] | None:
+        """LP on the suppressed cells of a box of codes around ``cell``.
+
+        Level 1: per dimension, the codes at which the cell's line along that dimension is
+        suppressed; each further level adds the codes seen from every suppressed cell of the box.
+        A hypercube of partner cells around a primary lies inside the level-1 box.
+        """
+        shape = self.shape
+        sup = self.suppressed
+        seeds = np.array([cell])
+        box = [np.array([c]) for c in np.unravel_index(cell, shape)]
+        if level <= 0:
+            # the smallest boxes: per dimension the cell's own code and the (1 - level) largest
+            # suppressed codes on its line (a hypercube of partners)
+            width = 1 - level
+            coords = np.unravel_index(cell, shape)
+            for ax, n_ax in enumerate(shape):
+                base = [np.full(n_ax, c) for c in coords]
+                base[ax] = np.arange(n_ax)
+                ids = np.ravel_multi_index(base, shape)
+                ok = np.flatnonzero(sup[ids] & (ids != cell))
+                best = ok[np.argsort(-self.system.values[ids[ok]], kind="stable")[:width]]
+                box[ax] = np.union1d(box[ax], best)
+            grid = np.meshgrid(*box, indexing="ij")
+            ids = np.ravel_multi_index([g.reshape(-1) for g in grid], shape)
+            seeds = ids[sup[ids]]
+        for _ in range(max(level, 0)):
+            coords = np.unravel_index(seeds, shape)
+            new_box = []
+            for ax, n_ax in enumerate(shape):
+                # every code along this axis, for every seed: is that cell suppressed?
+                base = [np.repeat(c, n_ax) for c in coords]
+                base[ax] = np.tile(np.arange(n_ax), len(seeds))
+                ids = np.ravel_multi_index(base, shape)
+                hit = np.unique(base[ax][sup[ids]])
+                new_box.append(np.union1d(box[ax], hit))
+            box = new_box
+            size = int(np.prod([len(b) for b in box]))
+            if size > cap * 8:
+                return None
+            grid = np.meshgrid(*box, indexing="ij")
+            ids = np.ravel_multi_index([g.reshape(-1) for g in grid], shape)
+            seeds = ids[sup[ids]]
+            if len(seeds) > cap:
+                return None
+        cells = np.sort(seeds)
+        cells = cells[self.comp_of[cells] == k]
+        mats = self._comp_mats.get(k)
+        if mats is None:
+            m = self._sub[self.comp_rows[k]][:, self.comp_local[k]]
+            mats = (m.tocsr(), m.tocsc())
+            self._comp_mats[k] = mats
+        mr, mc = mats
+        sel = np.searchsorted(self.comp_cells[k], cells)
+        sub = mc[:, sel]
+        rws = np.unique(sub.indices)
+        mat = mr[rws][:, sel].tocsc()
+        a = self.system.values[cells]
+        mdl = _Component(cells, mat, -a, self.system.ub[cells] - a, **LOCAL_SOLVER)
+        return mdl, self.row_ids[self.comp_rows[k][rws]]
 
     def _local(self, k: int, cell: int, size: int) -> tuple[_Component, np.ndarray]:
         """LP on the ``size`` suppressed cells nearest to ``cell`` (breadth-first over relations)."""
@@ -338,7 +485,7 @@ class Attacker:
         mat = mr[rws][:, sel].tocsc()
         g = cells[sel]
         a = self.system.values[g]
-        mdl = _Component(g, mat, -a, self.system.ub[g] - a)
+        mdl = _Component(g, mat, -a, self.system.ub[g] - a, **LOCAL_SOLVER)
         return mdl, self.row_ids[self.comp_rows[k][rws]]
 
     def cut(self, cell: int, sense: int, duals: np.ndarray | None,
@@ -365,6 +512,12 @@ class Attacker:
         return {int(i): float(x) for i, x in zip(nz[keep], g[keep], strict=True)}
 
 
+def _clean(x: np.ndarray, mdl: _Component) -> np.ndarray:
+    """An interior-point solution clipped to the bounds and rounded away from noise."""
+    x = np.clip(x, mdl.lo, mdl.hi)
+    return np.where(np.abs(x) < 1e-7, 0.0, x)
+
+
 def required_width(values: np.ndarray, primary: np.ndarray, kind: str, level: float) -> np.ndarray:
     """Protection level (minimum interval width) of every cell; 0 for non-primary cells."""
     v = np.asarray(values, dtype=np.float64)
@@ -388,6 +541,7 @@ def audit(system: AuditSystem, suppressed: np.ndarray, required: np.ndarray,
         targets = np.flatnonzero(suppressed & (required > 0))
     res = AuditResult(components=att.n_comp,
                       largest_component=max((len(c) for c in att.comp_cells), default=0))
+    res.lps += att.prime(targets, required)
     for p in targets:
         p = int(p)
         lo, hi, info = att.bounds(p, float(required[p]))

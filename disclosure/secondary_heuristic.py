@@ -105,8 +105,8 @@ def singleton_repair(idx: RelationIndex, s: np.ndarray, allowed: np.ndarray, cos
 
 def heuristic(system: AuditSystem, primary: np.ndarray, required: np.ndarray,
               allowed: np.ndarray, cost: np.ndarray, start: np.ndarray | None = None,
-              prune_seconds: float = 2.0, variants: bool | None = None
-              ) -> tuple[np.ndarray, dict]:
+              prune_seconds: float = 2.0, variants: bool | None = None,
+              shape: tuple[int, ...] | None = None) -> tuple[np.ndarray, dict]:
     """A suppression pattern (bool mask) protecting every primary cell; and run statistics.
 
     On small problems (or with ``variants=True``) the partner choice is run with three penalty
@@ -120,7 +120,7 @@ def heuristic(system: AuditSystem, primary: np.ndarray, required: np.ndarray,
     weights = (1.0, 0.5, 0.0, 2.0) if variants else (1.0,)
     best: tuple[float, np.ndarray, dict] | None = None
     for w in weights:
-        s, stats = _protect(system, idx, primary, required, allowed, cost, start, w)
+        s, stats = _protect(system, idx, primary, required, allowed, cost, start, w, shape)
         c = float(cost[s].sum())
         if best is None or c < best[0]:
             best = (c, s, stats | {"penalty": w})
@@ -176,7 +176,8 @@ def prune(system: AuditSystem, idx: RelationIndex, s: np.ndarray, primary: np.nd
 
 def _protect(system: AuditSystem, idx: RelationIndex, primary: np.ndarray, required: np.ndarray,
              allowed: np.ndarray, cost: np.ndarray, start: np.ndarray | None, penalty: float,
-             max_rounds: int = 200) -> tuple[np.ndarray, dict]:
+             shape: tuple[int, ...] | None = None, max_rounds: int = 200
+             ) -> tuple[np.ndarray, dict]:
     s = primary.copy() if start is None else (start | primary)
     stats = {"singleton_added": 0, "cut_added": 0, "rounds": 0, "lps": 0}
     cert = Certificates(len(s))  # points stay feasible as cells are added
@@ -184,7 +185,8 @@ def _protect(system: AuditSystem, idx: RelationIndex, primary: np.ndarray, requi
     pending = np.flatnonzero(primary & (required > 0))
     for rnd in range(max_rounds):
         stats["rounds"] = rnd + 1
-        att = Attacker(system, s, cert)
+        att = Attacker(system, s, cert, need=required, shape=shape)
+        stats["lps"] += att.prime(pending, required)
         failing = []
         for p in pending:
             p = int(p)

@@ -59,10 +59,12 @@ def _protect(prob: SuppressionProblem, tables: list[CellTable]) -> list[Protecte
     fallbacks: list[str] = []
     details: dict = {}
     cert = Certificates(prob.n)
+    shape = tables[0].shape if len(tables) == 1 else None
     if method == "none":
         s = prob.primary.copy()
     elif method == "heuristic":
-        s, details = heuristic(system, prob.primary, prob.required, allowed, prob.cost)
+        s, details = heuristic(system, prob.primary, prob.required, allowed, prob.cost,
+                               shape=shape)
         cert = details.pop("_certificates")
     elif method == "optimal":
         from .secondary_optimal import optimal
@@ -86,16 +88,18 @@ def _protect(prob: SuppressionProblem, tables: list[CellTable]) -> list[Protecte
     if not cert.verify(system, s):
         warnings.append("certificates from secondary suppression failed verification; "
                         "the audit recomputed every interval")
-    result = audit(system, s, prob.required, attacker=Attacker(system, s, cert))
+    result = audit(system, s, prob.required,
+                   attacker=Attacker(system, s, cert, need=prob.required, shape=shape))
     if result.failing and method != "none":
         # Never return a failing pattern: repair with the heuristic from the current pattern.
         warnings.append(f"the {method} pattern failed the audit for {len(result.failing)} primary "
                         "cell(s); repaired by further suppression")
         s, rep = heuristic(system, prob.primary, prob.required, allowed, prob.cost, start=s,
-                           prune_seconds=0.0, variants=False)
+                           prune_seconds=0.0, variants=False, shape=shape)
         cert = rep.pop("_certificates")
         cert.verify(system, s)
-        result = audit(system, s, prob.required, attacker=Attacker(system, s, cert))
+        result = audit(system, s, prob.required,
+                       attacker=Attacker(system, s, cert, need=prob.required, shape=shape))
     if result.failing:
         first = prob.codes_of(result.failing[0])
         raise ProtectionImpossible(
@@ -130,6 +134,7 @@ def wasted_secondaries(system: AuditSystem, s: np.ndarray, primary: np.ndarray,
     if len(sec) == 0:
         return [], 0
     att = Attacker(system, s, cert)
+    att.prime(sec, np.full(len(system.values), TOL * 2))
     out = []
     unproven = 0
     for j in sec:
@@ -183,6 +188,8 @@ def _report(prob: SuppressionProblem, ti: int, s: np.ndarray, result, wasted: li
             "width": _num(None if lo is None else hi - lo),
             "required_width": _num(prob.required[p]),
         })
+    certified = set(result.certified)
+    n_cert = sum(1 for i in np.flatnonzero(prim) if int(m[i]) in certified)
     in_table = set(m.tolist())
     released = [{"cell": t.codes_of(int(np.flatnonzero(m == j)[0]))} for j in wasted
                 if j in in_table]
@@ -219,11 +226,11 @@ def _report(prob: SuppressionProblem, ti: int, s: np.ndarray, result, wasted: li
             # polytope is unchanged by publishing a cell it already knows)
             "wasted_secondary": [],
             "wasted_secondary_released": released,
-            "intervals_kind": ("exact" if not result.certified else
-                               f"exact for {len(intervals) - len(result.certified)} cells; "
-                               f"certified inner bounds for {len(result.certified)} cells in "
-                               "large components (the attacker's interval contains them)"),
-            "mode": "exact" if not result.certified else "certified",
+            "intervals_kind": ("exact" if not n_cert else
+                               f"exact for {len(intervals) - n_cert} cells; certified inner "
+                               f"bounds for {n_cert} cells in large components (the attacker's "
+                               "interval contains them)"),
+            "mode": "exact" if not n_cert else "certified",
             "components": result.components, "largest_component": result.largest_component,
             "lps": result.lps, "seconds": round(result.seconds, 3),
         },
