@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from supp_helpers import DATA, bench_table, independent_audit, make_table, pattern_mask
 
-from disclosure.audit import Attacker, AuditSystem, audit, required_width
+from disclosure.audit import Attacker, AuditSystem, Certificates, audit, required_width
 
 ROWS2x2 = [("A", "x", 1), ("A", "y", 9), ("B", "x", 6), ("B", "y", 4)]
 DIMS2 = [{"name": "r", "codes": ["A", "B"]}, {"name": "c", "codes": ["x", "y"]}]
@@ -101,3 +101,39 @@ def test_unsuppressed_cell_cannot_be_queried():
     att = Attacker(_system(t), np.zeros(t.n_cells, dtype=bool))
     with pytest.raises(ValueError):
         att.bounds(0)
+
+
+def test_certified_mode_gives_inner_bounds_of_the_exact_intervals(monkeypatch):
+    """Large components: local/interior-point certificates bound the exact interval from inside."""
+    import disclosure.audit as au
+
+    t = bench_table("synth_small")
+    s = pattern_mask(t, _peer("synth_small", "tauargus-OPT"))
+    prim, exact = independent_audit(t, s)
+    monkeypatch.setattr(au, "EXACT_LIMIT", 5)
+    req = required_width(t.values, prim, "absolute", 5)
+    system = _system(t)
+    for shape in (None, t.shape):  # breadth-first neighbourhoods, boxes of codes
+        att = Attacker(system, s, need=req, shape=shape)
+        res = audit(system, s, req, attacker=att)
+        assert set(res.certified) == set(exact.lower)
+        for p in exact.lower:
+            assert exact.lower[p] - 1e-6 <= res.lower[p] <= res.upper[p] <= exact.upper[p] + 1e-6
+        assert att.cert.verify(system, s)
+        assert res.failing == []  # this pattern is safe, and the certificates show it
+
+
+def test_certificates_that_do_not_fit_the_pattern_are_dropped():
+    t = make_table(DIMS2, ROWS2x2)
+    s = t.inner_mask.copy()
+    ax = t.cell_id({"r": "A", "c": "x"})
+    ay = t.cell_id({"r": "A", "c": "y"})
+    cert = Certificates(t.n_cells)
+    cert.add(np.array([ax, ay]), np.array([2.0, -2.0]))  # breaks the column relations
+    assert not cert.verify(_system(t), s)
+    assert cert.points == [] and cert.hi[ax] == 0
+    ok = Certificates(t.n_cells)
+    cells = np.flatnonzero(s)
+    y = np.array([1.0 if c in (ax, t.cell_id({"r": "B", "c": "y"})) else -1.0 for c in cells])
+    ok.add(cells, y)
+    assert ok.verify(_system(t), s) and ok.hi[ax] == 1
