@@ -16,6 +16,11 @@ if [[ -x .venv/bin/python && -f "$STAMP_FILE" && "$(cat "$STAMP_FILE")" == "$STA
 fi
 echo "setup: installing Ashyq and its dependencies into .venv (first run takes a minute or two)" >&2
 [[ -x .venv/bin/python ]] || "$PY" -m venv .venv
-.venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e ".[dev]"
+LOG="$(mktemp)"
+if ! { .venv/bin/python -m pip install --upgrade pip && .venv/bin/python -m pip install -e ".[dev]"; } >"$LOG" 2>&1; then
+  tail -40 "$LOG" >&2
+  echo "setup: pip install failed (full log: $LOG)" >&2
+  exit 1
+fi
+rm -f "$LOG"
 echo "$STAMP_WANT" > "$STAMP_FILE"
