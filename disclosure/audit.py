@@ -365,13 +365,15 @@ class Attacker:
         info: dict = {"up": None, "down": None, "component": k, "exact": False, "rows": None}
         if cert.hi[cell] - cert.lo[cell] >= need:
             return a + cert.lo[cell], a + cert.hi[cell], info
-        plan = ([("box", 1), ("box", 2), ("box", 3)] if self.shape is not None
+        plan = ([("box", 1), ("box", 2), ("bfs", LOCAL_SIZES[-1])] if self.shape is not None
                 else [("bfs", z) for z in LOCAL_SIZES])
+        skip_boxes = False
         for kind, size in plan:
             if kind == "box":
-                got = self._box(k, cell, size)
+                got = None if skip_boxes else self._box(k, cell, size)
                 if got is None:
-                    break
+                    skip_boxes = True  # box too large: go on with the breadth-first one
+                    continue
                 mdl, rows = got
             else:
                 mdl, rows = self._local(k, cell, size)

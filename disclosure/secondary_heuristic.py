@@ -206,6 +206,18 @@ def _protect(system: AuditSystem, idx: RelationIndex, primary: np.ndarray, requi
                     g[i] = g.get(i, 0.0) + gi
             deficit = required[p] - width
             cand = [(i, gi) for i, gi in g.items() if not s[i] and allowed[i] and i not in chosen]
+            if not cand and not duals["exact"] and duals["rows"] is not None:
+                # The local LP's cut points only at suppressed cells outside its neighbourhood:
+                # widen the structure with the cheapest publishable cell of its relations.
+                rows = idx.rows[duals["rows"]]
+                near = np.unique(rows.indices)
+                near = near[~s[near] & allowed[near]]
+                near = [int(i) for i in near if int(i) not in chosen]
+                if near:
+                    i = min(near, key=lambda c: cost[c])
+                    chosen.add(i)
+                    stats["widened"] = stats.get("widened", 0) + 1
+                    continue
             if not cand and not any(i in chosen for i in g):
                 err = ProtectionImpossible(
                     "the primary cell {cell} cannot be protected: every cell that could hide it "
