@@ -120,8 +120,14 @@ def fmt(rows: list[dict], title: str) -> str:
 
 def scale_child(oblasts: int, districts: int) -> None:
     """Run in a child process: protect the synthetic table, print one JSON line."""
+    import logging
+
     from benchmarks.synth_scale import scale_spec, scale_table
 
+    logging.basicConfig(level=logging.DEBUG, stream=sys.stderr,
+                        format="%(asctime)s %(name)s %(message)s")
+    for noisy in ("highspy",):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     spec = scale_spec(oblasts=oblasts, districts=districts)
     t0 = time.perf_counter()
     t = scale_table(spec)
@@ -143,9 +149,9 @@ def scale_child(oblasts: int, districts: int) -> None:
 
 def run_scale(oblasts: int = 6, districts: int = 7) -> str:
     cmd = [sys.executable, __file__, "--scale-child", str(oblasts), str(districts)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=None, text=True, cwd=ROOT)
     if proc.returncode != 0:
-        return f"### scale\n\nfailed: {proc.stderr.strip().splitlines()[-1:]}"
+        return f"### scale\n\nfailed (exit {proc.returncode}); see the log above"
     line = [x for x in proc.stdout.splitlines() if x.startswith("{")][-1]
     d = json.loads(line)
     return "\n".join([

@@ -303,8 +303,8 @@ class Attacker:
         k = self.comp_of[cell]
         return 0 if k < 0 else len(self.comp_cells[k])
 
-    def prime(self, targets: np.ndarray, need: np.ndarray, rounds: int = 12,
-              min_gain: float = 0.02) -> int:
+    def prime(self, targets: np.ndarray, need: np.ndarray, rounds: int = 6,
+              min_gain: float = 0.05, min_open: int = 100) -> int:
         """Certify many targets of the large components at once (returns # LPs solved).
 
         Per large component: an interior-point LP pair maximising and minimising a random-sign
@@ -324,8 +324,8 @@ class Attacker:
             mdl = None
             for _ in range(rounds):
                 open_ = tk[cert.hi[tk] - cert.lo[tk] < need[tk] - TOL]
-                if len(open_) < 2:
-                    break
+                if len(open_) < min_open:
+                    break  # few left: the local LPs are cheaper
                 if mdl is None:
                     mdl = self._model(k, ipm=True)
                 w = np.zeros(len(cells))

@@ -17,6 +17,7 @@ is left for a failing primary (everything else must be published), :class:`Prote
 
 from __future__ import annotations
 
+import logging
 import time
 
 import numpy as np
@@ -24,6 +25,8 @@ import scipy.sparse as sp
 
 from .audit import TOL, Attacker, AuditSystem, Certificates
 from .primary import ProtectionImpossible
+
+log = logging.getLogger(__name__)
 
 
 class RelationIndex:
@@ -195,6 +198,8 @@ def _protect(system: AuditSystem, idx: RelationIndex, primary: np.ndarray, requi
             width = hi - lo
             if width < max(required[p], TOL) - TOL:
                 failing.append((p, width, duals))
+        log.debug("heuristic round %d: %d checked, %d failing, %d suppressed, %d LPs",
+                  rnd + 1, len(pending), len(failing), int(s.sum()), stats["lps"])
         if not failing:
             break
         pending = np.array([f[0] for f in failing], dtype=np.int64)

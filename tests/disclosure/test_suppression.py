@@ -164,3 +164,17 @@ def test_report_is_json_and_complete():
     assert total == rep["suppressed"]["cells"]
     pub = pt.published
     assert isinstance(pub, pd.DataFrame) and len(pub) == 168
+
+
+def test_optimal_by_blocks_is_protected_and_no_worse_than_the_heuristic(monkeypatch):
+    import disclosure.secondary_optimal as so
+
+    [heur] = protect_suppression([bench_table("synth_small", "heuristic")])
+    monkeypatch.setattr(so, "BLOCK_THRESHOLD", 10)  # one block per region
+    [pt] = protect_suppression([bench_table("synth_small", "optimal")])
+    assert pt.report["details"]["blocks"] == 4  # three regions and the region total
+    assert pt.report["audit"]["passed"]
+    assert pt.report["value_suppressed"] <= heur.report["value_suppressed"]
+    s = pattern_mask(pt.table, pt.published)
+    _, res = independent_audit(pt.table, s)
+    assert res.failing == []
