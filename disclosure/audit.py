@@ -394,7 +394,55 @@ class Attacker:
             info.update(up=du, down=dd, rows=rows)
             if cert.hi[cell] - cert.lo[cell] >= need or len(mdl.cells) >= len(self.comp_cells[k]):
                 break
+        else:
+            # Column generation: free the suppressed cells the duals price in, until the
+            # restricted LP is certified or provably equals the full one.
+            for sense, key in ((+1, "up"), (-1, "down")):
+                if cert.hi[cell] - cert.lo[cell] >= need:
+                    break
+                du, rows = self._column_generation(k, cell, sense, mdl.cells)
+                info[key] = du
+                info["rows"] = rows
         return a + cert.lo[cell], a + cert.hi[cell], info
+
+    def _column_generation(self, k: int, cell: int, sense: int, start: np.ndarray,
+                           max_iter: int = 30, batch: int = 3000
+                           ) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """max (sense * y_cell) on a growing set of cells; every point found is certified."""
+        mats = self._comp_mats.get(k)
+        if mats is None:
+            m = self._sub[self.comp_rows[k]][:, self.comp_local[k]]
+            mats = (m.tocsr(), m.tocsc())
+            self._comp_mats[k] = mats
+        mr, mc = mats
+        comp = self.comp_cells[k]
+        inside = np.zeros(len(comp), dtype=bool)
+        inside[np.searchsorted(comp, start)] = True
+        duals = rows_g = None
+        a_all = self.system.values[comp]
+        room_up = self.system.ub[comp] - a_all
+        for _ in range(max_iter):
+            sel = np.flatnonzero(inside)
+            rws = np.unique(mc[:, sel].indices)
+            mat = mr[rws][:, sel].tocsc()
+            g = comp[sel]
+            mdl = _Component(g, mat, -a_all[sel], room_up[sel], **LOCAL_SOLVER)
+            _, duals = mdl.solve(cell, sense)
+            self.cert.add(g, mdl.x)
+            rows_g = self.row_ids[self.comp_rows[k][rws]]
+            if duals is None:
+                break
+            # reduced costs of the component's cells outside the set (rows of the LP only)
+            d = -(mr[rws].T @ duals)
+            price = np.where(d > 1e-9, d * room_up, np.where(d < -1e-9, -d * a_all, 0.0))
+            price[inside] = 0.0
+            add = np.flatnonzero(price > 1e-9)
+            if len(add) == 0:
+                break  # no column prices in: the restricted LP is the full LP
+            if len(add) > batch:
+                add = add[np.argsort(-price[add])[:batch]]
+            inside[add] = True
+        return duals, rows_g
 
     def _box(self, k: int, cell: int, level: int, cap: int = 4000
              ) -> tuple[_Component, np.ndarray] | None:

@@ -137,3 +137,22 @@ def test_certificates_that_do_not_fit_the_pattern_are_dropped():
     y = np.array([1.0 if c in (ax, t.cell_id({"r": "B", "c": "y"})) else -1.0 for c in cells])
     ok.add(cells, y)
     assert ok.verify(_system(t), s) and ok.hi[ax] == 1
+
+
+def test_column_generation_reaches_the_exact_interval(monkeypatch):
+    """Tiny neighbourhoods that cannot certify: pricing in columns ends at the exact bounds."""
+    import disclosure.audit as au
+
+    t = bench_table("synth_small")
+    s = pattern_mask(t, _peer("synth_small", "tauargus-OPT"))
+    prim, exact = independent_audit(t, s)
+    monkeypatch.setattr(au, "EXACT_LIMIT", 5)
+    monkeypatch.setattr(au, "LOCAL_SIZES", (2,))
+    system = _system(t)
+    huge = np.where(prim & s, 1e9, 0.0)  # never satisfied: every interval is pushed to the end
+    att = Attacker(system, s)
+    for p in list(exact.lower)[:6]:
+        lo, hi, info = att.bounds(p, float(huge[p]))
+        assert lo == pytest.approx(exact.lower[p], abs=1e-6)
+        assert hi == pytest.approx(exact.upper[p], abs=1e-6)
+    assert att.cert.verify(system, s)
