@@ -344,7 +344,8 @@ class Attacker:
         k = self.comp_of[cell]
         return k >= 0 and len(self.comp_cells[k]) <= EXACT_LIMIT
 
-    def bounds(self, cell: int, required: float = 0.0) -> tuple[float, float, dict]:
+    def bounds(self, cell: int, required: float = 0.0, deep: bool = True
+               ) -> tuple[float, float, dict]:
         """Attacker's [min, max] of a suppressed cell, plus the duals for the cuts.
 
         In a large component the interval is a certified inner bound and the local LPs stop as
@@ -396,8 +397,8 @@ class Attacker:
                 break
         else:
             # Column generation: free the suppressed cells the duals price in, until the
-            # restricted LP is certified or provably equals the full one.
-            for sense, key in ((+1, "up"), (-1, "down")):
+            # restricted LP is certified or provably equals the full one (if ``deep``).
+            for sense, key in ((+1, "up"), (-1, "down")) if deep else ():
                 if cert.hi[cell] - cert.lo[cell] >= need:
                     break
                 du, rows = self._column_generation(k, cell, sense, mdl.cells)

@@ -184,6 +184,7 @@ def _protect(system: AuditSystem, idx: RelationIndex, primary: np.ndarray, requi
     s = primary.copy() if start is None else (start | primary)
     stats = {"singleton_added": 0, "cut_added": 0, "rounds": 0, "lps": 0}
     cert = Certificates(len(s))  # points stay feasible as cells are added
+    fails = np.zeros(len(s), dtype=np.int32)  # column generation only for repeat failures
     stats["singleton_added"] += singleton_repair(idx, s, allowed, cost, penalty)
     pending = np.flatnonzero(primary & (required > 0))
     for rnd in range(max_rounds):
@@ -193,11 +194,12 @@ def _protect(system: AuditSystem, idx: RelationIndex, primary: np.ndarray, requi
         failing = []
         for p in pending:
             p = int(p)
-            lo, hi, duals = att.bounds(p, float(required[p]))
+            lo, hi, duals = att.bounds(p, float(required[p]), deep=fails[p] >= 2)
             stats["lps"] += 2
             width = hi - lo
             if width < max(required[p], TOL) - TOL:
                 failing.append((p, width, duals))
+                fails[p] += 1
         log.debug("heuristic round %d: %d checked, %d failing, %d suppressed, %d LPs",
                   rnd + 1, len(pending), len(failing), int(s.sum()), stats["lps"])
         if not failing:

@@ -139,7 +139,7 @@ def wasted_secondaries(system: AuditSystem, s: np.ndarray, primary: np.ndarray,
     unproven = 0
     for j in sec:
         j = int(j)
-        lo, hi, info = att.bounds(j, TOL * 2)
+        lo, hi, info = att.bounds(j, TOL * 2, deep=False)
         if hi - lo < TOL:
             if info["exact"]:
                 out.append(j)
