@@ -403,7 +403,7 @@ class Attacker:
                     break
                 du, rows = self._column_generation(k, cell, sense, mdl.cells)
                 info[key] = du
-                info["rows"] = rows
+                info[f"rows_{key}"] = rows  # this direction's duals belong to these rows
         return a + cert.lo[cell], a + cert.hi[cell], info
 
     def _column_generation(self, k: int, cell: int, sense: int, start: np.ndarray,

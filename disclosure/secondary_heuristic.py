@@ -209,7 +209,7 @@ def _protect(system: AuditSystem, idx: RelationIndex, primary: np.ndarray, requi
         for p, width, duals in failing:
             g: dict[int, float] = {}
             for sense, key in ((+1, "up"), (-1, "down")):
-                for i, gi in att.cut(p, sense, duals[key], duals["rows"]).items():
+                for i, gi in att.cut(p, sense, duals[key], duals.get(f"rows_{key}", duals["rows"])).items():
                     g[i] = g.get(i, 0.0) + gi
             deficit = required[p] - width
             cand = [(i, gi) for i, gi in g.items() if not s[i] and allowed[i] and i not in chosen]

@@ -109,7 +109,7 @@ def _blocks(n: int, tables: list[CellTable] | None, cell_maps: list[np.ndarray] 
 def _cut_from(att: Attacker, p: int, duals: dict) -> dict[int, float]:
     g: dict[int, float] = {}
     for sense, key in ((+1, "up"), (-1, "down")):
-        for i, gi in att.cut(p, sense, duals[key], duals["rows"]).items():
+        for i, gi in att.cut(p, sense, duals[key], duals.get(f"rows_{key}", duals["rows"])).items():
             g[i] = g.get(i, 0.0) + gi
     return g
 
