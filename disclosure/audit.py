@@ -26,6 +26,8 @@ pattern, so ``sum_i g_i z_i >= required`` is a valid cut.
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from dataclasses import dataclass, field
 
@@ -85,6 +87,26 @@ class AuditResult:
         return self.upper[cell] - self.lower[cell]
 
 
+def _new_highs() -> highspy.Highs:
+    """A HiGHS model; its once-per-process banner goes to stderr, not into a CLI's stdout."""
+    global _BANNER_SHOWN
+    if _BANNER_SHOWN:
+        return highspy.Highs()
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        h = highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+    _BANNER_SHOWN = True
+    return h
+
+
+_BANNER_SHOWN = False
+
+
 class _Component:
     """One HiGHS model for a connected component of suppressed cells (deviation form)."""
 
@@ -94,7 +116,7 @@ class _Component:
         self.lo, self.hi = lo, hi
         self.pos = {int(c): i for i, c in enumerate(cells)}
         self.mat = rows_mat  # (n_rows x n_cols) csc, deviation-form relations
-        h = highspy.Highs()
+        h = _new_highs()
         h.setOptionValue("output_flag", False)
         h.setOptionValue("presolve", presolve)
         h.setOptionValue("random_seed", 0)
