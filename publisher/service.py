@@ -198,7 +198,7 @@ def package_release(spec: TableSpec, protected_csv: Path, out_dir: Path, *, repo
                          publisher_name=settings.get("PUBLISHER_NAME"))
 
 
-def _sha256_file(path: Path) -> str:
+def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with path.open("rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -213,10 +213,10 @@ def publish_local(package_dir: Path, *, settings: dict[str, Any]) -> PublishOutc
     version = str(descriptor.get("version") or "0.0.0")
     zip_path = package_dir.with_name(package_dir.name + ".zip")
     dest = Path(settings["OUTPUT_DIR"]) / series / version
-    digest = _sha256_file(zip_path) if zip_path.is_file() else ""
+    digest = sha256_file(zip_path) if zip_path.is_file() else ""
     if dest.exists():
         existing = dest / f"{series}-{version}.zip"
-        if digest and existing.is_file() and _sha256_file(existing) == digest:
+        if digest and existing.is_file() and sha256_file(existing) == digest:
             return PublishOutcome("local", str(dest), f"{series}-{version}", True, {"unchanged": True})
         raise PublishFailed(f"{series} {version} is already published at {dest}; a published version is "
                             "immutable: give the release a new version")

@@ -14,7 +14,6 @@ Guarantees:
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -127,17 +126,9 @@ def _claim(factory: sessionmaker[Session], release_id: int) -> str:
         return "claimed" if res.rowcount == 1 else "busy"
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _package(factory: sessionmaker[Session], release_id: int, settings: dict[str, Any]) -> Path:
     """Build the data package once per content revision (reused on a retry)."""
-    from .service import package_release
+    from .service import package_release, sha256_file
     from .specs import spec_from_mapping
 
     with factory() as s:
@@ -146,7 +137,7 @@ def _package(factory: sessionmaker[Session], release_id: int, settings: dict[str
         out_dir = work / f"{r.series}-{r.version}-rev{r.content_rev}"
         zip_path = out_dir.with_name(out_dir.name + ".zip")
         if (r.package_path == str(out_dir) and (out_dir / "datapackage.json").is_file()
-                and zip_path.is_file() and r.package_sha256 == _sha256(zip_path)):
+                and zip_path.is_file() and r.package_sha256 == sha256_file(zip_path)):
             return out_dir
         spec = spec_from_mapping(r.spec, source=f"release {r.id}")
         previous_version = r.previous.version if r.previous is not None else None
