@@ -428,16 +428,20 @@ class Attacker:
                 info[f"rows_{key}"] = rows  # this direction's duals belong to these rows
         return a + cert.lo[cell], a + cert.hi[cell], info
 
-    def _column_generation(self, k: int, cell: int, sense: int, start: np.ndarray,
-                           max_iter: int = 30, batch: int = 3000
-                           ) -> tuple[np.ndarray | None, np.ndarray | None]:
-        """max (sense * y_cell) on a growing set of cells; every point found is certified."""
+    def _component_matrices(self, k: int) -> tuple[sp.csr_matrix, sp.csc_matrix]:
+        """Relations of component ``k`` over its cells, by row and by column (built once)."""
         mats = self._comp_mats.get(k)
         if mats is None:
             m = self._sub[self.comp_rows[k]][:, self.comp_local[k]]
             mats = (m.tocsr(), m.tocsc())
             self._comp_mats[k] = mats
-        mr, mc = mats
+        return mats
+
+    def _column_generation(self, k: int, cell: int, sense: int, start: np.ndarray,
+                           max_iter: int = 30, batch: int = 3000
+                           ) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """max (sense * y_cell) on a growing set of cells; every point found is certified."""
+        mr, mc = self._component_matrices(k)
         comp = self.comp_cells[k]
         inside = np.zeros(len(comp), dtype=bool)
         inside[np.searchsorted(comp, start)] = True
@@ -515,12 +519,7 @@ class Attacker:
                 return None
         cells = np.sort(seeds)
         cells = cells[self.comp_of[cells] == k]
-        mats = self._comp_mats.get(k)
-        if mats is None:
-            m = self._sub[self.comp_rows[k]][:, self.comp_local[k]]
-            mats = (m.tocsr(), m.tocsc())
-            self._comp_mats[k] = mats
-        mr, mc = mats
+        mr, mc = self._component_matrices(k)
         sel = np.searchsorted(self.comp_cells[k], cells)
         sub = mc[:, sel]
         rws = np.unique(sub.indices)
@@ -531,12 +530,7 @@ class Attacker:
 
     def _local(self, k: int, cell: int, size: int) -> tuple[_Component, np.ndarray]:
         """LP on the ``size`` suppressed cells nearest to ``cell`` (breadth-first over relations)."""
-        mats = self._comp_mats.get(k)
-        if mats is None:
-            m = self._sub[self.comp_rows[k]][:, self.comp_local[k]]
-            mats = (m.tocsr(), m.tocsc())
-            self._comp_mats[k] = mats
-        mr, mc = mats
+        mr, mc = self._component_matrices(k)
         cells = self.comp_cells[k]
         j = int(np.searchsorted(cells, cell))  # component cells are in ascending order
         mark = np.zeros(len(cells), dtype=bool)
