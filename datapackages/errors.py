@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from disclosure.table import located
+
 
 class PackageError(ValueError):
     """A package cannot be built; the message is one line naming file, row, column and reason.
@@ -15,12 +17,5 @@ class PackageError(ValueError):
         self.source = source
         self.row = row
         self.column = column
-        where = []
-        if source:
-            where.append(str(source))
-        if row is not None:
-            where.append(f"row {row}")
-        if column is not None:
-            where.append(f"column {column}")
-        text = f"{', '.join(where)}: {message}" if where else message
+        text = located(message, source=source, row=row, column=column)
         super().__init__(" ".join(text.split()))

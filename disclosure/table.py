@@ -36,14 +36,18 @@ class InputError(ValueError):
 
     @property
     def message(self) -> str:
-        where = []
-        if self.source:
-            where.append(self.source)
-        if self.row is not None:
-            where.append(f"row {self.row}")
-        if self.column is not None:
-            where.append(f"column {self.column}")
-        return (": ".join([", ".join(where), self.reason]) if where else self.reason)
+        return located(self.reason, source=self.source, row=self.row, column=self.column)
+
+
+def located(reason: str, *, source: str | None = None, row: int | None = None,
+            column: str | None = None) -> str:
+    """``FILE, row N, column C: reason`` with whichever parts are known (rows as frictionless)."""
+    where = [str(source)] if source else []
+    if row is not None:
+        where.append(f"row {row}")
+    if column is not None:
+        where.append(f"column {column}")
+    return f"{', '.join(where)}: {reason}" if where else reason
 
 
 @dataclass
