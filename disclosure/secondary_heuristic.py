@@ -10,6 +10,11 @@
 3. Repair: for a failing primary, the duals of its two attacker LPs give a Fischetti–Salazar cut
    ``sum g_i z_i >= L`` (see :mod:`disclosure.audit`); published cells with ``g_i > 0`` are added
    cheapest-per-unit-of-missing-width first until the cut is met, then back to 1.
+4. Large tables (one table of at least ``HYPERCUBE_MIN_CELLS`` cells): instead of step 3, the
+   primaries the first LP round left unprotected get hypercubes
+   (:mod:`disclosure.secondary_hypercube`): protection proved by construction, no LP. Step 3 in
+   a suppressed component of 10^5 cells needs rounds of LPs that do not finish in minutes; the
+   hypercubes finish in seconds at the price of more suppression (figures in the README).
 
 The result always passes the audit (the loop ends only when no primary fails); if no candidate
 is left for a failing primary (everything else must be published), :class:`ProtectionImpossible`.
@@ -25,6 +30,7 @@ import scipy.sparse as sp
 
 from .audit import TOL, Attacker, AuditSystem, Certificates
 from .primary import ProtectionImpossible
+from .secondary_hypercube import HYPERCUBE_MIN_CELLS, hypercube
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +115,8 @@ def singleton_repair(idx: RelationIndex, s: np.ndarray, allowed: np.ndarray, cos
 def heuristic(system: AuditSystem, primary: np.ndarray, required: np.ndarray,
               allowed: np.ndarray, cost: np.ndarray, start: np.ndarray | None = None,
               prune_seconds: float = 2.0, variants: bool | None = None,
-              shape: tuple[int, ...] | None = None) -> tuple[np.ndarray, dict]:
+              shape: tuple[int, ...] | None = None, hierarchies: tuple | None = None
+              ) -> tuple[np.ndarray, dict]:
     """A suppression pattern (bool mask) protecting every primary cell; and run statistics.
 
     On small problems (or with ``variants=True``) the partner choice is run with three penalty
@@ -123,7 +130,8 @@ def heuristic(system: AuditSystem, primary: np.ndarray, required: np.ndarray,
     weights = (1.0, 0.5, 0.0, 2.0) if variants else (1.0,)
     best: tuple[float, np.ndarray, dict] | None = None
     for w in weights:
-        s, stats = _protect(system, idx, primary, required, allowed, cost, start, w, shape)
+        s, stats = _protect(system, idx, primary, required, allowed, cost, start, w, shape,
+                             hierarchies=hierarchies)
         c = float(cost[s].sum())
         if best is None or c < best[0]:
             best = (c, s, stats | {"penalty": w})
@@ -179,14 +187,15 @@ def prune(system: AuditSystem, idx: RelationIndex, s: np.ndarray, primary: np.nd
 
 def _protect(system: AuditSystem, idx: RelationIndex, primary: np.ndarray, required: np.ndarray,
              allowed: np.ndarray, cost: np.ndarray, start: np.ndarray | None, penalty: float,
-             shape: tuple[int, ...] | None = None, max_rounds: int = 200
-             ) -> tuple[np.ndarray, dict]:
+             shape: tuple[int, ...] | None = None, max_rounds: int = 200,
+             hierarchies: tuple | None = None) -> tuple[np.ndarray, dict]:
     s = primary.copy() if start is None else (start | primary)
     stats = {"singleton_added": 0, "cut_added": 0, "rounds": 0, "lps": 0}
     cert = Certificates(len(s))  # points stay feasible as cells are added
     fails = np.zeros(len(s), dtype=np.int32)  # column generation only for repeat failures
     stats["singleton_added"] += singleton_repair(idx, s, allowed, cost, penalty)
     pending = np.flatnonzero(primary & (required > 0))
+    use_cubes = hierarchies is not None and shape is not None and len(s) >= HYPERCUBE_MIN_CELLS
     for rnd in range(max_rounds):
         stats["rounds"] = rnd + 1
         att = Attacker(system, s, cert, need=required, shape=shape)
@@ -205,6 +214,19 @@ def _protect(system: AuditSystem, idx: RelationIndex, primary: np.ndarray, requi
         if not failing:
             break
         pending = np.array([f[0] for f in failing], dtype=np.int64)
+        if use_cubes:
+            # Large table (>= HYPERCUBE_MIN_CELLS cells): the primaries this LP round found
+            # unprotected get hypercubes (protection proved by construction, no LP), which is
+            # much faster than LP-driven repair in a suppressed component of 10^5 cells; only
+            # those still short are checked by LP again in the next round.
+            s, cert, pending, hs = hypercube(system, primary, required, allowed, cost, shape,
+                                             hierarchies, start=s, certificates=cert,
+                                             targets=pending)
+            for key, val in hs.items():
+                stats[key] = val if key == "partner_choice" else stats.get(key, 0) + val
+            if len(pending) == 0:
+                break
+            continue
         chosen: set[int] = set()
         for p, width, duals in failing:
             g: dict[int, float] = {}

@@ -60,11 +60,12 @@ def _protect(prob: SuppressionProblem, tables: list[CellTable]) -> list[Protecte
     details: dict = {}
     cert = Certificates(prob.n)
     shape = tables[0].shape if len(tables) == 1 else None
+    hierarchies = tables[0].hierarchies if len(tables) == 1 else None
     if method == "none":
         s = prob.primary.copy()
     elif method == "heuristic":
         s, details = heuristic(system, prob.primary, prob.required, allowed, prob.cost,
-                               shape=shape)
+                               shape=shape, hierarchies=hierarchies)
         cert = details.pop("_certificates")
     elif method == "optimal":
         from .secondary_optimal import optimal
@@ -95,7 +96,8 @@ def _protect(prob: SuppressionProblem, tables: list[CellTable]) -> list[Protecte
         warnings.append(f"the {method} pattern failed the audit for {len(result.failing)} primary "
                         "cell(s); repaired by further suppression")
         s, rep = heuristic(system, prob.primary, prob.required, allowed, prob.cost, start=s,
-                           prune_seconds=0.0, variants=False, shape=shape)
+                           prune_seconds=0.0, variants=False, shape=shape,
+                           hierarchies=hierarchies)
         cert = rep.pop("_certificates")
         cert.verify(system, s)
         result = audit(system, s, prob.required,
