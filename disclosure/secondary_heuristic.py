@@ -218,7 +218,9 @@ def _protect(system: AuditSystem, idx: RelationIndex, primary: np.ndarray, requi
             # Large table (>= HYPERCUBE_MIN_CELLS cells): the primaries this LP round found
             # unprotected get hypercubes (protection proved by construction, no LP), which is
             # much faster than LP-driven repair in a suppressed component of 10^5 cells; only
-            # those still short are checked by LP again in the next round.
+            # those still short are checked by LP again in the next round and, if they fail
+            # there, repaired by cuts (the hypercube stage runs once, so the loop cannot stall).
+            use_cubes = False
             s, cert, pending, hs = hypercube(system, primary, required, allowed, cost, shape,
                                              hierarchies, start=s, certificates=cert,
                                              targets=pending)
