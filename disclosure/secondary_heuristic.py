@@ -224,8 +224,7 @@ def _protect(system: AuditSystem, idx: RelationIndex, primary: np.ndarray, requi
             s, cert, pending, hs = hypercube(system, primary, required, allowed, cost, shape,
                                              hierarchies, start=s, certificates=cert,
                                              targets=pending)
-            for key, val in hs.items():
-                stats[key] = val if key == "partner_choice" else stats.get(key, 0) + val
+            stats.update(hs)
             if len(pending) == 0:
                 break
             continue

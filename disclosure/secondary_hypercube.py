@@ -218,6 +218,18 @@ def _evaluate(ids: np.ndarray, sign: np.ndarray, valid: np.ndarray, ctx: _Contex
     return score, c, t_plus, t_minus
 
 
+def _path_scores(d: int, coords: tuple, paths: list[DimensionPaths], strides: np.ndarray,
+                 base: np.ndarray, bsign: np.ndarray, ctx: _Context) -> np.ndarray:
+    """Score of every path of dimension ``d`` combined with the other dimensions' corners."""
+    ci = paths[d].codes[coords[d]]
+    sg = paths[d].signs[coords[d]]
+    valid = np.repeat((ci >= 0)[:, :, None], len(base), axis=2).reshape(len(ci), -1)
+    off = np.where(ci >= 0, ci - coords[d], 0) * strides[d]
+    ids = (off[:, :, None] + base[None, None, :]).reshape(len(ci), -1)
+    sign = (sg[:, :, None] * bsign[None, None, :]).reshape(len(ci), -1)
+    return _evaluate(ids, sign, valid, ctx)[0]
+
+
 def _choose(coords: tuple, paths: list[DimensionPaths], strides: np.ndarray, ctx: _Context,
             sweeps: int):
     """The cheapest wide-enough hypercube around ``p`` found by coordinate descent, or None."""
@@ -225,25 +237,15 @@ def _choose(coords: tuple, paths: list[DimensionPaths], strides: np.ndarray, ctx
     k = len(paths)
     pick = [0] * k
     # start: per dimension the cheapest path along p's own line
+    line, line_sign = np.array([p], dtype=np.int64), np.ones(1)
     for d in range(k):
-        ci = paths[d].codes[coords[d]]
-        sg = paths[d].signs[coords[d]]
-        valid = ci >= 0
-        ids = p + np.where(valid, ci - coords[d], 0) * strides[d]
-        score, _, _, _ = _evaluate(ids, sg, valid, ctx)
-        pick[d] = int(np.argmin(score))
+        pick[d] = int(np.argmin(_path_scores(d, coords, paths, strides, line, line_sign, ctx)))
     best = np.inf
     for _ in range(sweeps):
         improved = False
         for d in range(k):
             base, bsign = _corners(p, coords, paths, strides, pick, skip=d)
-            ci = paths[d].codes[coords[d]]
-            sg = paths[d].signs[coords[d]]
-            valid = np.repeat((ci >= 0)[:, :, None], len(base), axis=2)
-            off = np.where(ci >= 0, ci - coords[d], 0) * strides[d]
-            ids = (off[:, :, None] + base[None, None, :]).reshape(len(ci), -1)
-            sign = (sg[:, :, None] * bsign[None, None, :]).reshape(len(ci), -1)
-            score, _, _, _ = _evaluate(ids, sign, valid.reshape(len(ci), -1), ctx)
+            score = _path_scores(d, coords, paths, strides, base, bsign, ctx)
             j = int(np.argmin(score))
             if score[j] < best - 1e-9:
                 best = float(score[j])
