@@ -27,6 +27,14 @@ def _approved(c, tokens, spec=None, table=None) -> int:
     return rid
 
 
+def _scheduled(c, tokens, embargo_at: str | None = None) -> int:
+    """An approved release, scheduled by the approver (now, or at ``embargo_at``)."""
+    rid = _approved(c, tokens)
+    body = {} if embargo_at is None else {"embargo_at": embargo_at}
+    c.post(f"/api/releases/{rid}/schedule", json=body, headers=bearer(tokens["appr"]))
+    return rid
+
+
 @pytest.fixture
 def publishing_app(app):
     app.config["PUBLISH_ENQUEUE"] = True
@@ -84,8 +92,7 @@ def test_a_retryable_failure_is_resumed_without_rebuilding(publishing_app, store
     app = publishing_app
     app.config["PUBLISH_ENQUEUE"] = False
     c = app.test_client()
-    rid = _approved(c, tokens)
-    c.post(f"/api/releases/{rid}/schedule", json={}, headers=bearer(tokens["appr"]))
+    rid = _scheduled(c, tokens)
     calls = {"package": 0}
     real_package, real_publish = service.package_release, service.publish_release
 
@@ -121,10 +128,7 @@ def test_embargo_is_respected_and_lost_tasks_are_swept_up(publishing_app, store,
     app = publishing_app
     app.config["PUBLISH_ENQUEUE"] = False
     c = app.test_client()
-    rid = _approved(c, tokens)
-    later = (utcnow() + timedelta(hours=1)).isoformat()
-    c.post(f"/api/releases/{rid}/schedule", json={"embargo_at": later},
-           headers=bearer(tokens["appr"]))
+    rid = _scheduled(c, tokens, embargo_at=(utcnow() + timedelta(hours=1)).isoformat())
     settings = dict(app.config)
     assert tasks.run_publication(rid, settings) == "not_due"
     assert tasks.due_releases(settings) == []
@@ -152,8 +156,7 @@ def test_one_worker_at_a_time_and_stale_jobs_are_taken_over(publishing_app, stor
     app = publishing_app
     app.config["PUBLISH_ENQUEUE"] = False
     c = app.test_client()
-    rid = _approved(c, tokens)
-    c.post(f"/api/releases/{rid}/schedule", json={}, headers=bearer(tokens["appr"]))
+    rid = _scheduled(c, tokens)
     settings = dict(app.config)
     with transaction(store) as s:
         s.execute(update(PublicationJob).where(PublicationJob.release_id == rid)
@@ -169,8 +172,7 @@ def test_one_worker_at_a_time_and_stale_jobs_are_taken_over(publishing_app, stor
 def test_correction_page_shows_notice_and_series_lists_versions(publishing_app, store, tokens):
     app = publishing_app
     c = app.test_client()
-    rid = _approved(c, tokens)
-    c.post(f"/api/releases/{rid}/schedule", json={}, headers=bearer(tokens["appr"]))
+    rid = _scheduled(c, tokens)
     r = c.post("/api/releases", json={"spec": {"id": "test-series", **{
         k: v for k, v in __import__("tests.web.conftest", fromlist=["SPEC"]).SPEC.items() if k != "id"}},
         "table_csv": TABLE.replace("R02D02,F,52", "R02D02,F,55"), "kind": "correction",
@@ -233,10 +235,7 @@ def test_pre_release_access_is_logged(publishing_app, store, tokens):
     app = publishing_app
     app.config["PUBLISH_ENQUEUE"] = False
     c = app.test_client()
-    rid = _approved(c, tokens)
-    later = (utcnow() + timedelta(days=2)).isoformat()
-    c.post(f"/api/releases/{rid}/schedule", json={"embargo_at": later},
-           headers=bearer(tokens["appr"]))
+    rid = _scheduled(c, tokens, embargo_at=(utcnow() + timedelta(days=2)).isoformat())
     c.get(f"/api/releases/{rid}/cells", headers=bearer(tokens["prep2"]))
     with store() as s:
         rows = s.query(AuditEntry).filter_by(release_id=rid, action="pre_release_access").all()
