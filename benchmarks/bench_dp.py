@@ -1,13 +1,15 @@
-"""Benchmark of the DP release: accuracy against the two obvious strategies, the BLUE, the peers of
-the research note, the trade-off over level weights, and the 1,000,000-cell speed run.
+"""Benchmark of the DP release: accuracy against the two obvious strategies, the BLUE, the peers in
+PEERS (diffprivlib, OpenDP, Tumult Analytics), the trade-off over level weights, and the
+1,000,000-cell speed run.
 
     .venv/bin/python benchmarks/bench_dp.py [--reps 10] [--eps 0.1 0.5 1 2] [--no-speed]
                                              [--speed-only]
 
-Table: the research note's shape (17 regions x 30 citizenships x 6 age groups x 2 sexes = 6,120
-inner cells; Zipf-like region and citizenship sizes, log-normal region x citizenship interaction,
-negative-binomial counts with k = 0.6, ~163k persons). Every strategy publishes every cell of the
-full cube (inner cells and all marginals, 11,718 cells).
+Table: the shape the PEERS figures were measured on (17 regions x 30 citizenships x 6 age groups
+x 2 sexes = 6,120 inner cells; Zipf-like region and citizenship sizes, log-normal region x
+citizenship interaction, negative-binomial counts with k = 0.6, expected total 163,000 persons;
+this draw: 152,841). Every strategy publishes every cell of the full cube (inner cells and all
+marginals, 11,718 cells).
 
 Strategies (same pure epsilon, one person = one inner cell):
   (a)   discrete Laplace on every published cell, the budget split equally over the 16 cuboids
@@ -23,7 +25,7 @@ Accuracy runs use the seeded test sampler (same distribution as OpenDP's, reprod
 speed run uses the production path (OpenDP, rng=None). Error figures: mean absolute error over
 cells and repetitions; "1st-level margins" = one dimension at its first hierarchy level, the
 others at their total (here: the 17 + 30 + 6 + 2 one-way totals); "reg+cit" = the 47 region and
-citizenship totals the research note reports.
+citizenship totals for which PEERS gives the peers' error.
 """
 
 from __future__ import annotations
@@ -43,8 +45,21 @@ from disclosure.noise import allocation, protect_noise, release  # noqa: E402
 from disclosure.table import CellTable, aggregate  # noqa: E402
 from publisher.specs import spec_from_mapping  # noqa: E402
 
-# Research note (dp-anchors.md, section 3), eps = 0.1 / 0.5 / 1 / 2:
-# (cells MAE, region+citizenship totals MAE, grand-total abs error)
+# Peer figures, measured once and copied here (those libraries are not dependencies of Ashyq):
+# diffprivlib 0.6.5 (github.com/IBM/differential-privacy-library), OpenDP 0.16.0 (opendp.org),
+# Tumult Analytics 0.21.0 / tmlt.core 0.19.1 (tmlt.dev), on a table drawn from the distribution
+# of note_table() (that draw: 163,478 persons; note_table(): 152,841), one person = one inner
+# cell, pure eps = 0.1 / 0.5 / 1 / 2 for the whole table set, mean over 20 repetitions,
+# marginals = the 17 region and 30 citizenship totals and the grand total.
+# "note (x)" labels a peer row:
+#   (a)            discrete Laplace on the cells and on each of the three marginal groups,
+#                  eps/4 each, clipped at 0;
+#   (b), (d), (e)  noise on the cells only, clipped at 0, marginals summed (each library's
+#                  plain group-by count);
+#   (b'')          cells only, then top-down non-negative integer post-processing;
+#   (c)            70 % cells / 12.5 % region / 12.5 % citizenship / 5 % grand total, WLS,
+#                  top-down, controlled rounding.
+# Each entry: (cells MAE, region+citizenship totals MAE, grand-total abs error), per eps.
 PEERS = {
     "note (a) diffprivlib Geometric eps/4 x4 groups, clip": (
         (23.64, 5.54, 2.93, 1.51), (41.5, 8.0, 4.1, 2.0), (36, 8, 3, 2)),
@@ -60,8 +75,8 @@ PEERS = {
         (6.92, 2.02, 1.06, 0.47), (75.9, 15.9, 7.6, 3.7), (154, 41, 13, 11)),
 }
 NOTE_EPS = (0.1, 0.5, 1.0, 2.0)
-# ours with the research note's allocation (70 % cells, 12.5 % region and citizenship totals,
-# 5 % grand total, nothing on age and sex): reproduces its row (c) with our code.
+# ours with the allocation of peer row (c) (70 % cells, 12.5 % region and citizenship totals,
+# 5 % grand total, nothing on age and sex): that row's design, run with our code.
 NOTE_LIKE = "ours, note's 70/12.5/12.5/5 weights"
 NOTE_LIKE_WEIGHTS = {"inner": 0.70, "total": 0.05, "region": 0.125, "citizenship": 0.125,
                      "age": 0.0, "sex": 0.0, "margins": 0.0}
@@ -298,8 +313,8 @@ def speed() -> None:
           "epsilon certified |")
     print("|---:|---:|---:|:-:|---:|")
     print(f"| {inner:,} | {table.n_cells:,} | {total:.1f} | {'yes' if ok else 'NO'} | "
-          f"{pt.report['privacy']['epsilon_certified']:.6f} |")
-    print("\nbreakdown (s): " + ", ".join(f"{k} {v:.1f}" for k, v in pt.report["seconds"].items()))
+          f"{pt.report.privacy.epsilon_certified:.6f} |")
+    print("\nbreakdown (s): " + ", ".join(f"{k} {v:.1f}" for k, v in pt.report.seconds.items()))
     print(f"\n(building the synthetic table: {build:.1f} s, not included; "
           f"inner MAE at eps 1: {np.abs(v - table.values)[table.inner_mask].mean():.3f})")
 

@@ -1,11 +1,13 @@
 """Benchmark of building a data package: seconds per phase and zip size, by table size.
 
-    .venv/bin/python benchmarks/bench_package.py [--max-cells 300000]
+    .venv/bin/python benchmarks/bench_package.py [--max-cells 300000] [--bench-dir DIR]
 
-Tables: ``synth_small`` and ``synth_full`` from ../shared/bench with tau-Argus' published
-suppression pattern (codes as labels: those specs carry no code lists), and synthetic tables of
-growing size (region hierarchy x citizenship x age x sex, counts drawn at random, cells below 5
-marked primary ``C``; no secondary suppression: packaging does not protect, it checks and writes).
+Tables: ``synth_small`` and ``synth_full`` from the bench tables (``--bench-dir DIR``, else
+``$ASHYQ_BENCH_DIR``, else ``../shared/bench`` next to the repository; see
+``benchmarks/_bench.py``) with tau-Argus' published suppression pattern (codes as labels: those
+specs carry no code lists), and synthetic tables of growing size (region hierarchy x citizenship
+x age x sex, counts drawn at random, cells below 5 marked primary ``C``; no secondary suppression:
+packaging does not protect, it checks and writes).
 Phases (``PackageResult.timings``): check = read + check the protected CSV (flags,
 confidentiality, every cell, additivity of free relations) + metadata + code lists; csv = data
 and code-list files + schema; xlsx = three XLSX (kk/ru/en); jsonstat = three JSON-stat files;
@@ -28,18 +30,19 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks._bench import add_bench_dir, bench_dir  # noqa: E402
 from datapackages import package_table  # noqa: E402
 from disclosure.protect import published_frame  # noqa: E402
 from disclosure.table import read_cells  # noqa: E402
+from publisher.settings import config_path  # noqa: E402
 from publisher.specs import load_spec, spec_from_mapping  # noqa: E402
 
-BENCH = ROOT.parent / "shared" / "bench"
 CREATED = datetime(2026, 1, 1, tzinfo=UTC)
 PHASES = ("check", "csv", "xlsx", "jsonstat", "validate", "zip")
 
 
-def shared_table(name: str, work: Path) -> tuple[object, Path] | None:
-    d = BENCH / name
+def shared_table(bench: Path, name: str, work: Path) -> tuple[object, Path] | None:
+    d = bench / name
     pattern = d / "tauargus-MOD.csv"
     if not pattern.is_file():
         return None
@@ -87,12 +90,14 @@ def synthetic_table(oblasts: int, districts: int, countries: int, work: Path,
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--max-cells", type=int, default=300_000)
+    add_bench_dir(ap)
     args = ap.parse_args()
+    bench = bench_dir(args.bench_dir)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         cases = []
         for name in ("synth_small", "synth_full"):
-            t = shared_table(name, work)
+            t = shared_table(bench, name, work)
             if t is not None:
                 cases.append((name, *t))
         for o, d, c in ((6, 7, 20), (17, 9, 40), (17, 9, 120)):
@@ -107,7 +112,8 @@ def main() -> None:
             if n > args.max_cells:
                 continue
             t = time.perf_counter()
-            res = package_table(spec, path, work / "out" / name, created=CREATED)
+            res = package_table(spec, path, work / "out" / name, created=CREATED,
+                                codelist_dir=config_path("codelists"))
             total = time.perf_counter() - t
             mb = res.zip_path.stat().st_size / 2**20
             print(f"{name:<26}{n:>9,}" + "".join(f"{res.timings.get(p, 0):>10.2f}"

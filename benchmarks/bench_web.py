@@ -1,13 +1,18 @@
 """Web layer: time to render the review page, the public version page and the public cells API,
 and to diff two versions, for tables of growing size.
 
-The protected tables are the peers' published patterns from /work/shared/bench (so protection
-time, measured in bench_suppression.py, is not part of these figures). Run:
-    .venv/bin/python benchmarks/bench_web.py
+The protected tables are the peers' published patterns from the bench tables (``--bench-dir DIR``,
+else ``$ASHYQ_BENCH_DIR``, else ``../shared/bench`` next to the repository; see
+``benchmarks/_bench.py``), so protection time, measured in bench_suppression.py, is not part of
+these figures. Each release stores a complete typed suppression report of its pattern (counts
+from the pattern, audit figures from peers.csv), so the review page renders the report's figures
+as it does for a real release. Run:
+    .venv/bin/python benchmarks/bench_web.py [--bench-dir DIR]
 """
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import sys
 import tempfile
@@ -19,7 +24,18 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-BENCH = Path("/work/shared/bench")
+
+from benchmarks._bench import add_bench_dir, bench_dir  # noqa: E402
+from disclosure.methods.suppression import (  # noqa: E402
+    AuditResult,
+    LevelParameters,
+    PrimaryCells,
+    SecondaryCells,
+    SuppressedCells,
+    SuppressionParameters,
+    SuppressionReport,
+)
+
 CASES = [("synth_small", "tauargus-OPT.csv", "sdctable-OPT.csv"),
          ("synth_full", "tauargus-MOD.csv", "sdctable-HYPERCUBE.csv")]
 
@@ -33,7 +49,44 @@ def timed(fn, repeat: int = 3) -> float:  # noqa: ANN001
     return statistics.median(runs)
 
 
+def pattern_report(case_dir: Path, fname: str, spec: dict) -> dict:
+    """The typed report (JSON form) of a peer's pattern: counts from the pattern, the attacker
+    audit's figures from peers.csv (no intervals kept)."""
+    import pandas as pd
+
+    df = pd.read_csv(case_dir / fname, dtype=str, keep_default_na=False)
+    count = {f: int((df["conf_status"] == f).sum()) for f in ("C", "D")}
+    tool, method = fname.removesuffix(".csv").split("-", 1)
+    peers = pd.read_csv(case_dir / "peers.csv")
+    row = peers[peers["tool"].str.lower().str.replace("-", "").str.startswith(tool)
+                & (peers["method"] == method)].iloc[0]
+    exact = int(row["audit_exact"])
+    narrow = int(row["audit_narrow"]) + exact  # ours counts exact cells as narrow too
+    k = int(spec["disclosure"]["min_frequency"])
+    rep = SuppressionReport(
+        cells=len(df),
+        parameters=SuppressionParameters(
+            min_frequency=k, zero_policy="safe", secondary=f"{row['tool']} {method}",
+            cost="value", protection_level=LevelParameters(kind="absolute", value=float(k)),
+            time_limit=0.0, protection_rule="peer pattern (bench table)"),
+        primary=PrimaryCells(cells=count["C"], by_rule={"frequency": count["C"]}),
+        secondary=SecondaryCells(cells=count["D"], applied=True),
+        suppressed=SuppressedCells(cells=count["C"] + count["D"]),
+        by_dimension={},
+        audit=AuditResult(
+            passed=exact == narrow == int(row["audit_missed_primary"]) == 0,
+            primary_cells_checked=count["C"], exact=exact, narrow=narrow, min_width=None,
+            intervals=[], intervals_kind="not kept (figures from peers.csv)", mode="exact",
+            components=0, largest_component=0, lps=0, seconds=0.0),
+    )
+    return rep.to_dict()
+
+
 def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_bench_dir(ap)
+    bench = bench_dir(ap.parse_args().bench_dir)
+
     from publisher.app import create_app
     from publisher.db import make_engine, session_factory, transaction, upgrade
     from publisher.workflow_models import ApiToken, Release, User, utcnow
@@ -55,15 +108,16 @@ def main() -> None:
         s.add(tok)
         ids = {}
         for case, first, second in CASES:
-            spec = yaml.safe_load((BENCH / case / "spec.yaml").read_text("utf-8"))
+            spec = yaml.safe_load((bench / case / "spec.yaml").read_text("utf-8"))
             spec["id"] = case.replace("_", "-")
             prev = None
             for n, fname in enumerate((first, second)):
-                body = (BENCH / case / fname).read_bytes()
+                body = (bench / case / fname).read_bytes()
                 r = Release(series=spec["id"], version=f"1.{n}.0", kind="initial" if n == 0
                             else "revision", state="published", title={"en": case}, spec=spec,
                             upload_name="x", upload_sha256="", content_rev=1,
-                            protected_csv=body, report={"cells": body.count(b"\n") - 1},
+                            protected_csv=body,
+                            report=pattern_report(bench / case, fname, spec),
                             prepared_by_id=prep.id, approved_by_id=appr.id, approved_rev=1,
                             approved_at=utcnow() - timedelta(days=2),
                             published_at=utcnow() - timedelta(days=1 - n),

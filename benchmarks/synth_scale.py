@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from disclosure.spec import Dimension, DisclosureSpec, Hierarchy, TableSpec
+from disclosure.methods.suppression import SuppressionSpec
+from disclosure.spec import Dimension, Hierarchy, TableSpec
 from disclosure.table import CellTable, aggregate
 
 
@@ -21,8 +22,7 @@ def scale_spec(oblasts: int = 6, districts: int = 7, countries: int = 40, ages: 
         Dimension("year", Hierarchy.flat("year", [str(2020 + i) for i in range(years)])),
     )
     return TableSpec(id="synth-scale", version="1.0.0", title={"en": "scale"}, dimensions=dims,
-                     disclosure=DisclosureSpec(method="suppression", min_frequency=5,
-                                               secondary=secondary))
+                     disclosure=SuppressionSpec(min_frequency=5, secondary=secondary))
 
 
 def scale_table(spec: TableSpec, seed: int = 7, mean_count: float = 45.0) -> CellTable:

@@ -1,14 +1,18 @@
 """Building one release's Frictionless Data Package from a protected table and its spec.
 
 :func:`package_table` reads and checks the protected CSV (:mod:`datapackages.protected`),
-gathers the release metadata from the spec (keys listed in :data:`METADATA_KEYS`, all text checked
+gathers the release metadata from the spec (keys listed in
+:data:`disclosure.spec_schema.METADATA_KEYS`, all text checked
 by :mod:`datapackages.text`), writes into a temporary folder beside ``out_dir``:
 
 - ``datapackage.json`` (v1-compatible; validates in frictionless 5 and datapackage-js 1.1),
 - ``data/<id>.csv`` (every cell, flags in ``obs_status`` / ``conf_status``),
 - ``codelists/<dimension>.csv`` and ``flags/<column>.csv`` (kk/ru/en labels, foreign keys),
 - ``downloads/<id>-<lang>.xlsx`` and ``downloads/<id>-<lang>.stat.json`` (JSON-stat 2.0),
+- every registered download format under ``downloads/`` (PC-Axis, SDMX-CSV and the SDMX-ML
+  structure message besides XLSX and JSON-stat: :mod:`datapackages.formats`),
 - ``citation/citation.txt``, ``citation/citation.csl.json``, ``citation/citation.bib``,
+- ``dcat.ttl`` (DCAT-AP 3.0, :mod:`datapackages.dcat`),
 
 validates it with frictionless (schema, types, keys, foreign keys, hashes, plus a row rule that
 no suppressed cell carries a value), zips it reproducibly and only then moves folder and zip into
@@ -34,16 +38,22 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from disclosure.spec import TableSpec
+from disclosure.methods import DisclosureMethod, PublishedFacts, method_of
+from disclosure.report import ProtectionReport, ReportError, report_from_dict
+from disclosure.spec import TableSpec, parse_semver
 
 from . import citation as cite
+from . import dcat
 from .codelists import CodeList, build_codelist
+from .dcat import contact_point
 from .errors import PackageError
-from .formats import TableText, dumps, jsonstat, write_xlsx
-from .method import FIELD_TEXT, FLAG_LABELS, FLAGS, noise_method, suppression_method
+from .flags import FIELD_TEXT, flag_meanings
+from .formats import DownloadTable, TableText, dumps, formats
+from .i18n import N_, tr
 from .protected import ProtectedRows, read_protected
 from .text import (
     DIMENSION_TITLES,
+    LANGUAGE_IN,
     LANGUAGES,
     LONG,
     MEASURE_TITLE,
@@ -53,31 +63,6 @@ from .text import (
     clean_email,
     clean_url,
 )
-
-SEMVER = re.compile(
-    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*)"
-    r"(?:\.(?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*))*))?$"
-)
-
-#: Top-level spec keys read from ``TableSpec.metadata`` (all optional).
-METADATA_KEYS = {
-    "languages": "list: kk, ru, en in order, the default language first (default kk, ru, en)",
-    "allow_missing_languages": "true / false / list of languages whose text may be absent",
-    "license": "Open Definition id (default CC-BY-4.0) or {name, path, title}",
-    "keywords": "{kk: [..], ru: [..], en: [..]}, or a plain list of language-neutral tags",
-    "contributors": "list of {title (a name, or {kk,ru,en}), role, email, path, organization}",
-    "sources": "list of {title ({kk,ru,en}; a plain string is the default language), path, "
-               "email, version}",
-    "homepage": "http(s) URL (default: landing_url)",
-    "publisher": "{name: {kk,ru,en}, path: URL, email}",
-    "doi": "DOI of this version (10.xxxx/...): becomes the package id and the citation identifier",
-    "created": "RFC 3339 time of the release (used when package_table gets no `created`)",
-    "reference_period": "{kk,ru,en} text, or a plain string such as 2025 used in every language",
-    "unit": "{kk,ru,en} unit of measure (default: persons)",
-    "measure_title": "{kk,ru,en} title of obs_value (default: number of persons)",
-    "reference_metadata": "{key: {kk,ru,en}} further ESMS-style notes (mandate, population, ...)",
-    "synthetic": "true for made-up demonstration data (x_synthetic in the descriptor)",
-}
 
 LICENSES = {
     "CC-BY-4.0": ("https://creativecommons.org/licenses/by/4.0/",
@@ -89,16 +74,9 @@ LICENSES = {
                  "Open Data Commons Open Database License 1.0"),
 }
 ROLES = ("author", "publisher", "maintainer", "wrangler", "contributor")
-DEFAULT_PUBLISHER = {"kk": "Статистика қызметі", "ru": "Статистическая служба",
-                     "en": "Statistical office"}
-DEFAULT_KEYWORDS = {"kk": ["көші-қон", "статистика"], "ru": ["миграция", "статистика"],
-                    "en": ["migration", "statistics"]}
-LANG_IN = {  # a language named in another language
-    "kk": {"kk": "қазақша", "ru": "орысша", "en": "ағылшынша"},
-    "ru": {"kk": "на казахском", "ru": "на русском", "en": "на английском"},
-    "en": {"kk": "Kazakh", "ru": "Russian", "en": "English"},
-}
-XLSX_MEDIATYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+# Built-in texts: msgids of the package-text catalogue (datapackages.i18n), rendered with tr.
+DEFAULT_PUBLISHER = N_("Statistical office")
+DEFAULT_KEYWORDS = (N_("migration"), N_("statistics"))
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
@@ -116,17 +94,6 @@ class PackageResult:
 
 
 # ----------------------------------------------------------------------------- versions
-
-def parse_semver(v: str) -> tuple:
-    m = SEMVER.match(v or "")
-    if not m:
-        raise ValueError(v)
-    pre = m.group(4)
-    pre_key: tuple = ((1,),) if pre is None else tuple(
-        (0, int(p), "") if p.isdigit() else (0, 10**18, p) for p in pre.split("."))
-    # A release ranks above its pre-releases; numeric identifiers rank below alphanumeric ones.
-    return (int(m.group(1)), int(m.group(2)), int(m.group(3)), 1 if pre is None else 0, pre_key)
-
 
 def check_version(version: str, previous: str | None, source: str) -> None:
     try:
@@ -223,7 +190,11 @@ def _person(raw: Any, key: str, langs: Languages, source: str, *, neutral: bool 
 
 
 def _keywords(metadata: dict, langs: Languages, source: str) -> dict[str, list[str]]:
-    raw = metadata.get("keywords", DEFAULT_KEYWORDS)
+    if "keywords" in metadata:
+        raw = metadata["keywords"]
+    else:
+        words = [tr(w) for w in DEFAULT_KEYWORDS]
+        raw = {lang: [w[lang] for w in words] for lang in LANGUAGES}
     if isinstance(raw, list):  # language-neutral tags: the same in every language
         raw = dict.fromkeys(LANGUAGES, raw)
     if not isinstance(raw, dict):
@@ -265,6 +236,7 @@ class Meta:
     measure_title: dict[str, str]
     unit: dict[str, str]
     reference: dict[str, dict[str, str]]
+    contact: dict[str, Any] | None = None  # the contact point: {name: {kk,ru,en}, email}
 
 
 def gather_metadata(spec: TableSpec, *, source: str, created: datetime | None,
@@ -287,7 +259,7 @@ def gather_metadata(spec: TableSpec, *, source: str, created: datetime | None,
     elif pub.get("name"):
         publisher = langs.text(pub["name"], "publisher.name")
     else:
-        publisher = dict(DEFAULT_PUBLISHER)
+        publisher = tr(DEFAULT_PUBLISHER)
         warnings.append("no publisher given (spec 'publisher.name' or publisher_name): the "
                         "citation names a generic 'Statistical office'")
 
@@ -323,14 +295,16 @@ def gather_metadata(spec: TableSpec, *, source: str, created: datetime | None,
 
     dim_titles = {}
     for d in spec.dimensions:
-        fallback = DIMENSION_TITLES.get(d.name.lower())
+        builtin = DIMENSION_TITLES.get(d.name.lower())
+        fallback = tr(builtin) if builtin else None
         if not d.title and fallback is None:
             fallback = dict.fromkeys(LANGUAGES, d.name)
             warnings.append(f"dimension {d.name!r} has no title; its name is used")
         dim_titles[d.name] = langs.text(d.title or None, f"dimensions.{d.name}.title",
                                         fallback=fallback)
-    measure_title = langs.text(md.get("measure_title"), "measure_title", fallback=MEASURE_TITLE)
-    unit = langs.text(md.get("unit"), "unit", fallback=UNIT)
+    measure_title = langs.text(md.get("measure_title"), "measure_title",
+                               fallback=tr(MEASURE_TITLE))
+    unit = langs.text(md.get("unit"), "unit", fallback=tr(UNIT))
     reference: dict[str, dict[str, str]] = {"unit_of_measure": unit}
     period = md.get("reference_period")
     if period is not None:
@@ -352,16 +326,22 @@ def gather_metadata(spec: TableSpec, *, source: str, created: datetime | None,
         keywords=_keywords(md, langs, source), contributors=contributors, sources=sources,
         homepage=homepage, landing_url=landing_url, doi=doi, publisher=publisher,
         dim_titles=dim_titles, measure_title=measure_title, unit=unit, reference=reference,
+        contact=contact_point(md, langs, publisher, source),
     )
 
 
 # ----------------------------------------------------------------------------- files
 
 def _csv_bytes(header: list[str], rows: list[list[str]]) -> bytes:
+    """CSV of text cells; a cell a spreadsheet would run as a formula is neutralised
+    (:func:`datapackages.text.csv_safe`; numbers such as a negative ``obs_value`` stay numbers).
+    Hashes and sizes are taken from these bytes, so the descriptor matches them."""
+    from .text import csv_safe
+
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(header)
-    w.writerows(rows)
+    w.writerows([csv_safe(c) for c in row] for row in rows)
     return buf.getvalue().encode("utf-8")
 
 
@@ -395,10 +375,10 @@ def _field(name: str, ftype: str, title: dict[str, str], default: str,
         f["description"] = description[default]
     if constraints:
         f["constraints"] = constraints
-    tr: dict[str, Any] = {"title": title}
+    translations: dict[str, Any] = {"title": title}
     if description:
-        tr["description"] = description
-    f["x_translations"] = tr
+        translations["description"] = description
+    f["x_translations"] = translations
     return f
 
 
@@ -417,42 +397,49 @@ def _per_lang(fn: Any) -> dict[str, str]:
 
 # ----------------------------------------------------------------------------- main
 
-def package_table(spec: TableSpec, protected_csv: Path, out_dir: Path, *,
+def package_table(spec: TableSpec, protected_csv: Path | str | bytes, out_dir: Path, *,
                   report: dict | None = None, previous_version: str | None = None,
                   landing_url: str | None = None, created: datetime | None = None,
                   publisher_name: dict[str, str] | None = None,
-                  codelist_dir: Path | None = None) -> PackageResult:
+                  codelist_dir: Path | None = None, name: str | None = None) -> PackageResult:
     """Check, build, validate and write the data package of one protected table.
 
     Writes ``out_dir`` (replacing an earlier package there, never another kind of folder) and
     ``out_dir`` + ``.zip``. Same inputs (including ``created``) give the same zip bytes.
     Raises :class:`PackageError` (one line: file, row, column, reason); then nothing is written.
+    ``protected_csv`` is the protected table's CSV file or its bytes (``name`` names it in
+    messages).
     """
-    protected_csv = Path(protected_csv)
+    if isinstance(protected_csv, str | Path):
+        protected_csv = Path(protected_csv)
+        name = name or str(protected_csv)
+    else:
+        protected_csv = bytes(protected_csv)
+        name = name or "protected table"
     out_dir = Path(out_dir).resolve()
     source = f"spec {spec.id}"
     warnings: list[str] = []
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     check_version(spec.version, previous_version, source)
-    if spec.disclosure.method not in FLAGS:
-        raise PackageError(f"unknown protection method {spec.disclosure.method!r}", source=source)
+    impl = method_of(spec)
+    rep = None if report is None else _typed_report(report, impl, source)
     meta = gather_metadata(spec, source=source, created=created, landing_url=landing_url,
                            publisher_name=publisher_name, warnings=warnings)
-    noise = spec.disclosure.method == "noise"
-    additive = not (noise and isinstance(report, dict) and (
-        report.get("additive") is False
-        or (isinstance(report.get("checks"), dict) and report["checks"].get("additive") is False)))
-    if noise and isinstance(report, dict) and report.get("differentially_private") is False:
-        warnings.append("the protection report says the noise came from a seeded test sampler: "
-                        "NOT a differentially private release (the package says so)")
-    table = read_protected(spec, protected_csv, check_additivity=additive)
-    _check_report_counts(table, report, str(protected_csv))
+    additive = impl.additive(rep) if rep is not None else True
+    warnings.extend(impl.package_warnings(rep) if rep is not None else [])
+    table = read_protected(spec, protected_csv, name=name, check_additivity=additive)
+    non_negative = all(r["obs_value"] is None or r["obs_value"] >= 0 for r in table.rows)
+    facts = PublishedFacts(cells=table.counts["cells"], primary=table.counts["C"],
+                           secondary=table.counts["D"], non_negative=non_negative,
+                           additive=additive)
+    if rep is not None:
+        problem = impl.check_published(rep, facts)
+        if problem:
+            raise PackageError(f"{problem}; refusing to package the table", source=name)
     codelists = {d.name: build_codelist(d, meta.langs, codelist_dir, warnings)
                  for d in spec.dimensions}
-    non_negative = all(r["obs_value"] is None or r["obs_value"] >= 0 for r in table.rows)
-    method = (noise_method(spec, report, non_negative=non_negative, additive=additive) if noise
-              else suppression_method(spec, table.counts, report))
+    method = method_block(spec, rep, facts)
     method["text"] = {lang: clean(method["text"][lang], f"method.text.{lang}", source=source,
                                   long=True, limit=4 * LONG) for lang in LANGUAGES}
     method["parameters"]["additive"] = additive
@@ -477,7 +464,7 @@ def package_table(spec: TableSpec, protected_csv: Path, out_dir: Path, *,
         _validate(tmp / "datapackage.json", spec.id, source)
         timings["validate"] = time.perf_counter() - t
         t = time.perf_counter()
-        zip_bytes = _zip(tmp, files, f"{spec.id}-{spec.version}", meta.created)
+        zip_bytes = _zip(tmp, files, meta.created)
         timings["zip"] = time.perf_counter() - t
         zip_tmp.write_bytes(zip_bytes)
         old = None
@@ -505,26 +492,33 @@ def package_table(spec: TableSpec, protected_csv: Path, out_dir: Path, *,
                          warnings=warnings, timings=timings)
 
 
-def _check_report_counts(table: ProtectedRows, report: dict | None, src: str) -> None:
-    """If the protection report counts suppressed cells, the CSV must hold as many; a report
-    whose attacker audit failed (a suppressed cell recomputable) is refused outright."""
-    if not isinstance(report, dict):
-        return
-    audit = report.get("audit")
-    if isinstance(audit, dict) and audit.get("passed") is False:
-        bad = [f"{k} {audit[k]}" for k in ("exact", "narrow")
-               if isinstance(audit.get(k), int) and not isinstance(audit.get(k), bool)]
-        more = f" ({', '.join(bad)})" if bad else ""
-        raise PackageError(f"the protection report says the attacker audit failed{more}: "
-                           "suppressed cells could be recomputed; refusing to package the table",
-                           source=src)
-    for key, flag in (("primary", "C"), ("secondary", "D")):
-        part = report.get(key)
-        n = part.get("cells") if isinstance(part, dict) else None
-        if isinstance(n, int) and not isinstance(n, bool) and n != table.counts[flag]:
-            raise PackageError(f"the protection report counts {n} {key} suppressed cell(s) but "
-                               f"the table has {table.counts[flag]} with conf_status {flag}; "
-                               "the table and the report do not belong together", source=src)
+def _typed_report(report: dict | ProtectionReport, method: DisclosureMethod,
+                  source: str) -> ProtectionReport:
+    """The typed report of a JSON report, which must be of the spec's method."""
+    try:
+        rep = report_from_dict(report)
+    except ReportError as e:
+        raise PackageError(f"the protection report does not fit: {e.reason}",
+                           source=source) from None
+    if rep.method != method.name:
+        raise PackageError(f"the protection report is of method {rep.method!r} but the spec "
+                           f"asks for {method.name!r}", source=source)
+    return rep
+
+
+def method_block(spec: TableSpec, report: ProtectionReport | None,
+                 facts: PublishedFacts) -> dict[str, Any]:
+    """The package's ``x_method``: the method's own note, its flags with their meanings."""
+    impl = method_of(spec)
+    note = impl.describe(spec, report, facts, tr)
+    out: dict[str, Any] = {"method": impl.name, "parameters": dict(note.parameters)}
+    if note.cells is not None:
+        out["cells"] = note.cells
+    out["text"] = note.text
+    out["flags"] = flag_meanings(impl.flags)
+    if note.audit is not None:
+        out["audit"] = note.audit
+    return out
 
 
 def _write_all(spec: TableSpec, table: ProtectedRows, codelists: dict[str, CodeList],
@@ -533,7 +527,9 @@ def _write_all(spec: TableSpec, table: ProtectedRows, codelists: dict[str, CodeL
     t0 = time.perf_counter()
     default = meta.langs.default
     dims = list(spec.dimension_names)
-    noise = spec.disclosure.method == "noise"
+    impl = method_of(spec)
+    extra = impl.columns
+    suppresses = any(c != "A" for c in impl.flags.get("obs_status", ()))
     files: dict[str, bytes] = {}
     resources: list[dict] = []
     taken: set[str] = {spec.id}
@@ -552,15 +548,13 @@ def _write_all(spec: TableSpec, table: ProtectedRows, codelists: dict[str, CodeL
         dt = meta.dim_titles[d]
         schema = {
             "fields": [
-                _field("code", "string", {"kk": "Коды", "ru": "Код", "en": "Code"}, default,
+                _field("code", "string", tr("Code"), default,
                        constraints={"required": True, "unique": True}),
-                _field("parent", "string", {"kk": "Жоғары тұрған код", "ru": "Родительский код",
-                                            "en": "Parent code"}, default),
-                _field("level", "integer", {"kk": "Деңгей", "ru": "Уровень", "en": "Level"},
+                _field("parent", "string", tr("Parent code"), default),
+                _field("level", "integer", tr("Level"),
                        default, constraints={"required": True, "minimum": 0}),
                 *(_field(f"label_{lg}", "string",
-                         {"kk": f"Атауы ({LANG_IN['kk'][lg]})", "ru": f"Наименование "
-                          f"({LANG_IN['ru'][lg]})", "en": f"Label ({LANG_IN['en'][lg]})"},
+                         tr("Label (%(language)s)", language=tr(LANGUAGE_IN[lg])),
                          default, constraints={"required": True}) for lg in LANGUAGES),
             ],
             "missingValues": [""],
@@ -570,32 +564,25 @@ def _write_all(spec: TableSpec, table: ProtectedRows, codelists: dict[str, CodeL
         }
         cl_resources.append(_resource(
             name, path, body, "csv", "text/csv",
-            _per_lang(lambda lg, dt=dt: {"kk": "Кодтар тізімі", "ru": "Справочник кодов",
-                                         "en": "Code list"}[lg] + f": {dt[lg]}"),
-            _per_lang(lambda lg, dt=dt: {
-                "kk": f"«{dt['kk']}» өлшемінің кодтары және олардың қазақша, орысша, ағылшынша "
-                      "атаулары.",
-                "ru": f"Коды измерения «{dt['ru']}» и их наименования на казахском, русском и "
-                      "английском языках.",
-                "en": f"Codes of the dimension “{dt['en']}” and their labels in Kazakh, Russian "
-                      "and English."}[lg]),
+            tr("Code list: %(dimension)s", dimension=dt),
+            tr("Codes of the dimension “%(dimension)s” and their labels in Kazakh, Russian and "
+               "English.", dimension=dt),
             default, tabular=True, schema=schema, extra={"x_codelist_source": cl.source}))
         fk.append({"fields": [d], "reference": {"resource": name, "fields": ["code"]}})
     flag_resources = []
-    for col, codes in FLAGS[spec.disclosure.method].items():
+    for col, codes in impl.flags.items():
         name = _resource_name(f"flags-{col.replace('_', '-')}", taken)
         path = f"flags/{col}.csv"
         body = _csv_bytes(["code", "label_kk", "label_ru", "label_en"], [
-            [c, *(FLAG_LABELS[col][c][lg] for lg in LANGUAGES)] for c in codes])
+            [c, *(method["flags"][col][c][lg] for lg in LANGUAGES)] for c in codes])
         files[path] = body
-        ft = FIELD_TEXT[col]
+        ft = tr(FIELD_TEXT[col])
         schema = {
             "fields": [
-                _field("code", "string", {"kk": "Коды", "ru": "Код", "en": "Code"}, default,
+                _field("code", "string", tr("Code"), default,
                        constraints={"required": True, "unique": True}),
                 *(_field(f"label_{lg}", "string",
-                         {"kk": f"Мағынасы ({LANG_IN['kk'][lg]})", "ru": f"Значение "
-                          f"({LANG_IN['ru'][lg]})", "en": f"Meaning ({LANG_IN['en'][lg]})"},
+                         tr("Meaning (%(language)s)", language=tr(LANGUAGE_IN[lg])),
                          default, constraints={"required": True}) for lg in LANGUAGES),
             ],
             "missingValues": [""],
@@ -603,54 +590,49 @@ def _write_all(spec: TableSpec, table: ProtectedRows, codelists: dict[str, CodeL
         }
         flag_resources.append(_resource(
             name, path, body, "csv", "text/csv", ft,
-            _per_lang(lambda lg, ft=ft: {"kk": "Белгілердің мағынасы: ", "ru": "Значения "
-                                         "отметок: ", "en": "Meaning of the flags: "}[lg] + ft[lg]),
+            tr("Meaning of the flags: %(column)s", column=ft),
             default, tabular=True, schema=schema))
         fk.append({"fields": [col], "reference": {"resource": name, "fields": ["code"]}})
 
     # The data table.
     data_path = f"data/{spec.id}.csv"
     cols = table.columns
-    order = [*dims, "obs_value", "obs_status", "conf_status"] + (["obs_moe"] if noise else [])
+    order = [*dims, "obs_value", "obs_status", "conf_status", *(c.name for c in extra)]
     assert sorted(order) == sorted(cols)
     body = _csv_bytes(order, [[("" if r[c] is None else str(r[c])) for c in order]
                               for r in table.rows])
     files[data_path] = body
     any_negative = any(r["obs_value"] is not None and r["obs_value"] < 0 for r in table.rows)
     value_constraints = {} if any_negative else {"minimum": 0}
-    flag_note = _per_lang(lambda lg: {
-        "kk": "Бос мән құпиялылық үшін жасырылған ұяшықты білдіреді (conf_status C немесе D).",
-        "ru": "Пустое значение означает ячейку, скрытую в целях конфиденциальности "
-              "(conf_status C или D).",
-        "en": "An empty value is a cell suppressed for confidentiality (conf_status C or D)."}[lg])
-    unit_note = _per_lang(lambda lg: {"kk": "Өлшем бірлігі: ", "ru": "Единица измерения: ",
-                                      "en": "Unit of measure: "}[lg] + meta.unit[lg] + ".")
-    obs_desc = {lg: unit_note[lg] + ("" if noise else " " + flag_note[lg]) for lg in LANGUAGES}
+    flag_note = tr("An empty value is a cell suppressed for confidentiality (conf_status C or D).")
+    unit_note = tr("Unit of measure: %(unit)s.", unit=meta.unit)
+    obs_desc = {lg: unit_note[lg] + (" " + flag_note[lg] if suppresses else "")
+                for lg in LANGUAGES}
     fields = [
         _field(d, "string", meta.dim_titles[d], default,
-               _per_lang(lambda lg, d=d: {"kk": "Коды; атаулары: ", "ru": "Код; наименования: ",
-                                          "en": "Code; labels: "}[lg] + f"codelists/{d}.csv"),
+               tr("Code; labels: %(path)s", path="codelists/" + d + ".csv"),
                constraints={"required": True})
         for d in dims
     ]
     fields.append(_field("obs_value", "integer", meta.measure_title, default, obs_desc,
                          constraints=value_constraints or None))
     for col in ("obs_status", "conf_status"):
-        meanings = {lg: "; ".join(f"{c} = {FLAG_LABELS[col][c][lg]}"
-                                  for c in FLAGS[spec.disclosure.method][col]) for lg in LANGUAGES}
-        fields.append(_field(col, "string", FIELD_TEXT[col], default, meanings,
+        meanings = {lg: "; ".join(f"{c} = {method['flags'][col][c][lg]}"
+                                  for c in impl.flags[col]) for lg in LANGUAGES}
+        fields.append(_field(col, "string", tr(FIELD_TEXT[col]), default, meanings,
                              constraints={"required": True,
-                                          "enum": list(FLAGS[spec.disclosure.method][col])}))
-    if noise:
-        fields.append(_field("obs_moe", "number", FIELD_TEXT["obs_moe"], default,
-                             method["text"], constraints={"required": True, "minimum": 0}))
+                                          "enum": list(impl.flags[col])}))
+    for c in extra:
+        cons: dict[str, Any] = {"required": True}
+        if c.minimum is not None:
+            cons["minimum"] = c.minimum
+        fields.append(_field(c.name, c.type, tr(c.title), default, method["text"],
+                             constraints=cons))
     data_schema = {"fields": fields, "missingValues": [""], "primaryKey": dims,
                    "foreignKeys": fk}
     data_title = meta.title
-    data_desc = _per_lang(lambda lg: meta.title[lg] + ". " + {
-        "kk": "Әр жол — бір ұяшық (жиынтықтарды қоса). ",
-        "ru": "Каждая строка — одна ячейка (включая итоги). ",
-        "en": "One row per cell (totals included). "}[lg] + method["text"][lg])
+    data_desc = tr("%(title)s. One row per cell (totals included). %(method)s",
+                   title=meta.title, method=method["text"])
     data_res = _resource(spec.id, data_path, body, "csv", "text/csv", data_title, data_desc,
                          default, tabular=True, schema=data_schema)
     resources.append(data_res)
@@ -687,6 +669,8 @@ def _write_all(spec: TableSpec, table: ProtectedRows, codelists: dict[str, CodeL
     descriptor["x_release"] = release
     descriptor["x_method"] = method
     descriptor["x_reference_metadata"] = meta.reference
+    if meta.contact:
+        descriptor["x_contact_point"] = meta.contact
     if meta.langs.missing:
         descriptor["x_missing_translations"] = list(meta.langs.missing)
     if (spec.metadata or {}).get("synthetic") is True:
@@ -702,43 +686,28 @@ def _write_all(spec: TableSpec, table: ProtectedRows, codelists: dict[str, CodeL
                      meta.license.get("name") or meta.license.get("path", ""),
                      dimension_titles=meta.dim_titles, measure_title=meta.measure_title,
                      method_text=method["text"], flags=method["flags"], citation=citations,
-                     source=meta.publisher)
+                     source=meta.publisher, series=spec.id, unit=meta.unit,
+                     reference_period=meta.reference.get("reference_period"),
+                     contact=meta.contact, default_language=default)
     timings["csv"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    for lg in LANGUAGES:
-        path = f"downloads/{spec.id}-{lg}.xlsx"
-        body = write_xlsx(table.rows, dims, codelists, text, lg, moe=noise)
-        files[path] = body
-        resources.append(_resource(
-            _resource_name(f"{spec.id}-xlsx-{lg}", taken), path, body, "xlsx", XLSX_MEDIATYPE,
-            _per_lang(lambda x, lg=lg: f"{meta.title[x]} (XLSX, {LANG_IN[x][lg]})"),
-            _per_lang(lambda x, lg=lg: {
-                "kk": f"Кесте Excel форматында, атаулары {LANG_IN['kk'][lg]}; белгілер жеке "
-                      "бағандарда, әдіснама екінші парақта.",
-                "ru": f"Таблица в формате Excel, наименования {LANG_IN['ru'][lg]}; отметки в "
-                      "отдельных столбцах, методология на втором листе.",
-                "en": f"The table as Excel, labels in {LANG_IN['en'][lg]}; flags in their own "
-                      "columns, the method on the second sheet."}[x]),
-            default, tabular=False, extra={"x_language": lg}))
-    timings["xlsx"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    for lg in LANGUAGES:
-        path = f"downloads/{spec.id}-{lg}.stat.json"
-        body = dumps(jsonstat(table.rows, dims, codelists, text, lg, moe=noise))
-        files[path] = body
-        resources.append(_resource(
-            _resource_name(f"{spec.id}-jsonstat-{lg}", taken), path, body, "json",
-            "application/json",
-            _per_lang(lambda x, lg=lg: f"{meta.title[x]} (JSON-stat 2.0, {LANG_IN[x][lg]})"),
-            _per_lang(lambda x, lg=lg: {
-                "kk": f"Кесте JSON-stat 2.0 форматында, атаулары {LANG_IN['kk'][lg]}.",
-                "ru": f"Таблица в формате JSON-stat 2.0, наименования {LANG_IN['ru'][lg]}.",
-                "en": f"The table as JSON-stat 2.0, labels in {LANG_IN['en'][lg]}."}[x]),
-            default, tabular=False, extra={"x_language": lg}))
-
-    timings["jsonstat"] = time.perf_counter() - t0
+    download = DownloadTable(rows=table.rows, dimensions=dims, codelists=codelists, text=text,
+                             extra_columns=tuple(c.name for c in extra))
+    for fmt in formats():
+        t0 = time.perf_counter()
+        for lg in (LANGUAGES if fmt.per_language else (default,)):
+            path = (f"downloads/{spec.id}-{lg}{fmt.suffix}" if fmt.per_language
+                    else f"downloads/{spec.id}{fmt.suffix}")
+            body = fmt.render(download, lg)
+            files[path] = body
+            name = f"{spec.id}-{fmt.name}-{lg}" if fmt.per_language else f"{spec.id}-{fmt.name}"
+            resources.append(_resource(
+                _resource_name(name, taken), path, body, fmt.format, fmt.mediatype,
+                _per_lang(lambda x, lg=lg, fmt=fmt: fmt.title(meta.title[x], lg, x)),
+                _per_lang(lambda x, lg=lg, fmt=fmt: fmt.description(lg, x)),
+                default, tabular=False,
+                extra={"x_language": lg} if fmt.per_language else None))
+        timings[fmt.name] = time.perf_counter() - t0
     # Citations.
-    cit_title = {"kk": "Сілтеме жасау үлгісі", "ru": "Как цитировать", "en": "How to cite"}
     txt = "".join(f"[{lg}] {citations[lg]}\n" for lg in meta.langs.order).encode("utf-8")
     csl = dumps([cite.csl_json(descriptor, lg) for lg in meta.langs.order])
     bib = "\n".join(cite.biblatex(descriptor, lg) for lg in meta.langs.order).encode("utf-8")
@@ -750,15 +719,18 @@ def _write_all(spec: TableSpec, table: ProtectedRows, codelists: dict[str, CodeL
         files[path] = body
         resources.append(_resource(
             _resource_name(f"citation-{fmt}", taken), path, body, fmt, mt,
-            _per_lang(lambda x, what=what: f"{cit_title[x]} ({what})"),
-            _per_lang(lambda x, what=what: {
-                "kk": f"Осы нұсқаға {what} форматындағы сілтеме (қазақша, орысша, ағылшынша).",
-                "ru": f"Ссылка на эту версию в формате {what} (на казахском, русском и "
-                      "английском).",
-                "en": f"Citation of this version as {what} (Kazakh, Russian, English)."}[x]),
+            tr("How to cite (%(format)s)", format=what),
+            tr("Citation of this version as %(format)s (Kazakh, Russian, English).",
+               format=what),
             default, tabular=False))
 
+    # DCAT-AP metadata of this version: every resource above as a distribution.
     descriptor["resources"] = resources
+    body = dcat.dcat_turtle(descriptor)
+    files[dcat.PATH] = body
+    resources.append(_resource(_resource_name("dcat", taken), dcat.PATH, body, "ttl",
+                               "text/turtle", *dcat.dcat_resource_text(), default,
+                               tabular=False))
     files["datapackage.json"] = dumps(descriptor)
     for path, body in files.items():
         p = tmp / path
@@ -819,17 +791,33 @@ def _validate(descriptor_path: Path, data_name: str, source: str) -> None:
                            row=getattr(e, "row_number", None))
 
 
-def _zip(root: Path, files: list[str], folder: str, when: datetime) -> bytes:
-    """A reproducible zip: sorted entries under ``folder/``, fixed times and permissions."""
+def _zip(root: Path, files: list[str], when: datetime) -> bytes:
+    """A reproducible zip: ``datapackage.json`` at the root (so ``frictionless`` and
+    ``Package("X.zip")`` open it), sorted entries, fixed times and permissions."""
     dt = (when.year, when.month, when.day, when.hour, when.minute, when.second - when.second % 2)
     if when.year < 1980:
         dt = ZIP_EPOCH
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as z:
         for rel in sorted(files):
-            zi = zipfile.ZipInfo(f"{folder}/{rel}", date_time=dt)
+            zi = zipfile.ZipInfo(rel, date_time=dt)
             zi.compress_type = zipfile.ZIP_DEFLATED
             zi.external_attr = 0o644 << 16
             zi.create_system = 3
             z.writestr(zi, (root / rel).read_bytes())
     return buf.getvalue()
+
+
+# ----------------------------------------------------------------------------- checks
+
+def check_metadata(spec: TableSpec, *, publisher_name: dict[str, str] | None = None) -> list[str]:
+    """Check the release metadata of ``spec`` as :func:`package_table` will (texts in kk/ru/en,
+    markup and control characters, licence, people, URLs, ...) without building anything.
+
+    Returns the warnings the package would carry; raises :class:`PackageError` (one line) for
+    what it would refuse.
+    """
+    warnings: list[str] = []
+    gather_metadata(spec, source=f"spec {spec.id}", created=None, landing_url=None,
+                    publisher_name=publisher_name, warnings=warnings)
+    return warnings

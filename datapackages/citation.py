@@ -17,19 +17,23 @@ import re
 from datetime import date
 from typing import Any
 
-LANGS = ("kk", "ru", "en")
+from disclosure.spec import LANGUAGES
+
+from .i18n import N_, tr
+
+#: msgids of the package-text catalogue (:mod:`datapackages.i18n`)
 WORDS = {
-    "version": {"kk": "Нұсқа", "ru": "Версия", "en": "Version"},
-    "dataset": {"kk": "Деректер жиынтығы", "ru": "Набор данных", "en": "Dataset"},
-    "accessed": {"kk": "қаралған күні: ", "ru": "дата обращения: ", "en": "accessed "},
+    "version": N_("Version"),
+    # TRANSLATORS: the resource type in a citation: "... Version 1.0.0. Publisher. (Dataset)."
+    "dataset": N_("Dataset"),
 }
 
 
 def _lang(descriptor: dict, lang: str | None) -> str:
-    langs = descriptor.get("languages") or list(LANGS)
+    langs = descriptor.get("languages") or list(LANGUAGES)
     if lang is None:
         return langs[0]
-    if lang not in LANGS:
+    if lang not in LANGUAGES:
         raise ValueError(f"unknown language {lang!r} (kk, ru, en)")
     return lang
 
@@ -74,14 +78,14 @@ def citation(descriptor: dict, lang: str | None = None, *, accessed: date | None
     lang = _lang(descriptor, lang)
     p = _parts(descriptor, lang)
     who = "; ".join(p["creators"])
-    text = f"{who} ({p['year']}): {p['title']}. {WORDS['version'][lang]} {p['version']}. "
+    text = f"{who} ({p['year']}): {p['title']}. {tr(WORDS['version'])[lang]} {p['version']}. "
     if p["publisher"]:
         text += f"{p['publisher']}. "
-    text += f"({WORDS['dataset'][lang]})."
+    text += f"({tr(WORDS['dataset'])[lang]})."
     if p["url"]:
         text += f" {p['url']}"
     if accessed is not None:
-        text += f" ({WORDS['accessed'][lang]}{accessed.isoformat()})"
+        text += " " + tr("(accessed %(date)s)", date=accessed.isoformat())[lang]
     return text.strip()
 
 
@@ -96,7 +100,7 @@ def csl_json(descriptor: dict, lang: str | None = None) -> dict:
         "author": [{"literal": c} for c in p["creators"]],
         "version": p["version"],
         "language": lang,
-        "genre": WORDS["dataset"][lang],
+        "genre": tr(WORDS["dataset"])[lang],
     }
     if p["publisher"]:
         item["publisher"] = p["publisher"]

@@ -18,9 +18,9 @@ from pathlib import Path
 from disclosure.spec import TOTAL, Dimension
 
 from .errors import PackageError
+from .i18n import tr
 from .text import LANGUAGES, SPECIAL_CODES, Languages, clean
 
-CODELIST_DIR = Path(__file__).resolve().parent.parent / "config" / "codelists"
 HEADER = ["code", "parent", "label_kk", "label_ru", "label_en"]
 ISO_NAMES = {"iso3166", "country", "countries"}
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -80,7 +80,11 @@ def codelist_source(name: str, directory: Path | None = None) -> tuple[str, dict
         return "iso3166 (country names from CLDR via Babel)", _iso3166()
     if not _NAME.match(name):
         raise PackageError(f"code list name {name[:40]!r} must be a-z 0-9 - _")
-    path = (directory or CODELIST_DIR) / f"{name}.csv"
+    if directory is None:
+        # This package does not know where configuration lives: the caller passes the folder
+        # (the application passes its shipped config/codelists).
+        raise PackageError(f"code list {name!r}: no code-list folder given (codelist_dir)")
+    path = Path(directory) / f"{name}.csv"
     if not path.is_file():
         raise PackageError(f"code list {name!r} not found (expected {path})")
     return f"config/codelists/{name}.csv", _read_csv(path)
@@ -109,7 +113,7 @@ def build_codelist(dim: Dimension, langs: Languages, directory: Path | None = No
         elif code in listed:
             raw = listed[code]
         elif code in SPECIAL_CODES:
-            raw = SPECIAL_CODES[code]
+            raw = tr(SPECIAL_CODES[code])
         elif unlabelled or (not dim.codelist and _PERIOD.match(code)):
             raw = dict.fromkeys(LANGUAGES, code)
             if unlabelled and not _PERIOD.match(code):

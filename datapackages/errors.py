@@ -1,21 +1,15 @@
-"""The one error a package build raises."""
+"""The one error a package build raises (under Ashyq's one error base)."""
 
 from __future__ import annotations
 
-from disclosure.table import located
+from disclosure.errors import AshyqError, located
 
 
-class PackageError(ValueError):
+class PackageError(AshyqError):
     """A package cannot be built; the message is one line naming file, row, column and reason.
 
     Never carries the value of a suppressed cell.
     """
 
-    def __init__(self, message: str, *, source: str | None = None, row: int | None = None,
-                 column: str | None = None):
-        self.reason = message
-        self.source = source
-        self.row = row
-        self.column = column
-        text = located(message, source=source, row=row, column=column)
-        super().__init__(" ".join(text.split()))
+
+__all__ = ["AshyqError", "PackageError", "located"]

@@ -11,19 +11,20 @@ Errors name file, row (header = row 1), column and reason, and never quote a cel
 from __future__ import annotations
 
 import csv
+import io
 import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
+from disclosure.methods import method_of, methods
 from disclosure.spec import TableSpec
 from disclosure.table import CellTable
 
 from .errors import PackageError
-from .method import FLAGS
 
 _INT = re.compile(r"^-?\d{1,16}$")
 _NUM = re.compile(r"^\d{1,16}(\.\d{1,16})?([eE][+-]?\d{1,3})?$")
@@ -40,29 +41,47 @@ class ProtectedRows:
     additive: bool
 
 
-RESERVED = ("obs_value", "obs_status", "conf_status", "obs_moe")
+def reserved_columns() -> tuple[str, ...]:
+    """Names no dimension may take: the measure, the flags and every method's own columns."""
+    return ("obs_value", "obs_status", "conf_status",
+            *(c.name for m in methods() for c in m.columns))
 
 
 def columns_for(spec: TableSpec) -> list[str]:
-    clash = [d for d in spec.dimension_names if d in RESERVED]
+    clash = [d for d in spec.dimension_names if d in reserved_columns()]
     if clash:
         raise PackageError(f"dimension {clash[0]!r} has the name of a published column; rename it",
                            source=f"spec {spec.id}")
     cols = [*spec.dimension_names, "obs_value", "obs_status", "conf_status"]
-    if spec.disclosure.method == "noise":
-        cols.append("obs_moe")
+    cols += [c.name for c in method_of(spec).columns]
     return cols
 
 
-def read_protected(spec: TableSpec, path: Path, *, check_additivity: bool = True) -> ProtectedRows:
-    """Read and check ``path``; raise :class:`PackageError` at the first problem."""
-    src = str(path)
-    if not path.is_file():
-        raise PackageError("no such file", source=src)
-    if path.stat().st_size > MAX_BYTES:
-        raise PackageError(f"file is larger than {MAX_BYTES // 2**20} MiB", source=src)
+def read_protected(spec: TableSpec, source: Path | str | bytes, *, name: str | None = None,
+                   check_additivity: bool = True) -> ProtectedRows:
+    """Read and check ``source``: a CSV file, or the CSV's bytes (``name`` names them in
+    messages; it defaults to the path, or "protected table"). Raise :class:`PackageError` at the
+    first problem."""
+    if isinstance(source, bytes | bytearray | memoryview):
+        data = bytes(source)
+        src = name or "protected table"
+        if len(data) > MAX_BYTES:
+            raise PackageError(f"is larger than {MAX_BYTES // 2**20} MiB", source=src)
+
+        def text() -> IO[str]:
+            return io.StringIO(data.decode("utf-8-sig"), newline="")
+    else:
+        path = Path(source)
+        src = name or str(path)
+        if not path.is_file():
+            raise PackageError("no such file", source=src)
+        if path.stat().st_size > MAX_BYTES:
+            raise PackageError(f"file is larger than {MAX_BYTES // 2**20} MiB", source=src)
+
+        def text() -> IO[str]:
+            return path.open(encoding="utf-8-sig", newline="")
     try:
-        with path.open(encoding="utf-8-sig", newline="") as fh:
+        with text() as fh:
             raw = list(csv.reader(fh, strict=True))
     except UnicodeDecodeError as e:
         raise PackageError("is not UTF-8 text", source=src) from e
@@ -85,8 +104,10 @@ def read_protected(spec: TableSpec, path: Path, *, check_additivity: bool = True
         raise PackageError(f"column {dup!r} appears twice", source=src, row=1, column=dup)
     pos = {c: header.index(c) for c in expected}
 
-    method = spec.disclosure.method
-    flags = FLAGS[method]
+    method_impl = method_of(spec)
+    method = method_impl.label
+    flags = method_impl.flags
+    extra = method_impl.columns
     dims = list(spec.dimension_names)
     hs = [d.hierarchy for d in spec.dimensions]
     index = [{c: i for i, c in enumerate(h.codes)} for h in hs]
@@ -133,7 +154,7 @@ def read_protected(spec: TableSpec, path: Path, *, check_additivity: bool = True
                 raise PackageError("the value is not a whole number", source=src, row=i,
                                    column="obs_value")
             val = int(v)
-            if val < 0 and method == "suppression":
+            if val < 0 and not method_impl.negative_values:
                 raise PackageError("the value is negative", source=src, row=i, column="obs_value")
             if rec["obs_status"] != "A":
                 raise PackageError(f"a free cell must have obs_status A, not {rec['obs_status']!r}",
@@ -153,12 +174,12 @@ def read_protected(spec: TableSpec, path: Path, *, check_additivity: bool = True
             val = None
         out = {d: rec[d] for d in dims}
         out.update(obs_value=val, obs_status=rec["obs_status"], conf_status=conf)
-        if method == "noise":
-            m = rec["obs_moe"]
+        for col in extra:
+            m = rec[col.name]
             if (conf == "F" or m) and (not _NUM.match(m) or not math.isfinite(float(m))):
-                raise PackageError("the margin of error is not a non-negative number",
-                                   source=src, row=i, column="obs_moe")
-            out["obs_moe"] = m or None
+                raise PackageError(f"{col.title.lower()}: not a non-negative number",
+                                   source=src, row=i, column=col.name)
+            out[col.name] = m or None
         by_cell[k] = out
 
     missing = np.flatnonzero(seen < 0)

@@ -13,13 +13,13 @@ import re
 import unicodedata
 from typing import Any
 
+from disclosure.spec import LANGUAGE_NAMES, LANGUAGES, TEXT_LONG, TEXT_SHORT
+
 from .errors import PackageError
+from .i18n import N_
 
-LANGUAGES = ("kk", "ru", "en")
-LANGUAGE_NAMES = {"kk": "Kazakh", "ru": "Russian", "en": "English"}
-
-SHORT = 300  # titles, labels, names, keywords
-LONG = 5000  # descriptions, method notes
+SHORT = TEXT_SHORT  # titles, labels, names, keywords
+LONG = TEXT_LONG  # descriptions, method notes
 
 _MARKUP = re.compile(r"<\s*[A-Za-z!/?]|&#|javascript\s*:|vbscript\s*:|data\s*:\s*text/html", re.I)
 _CONTROL_SHORT = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -28,29 +28,40 @@ _BIDI = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c\u2028\u2029\uf
 _URL = re.compile(r"^https?://[^\s<>\"'`\\{}|^]{1,2000}$")
 _EMAIL = re.compile(r"^[^@\s<>\"']{1,64}@[A-Za-z0-9.-]{1,190}\.[A-Za-z]{2,24}$")
 
-# Built-in texts used when a spec does not give them (all three languages, checked by tests).
-TOTAL_LABEL = {"kk": "Барлығы", "ru": "Всего", "en": "Total"}
+# Built-in texts used when a spec does not give them: msgids of the package-text catalogue
+# (datapackages/translations), rendered in every language with datapackages.i18n.tr.
+TOTAL_LABEL = N_("Total")
 SPECIAL_CODES = {
     "_T": TOTAL_LABEL,
-    "_O": {"kk": "Басқа", "ru": "Прочие", "en": "Other"},
-    "_U": {"kk": "Белгісіз", "ru": "Неизвестно", "en": "Unknown"},
-    "_X": {"kk": "Көрсетілмеген", "ru": "Не указано", "en": "Not specified"},
-    "_Z": {"kk": "Қолданылмайды", "ru": "Не применимо", "en": "Not applicable"},
+    "_O": N_("Other"),
+    "_U": N_("Unknown"),
+    "_X": N_("Not specified"),
+    "_Z": N_("Not applicable"),
 }
 DIMENSION_TITLES = {
-    "region": {"kk": "Өңір", "ru": "Регион", "en": "Region"},
-    "ref_area": {"kk": "Аумақ", "ru": "Территория", "en": "Reference area"},
-    "sex": {"kk": "Жынысы", "ru": "Пол", "en": "Sex"},
-    "age": {"kk": "Жасы", "ru": "Возраст", "en": "Age"},
-    "age_group": {"kk": "Жас тобы", "ru": "Возрастная группа", "en": "Age group"},
-    "citizenship": {"kk": "Азаматтығы", "ru": "Гражданство", "en": "Citizenship"},
-    "country": {"kk": "Ел", "ru": "Страна", "en": "Country"},
-    "year": {"kk": "Жыл", "ru": "Год", "en": "Year"},
-    "time_period": {"kk": "Кезең", "ru": "Период", "en": "Time period"},
-    "flow": {"kk": "Көші-қон ағыны", "ru": "Миграционный поток", "en": "Migration flow"},
+    "region": N_("Region"),
+    "ref_area": N_("Reference area"),
+    "sex": N_("Sex"),
+    "age": N_("Age"),
+    "age_group": N_("Age group"),
+    "citizenship": N_("Citizenship"),
+    "country": N_("Country"),
+    "year": N_("Year"),
+    "time_period": N_("Time period"),
+    "flow": N_("Migration flow"),
 }
-MEASURE_TITLE = {"kk": "Адам саны", "ru": "Число человек", "en": "Number of persons"}
-UNIT = {"kk": "адам", "ru": "человек", "en": "persons"}
+MEASURE_TITLE = N_("Number of persons")
+UNIT = N_("persons")
+#: each language by name (msgids), rendered with ``tr`` as it is named inside a text of
+#: another language: "labels in Kazakh", "Label (Kazakh)" (so kk and ru translate "in Kazakh")
+LANGUAGE_IN = {
+    # TRANSLATORS: the language, as in "labels in Kazakh", "Label (Kazakh)"
+    "kk": N_("Kazakh"),
+    # TRANSLATORS: the language, as in "labels in Russian", "Label (Russian)"
+    "ru": N_("Russian"),
+    # TRANSLATORS: the language, as in "labels in English", "Label (English)"
+    "en": N_("English"),
+}
 
 
 def clean(value: Any, key: str, *, source: str, long: bool = False, limit: int | None = None) -> str:
@@ -159,3 +170,19 @@ class Languages:
             out[lang] = out[donor]
             self.missing.append(f"{key}.{lang}")
         return {lang: out[lang] for lang in LANGUAGES}
+
+
+# -- CSV cells ------------------------------------------------------------------------------------
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+
+
+def csv_safe(value: str) -> str:
+    """A CSV text cell that a spreadsheet would run as a formula — starting with ``=``, ``+``,
+    ``-``, ``@``, tab or carriage return — gets a leading apostrophe (OWASP "CSV injection").
+    A plain number (``-3``, ``+1.5``, ``2e-05``) is not text and stays as it is. One rule for
+    every CSV Ashyq writes for people (code lists, flags, the data table, the audit export)."""
+    if value[:1] in _FORMULA_START and not _NUMBER.match(value):
+        return "'" + value
+    return value

@@ -26,8 +26,6 @@ pattern, so ``sum_i g_i z_i >= required`` is a valid cut.
 
 from __future__ import annotations
 
-import os
-import sys
 import time
 from dataclasses import dataclass, field
 
@@ -87,24 +85,24 @@ class AuditResult:
         return self.upper[cell] - self.lower[cell]
 
 
+class _QuietHighs(highspy.Highs):
+    """A HiGHS model that never writes to the console.
+
+    ``highspy.Highs.__init__`` registers its callback bridge (``enableCallbacks``), and that is
+    where HiGHS prints its once-per-process banner on stdout unless ``output_flag`` is already
+    off. Turning the option off first, on this instance only, keeps a CLI's stdout clean without
+    touching the process's file descriptors, so it is safe in a threaded server.
+    """
+
+    def enableCallbacks(self) -> None:
+        self.setOptionValue("output_flag", False)
+        self.setOptionValue("log_to_console", False)
+        super().enableCallbacks()
+
+
 def _new_highs() -> highspy.Highs:
-    """A HiGHS model; its once-per-process banner goes to stderr, not into a CLI's stdout."""
-    global _BANNER_SHOWN
-    if _BANNER_SHOWN:
-        return highspy.Highs()
-    sys.stdout.flush()
-    saved = os.dup(1)
-    try:
-        os.dup2(2, 1)
-        h = highspy.Highs()
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-    _BANNER_SHOWN = True
-    return h
-
-
-_BANNER_SHOWN = False
+    """A silent HiGHS model (see :class:`_QuietHighs`); thread-safe."""
+    return _QuietHighs()
 
 
 class _Component:

@@ -10,8 +10,10 @@ cryptographic, not exact). A table protected with it is marked in its report as 
 differentially private release (see :func:`disclosure.noise.protect_noise`).
 
 Why not diffprivlib: its ``Geometric`` mechanism samples through a floating-point inverse CDF
-(no exactness guarantee; its open issue #94 on floating-point attacks), and an integer
-``random_state`` silently switches it to Mersenne Twister. Ashyq does not use diffprivlib.
+(no exactness guarantee; its open issue #94 says all its floating-point mechanisms remain open to
+precision-based attacks, arXiv:2207.13793 —
+https://github.com/IBM/differential-privacy-library/issues/94), and an integer ``random_state``
+silently switches it to Mersenne Twister. Ashyq does not use diffprivlib.
 """
 
 from __future__ import annotations

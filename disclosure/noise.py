@@ -46,17 +46,22 @@ import pandas as pd
 from . import dp_estimate as est
 from . import dp_postprocess as post
 from .dp_mechanism import Measurement, discrete_laplace_variance, make_sampler
+from .methods.noise import (
+    MOE_COLUMN,
+    Checks,
+    NoiseReport,
+    NoiseSpec,
+    NoiseSpecError,
+    PostProcessing,
+    Privacy,
+    Uncertainty,
+)
 from .protect import FREE, ProtectedTable, published_frame
 from .table import CellTable, aggregate
 
 DEFAULT_EPSILON_CEILING = 5.0
 DEFAULT_WEIGHTS = {"inner": 0.75, "total": 0.05, "margins": 0.20}
 LAPLACE_Q95 = math.log(20) / math.sqrt(2)  # 95 % half-width of a Laplace, in standard deviations
-MOE_COLUMN = "obs_moe"
-
-
-class NoiseSpecError(ValueError):
-    """A noise specification that cannot be applied (bad epsilon, bad weights)."""
 
 
 def check_epsilon(epsilon: object, ceiling: float = DEFAULT_EPSILON_CEILING) -> float:
@@ -128,8 +133,8 @@ def protect_noise(table: CellTable, *, rng: np.random.Generator | int | None = N
     ``rng`` must be None in production (OpenDP's cryptographic exact sampler). A numpy Generator
     or an int seed selects the seeded test sampler; the result is then marked as not private.
     """
-    noise = table.spec.disclosure.noise
-    if noise is None:
+    noise = table.spec.disclosure
+    if not isinstance(noise, NoiseSpec):
         raise NoiseSpecError("the spec has no disclosure.noise section")
     if noise.mechanism != "geometric":
         raise NoiseSpecError(f"unknown mechanism {noise.mechanism!r}; only 'geometric'")
@@ -137,8 +142,7 @@ def protect_noise(table: CellTable, *, rng: np.random.Generator | int | None = N
     bound = int(noise.contribution_bound)
     if bound < 1:
         raise NoiseSpecError("contribution_bound must be at least 1")
-    opts = dict(noise.options)
-    shares = allocation(table, opts.get("weights"))
+    shares = allocation(table, noise.weights)
     sampler = make_sampler(rng)
     rel = release(table, epsilon, bound, shares, sampler)
     values, moe = rel.values, rel.moe
@@ -150,8 +154,7 @@ def protect_noise(table: CellTable, *, rng: np.random.Generator | int | None = N
     rel.timings["published_frame"] = time.perf_counter() - t
     report = _report(table, epsilon, spent, bound, noise, sampler, measurements, shares,
                      values, moe, grand, sweeps)
-    report["seconds"] = {k: round(v, 3) for k, v in rel.timings.items()}
-    report["explanation"] = explain_noise(report)
+    report.seconds = {k: round(v, 3) for k, v in rel.timings.items()}
     return ProtectedTable(table=table, published=published, report=report)
 
 
@@ -234,7 +237,7 @@ def release(table: CellTable, epsilon: float, bound: int, shares: list[tuple[str
 
 def _report(table: CellTable, epsilon: float, spent: float, bound: int, noise, sampler,  # noqa: ANN001
             measurements: list[Measurement], shares: list[tuple[str, float]],
-            values: np.ndarray, moe: np.ndarray, grand: int, sweeps: int) -> dict:
+            values: np.ndarray, moe: np.ndarray, grand: int, sweeps: int) -> NoiseReport:
     inner = table.inner_mask
     gt = table.cell_id({})
     try:
@@ -247,27 +250,26 @@ def _report(table: CellTable, epsilon: float, spent: float, bound: int, noise, s
         from importlib.metadata import version
 
         odp = version("opendp")
-    return {
-        "method": "noise",
-        "cells": int(table.n_cells),
-        "mechanism": "discrete Laplace (two-sided geometric)",
-        "noise_source": (f"OpenDP {odp} make_laplace on 64-bit integers (exact sampler, "
-                         "cryptographic RNG)" if sampler.is_private else
-                         "seeded numpy test sampler: NOT a differentially private release"),
-        "differentially_private": bool(sampler.is_private),
-        "privacy": {
-            "definition": "pure epsilon-differential privacy",
-            "epsilon": epsilon,
-            "epsilon_certified": spent,
-            "privacy_unit": noise.privacy_unit,
-            "contribution_bound": bound,
-            "contribution_bound_meaning": (f"each {noise.privacy_unit} is counted in at most "
-                                           f"{bound} inner cell(s) (by at most {bound} in total)"),
-            "neighbouring": f"add or remove one {noise.privacy_unit}",
-            "composition": "sequential over the measured groups; each group is a partition of "
-                           "the inner cells, so its L1 sensitivity is the contribution bound",
-        },
-        "allocation": {
+    return NoiseReport(
+        cells=int(table.n_cells),
+        mechanism="discrete Laplace (two-sided geometric)",
+        noise_source=(f"OpenDP {odp} make_laplace on 64-bit integers (exact sampler, "
+                      "cryptographic RNG)" if sampler.is_private else
+                      "seeded numpy test sampler: NOT a differentially private release"),
+        differentially_private=bool(sampler.is_private),
+        privacy=Privacy(
+            definition="pure epsilon-differential privacy",
+            epsilon=epsilon,
+            epsilon_certified=spent,
+            privacy_unit=noise.privacy_unit,
+            contribution_bound=bound,
+            contribution_bound_meaning=(f"each {noise.privacy_unit} is counted in at most "
+                                        f"{bound} inner cell(s) (by at most {bound} in total)"),
+            neighbouring=f"add or remove one {noise.privacy_unit}",
+            composition="sequential over the measured groups; each group is a partition of "
+                        "the inner cells, so its L1 sensitivity is the contribution bound",
+        ),
+        allocation={
             "rule": ("inner cells 75%, grand total 5%, the remaining 20% in equal parts over the "
                      "one-way margins of every dimension at every hierarchy level, unless the spec "
                      "sets disclosure.noise.weights"),
@@ -276,92 +278,37 @@ def _report(table: CellTable, epsilon: float, spent: float, bound: int, noise, s
                         "noise_sd": math.sqrt(discrete_laplace_variance(m.scale))}
                        for m, (_, s) in zip(measurements, shares, strict=True)],
         },
-        "post_processing": {
-            "estimator": "weighted least squares over all measurements (BLUE, inverse-variance)",
-            "steps": [
+        post_processing=PostProcessing(
+            estimator="weighted least squares over all measurements (BLUE, inverse-variance)",
+            steps=[
                 "grand total = rounded estimate; one-way margins top-down through each hierarchy, "
                 "non-negative, largest-remainder rounding (sums kept)",
                 "cells: Euclidean projection onto non-negative values with those margins",
                 "controlled rounding one dimension at a time (max-flow), margins kept exactly",
                 "every total = exact sum of its published parts",
             ],
-            "projection_sweeps": sweeps,
-            "clip_then_sum": False,
-        },
-        "checks": {
-            "non_negative": bool(np.all(values >= 0)),
-            "integer": True,
-            "additive": table.check_additive(values),
-            "cells": int(table.n_cells),
-        },
-        "uncertainty": {
-            "column": MOE_COLUMN,
-            "level": 0.95,
-            "method": "ceil(2.12 * sd(BLUE of the cell) + |published - BLUE|)",
-            "inner_moe_median": float(np.median(moe[inner])),
-            "inner_moe_max": int(moe[inner].max()),
-            "grand_total_moe": int(moe[gt]),
-            "grand_total_published": int(grand),
-        },
-    }
-
-
-def with_budget(report: dict, *, spent: float, remaining: float, total: float) -> dict:
-    """The report with the privacy budget of its (source, period) and the texts updated."""
-    out = dict(report)
-    out["privacy"] = {**report.get("privacy", {}),
-                      "budget": {"spent": float(spent), "remaining": float(remaining),
-                                 "total": float(total)}}
-    out["explanation"] = explain_noise(out)
-    return out
+            projection_sweeps=int(sweeps),
+            clip_then_sum=False,
+        ),
+        checks=Checks(
+            non_negative=bool(np.all(values >= 0)),
+            integer=True,
+            additive=bool(table.check_additive(values)),
+            cells=int(table.n_cells),
+        ),
+        uncertainty=Uncertainty(
+            column=MOE_COLUMN,
+            level=0.95,
+            method="ceil(2.12 * sd(BLUE of the cell) + |published - BLUE|)",
+            inner_moe_median=float(np.median(moe[inner])),
+            inner_moe_max=int(moe[inner].max()),
+            grand_total_moe=int(moe[gt]),
+            grand_total_published=int(grand),
+        ),
+    )
 
 
 def release_key(published: pd.DataFrame) -> str:
     """SHA-256 of the published table (CSV bytes): the key of a release in the budget ledger."""
     data = published.to_csv(index=False, lineterminator="\n").encode("utf-8")
     return hashlib.sha256(data).hexdigest()
-
-
-def explain_noise(report: dict) -> dict[str, str]:
-    """Plain-language kk/ru/en text of what the noise means for small numbers (for the package)."""
-    u = report.get("uncertainty", {})
-    m = int(round(u.get("inner_moe_median", 0)))
-    g = int(u.get("grand_total_moe", 0))
-    eps = report.get("privacy", {}).get("epsilon", 0)
-    budget = report.get("privacy", {}).get("budget") or report.get("budget")
-    b_en = b_ru = b_kk = ""
-    if budget:
-        b_en = (f" This release used {budget['spent']:g} of the privacy budget of {budget['total']:g} "
-                f"for this data source and period; {budget['remaining']:g} is left.")
-        b_ru = (f" Этот выпуск израсходовал {budget['spent']:g} из бюджета приватности "
-                f"{budget['total']:g} для этого источника и периода; осталось {budget['remaining']:g}.")
-        b_kk = (f" Бұл жарияланым осы дереккөз бен кезеңнің {budget['total']:g} құпиялылық "
-                f"бюджетінен {budget['spent']:g} жұмсады; {budget['remaining']:g} қалды.")
-    return {
-        "en": (
-            f"To protect every person, a small random amount was added to or taken from each "
-            f"number before publication (differential privacy, epsilon = {eps:g}). The numbers are "
-            f"whole, never negative, and the totals add up exactly. For a typical detailed cell the "
-            f"published number is within ±{m} of the true one in 95 cases out of 100 (each cell's "
-            f"own margin of error is in the column obs_moe). So a published 0, 1 or 2 may be a small "
-            f"number that is not zero, and a small published number may be 0: do not read small "
-            f"numbers as exact. Totals are much more precise: the grand total is within ±{g}."
-            + b_en),
-        "ru": (
-            f"Чтобы защитить каждого человека, перед публикацией к каждому числу добавлено или из "
-            f"него вычтено небольшое случайное значение (дифференциальная приватность, эпсилон = "
-            f"{eps:g}). Числа целые, неотрицательные, итоги точно сходятся. Для типичной "
-            f"детальной ячейки опубликованное число в 95 случаях из 100 отличается от истинного не "
-            f"более чем на ±{m} (погрешность каждой ячейки — в столбце obs_moe). Поэтому "
-            f"опубликованные 0, 1 или 2 могут означать небольшое ненулевое число, а небольшое "
-            f"число может оказаться 0: не читайте малые числа как точные. Итоги гораздо точнее: "
-            f"общий итог — в пределах ±{g}." + b_ru),
-        "kk": (
-            f"Әр адамды қорғау үшін жариялау алдында әр санға шағын кездейсоқ шама қосылды немесе "
-            f"одан алынды (дифференциалдық құпиялылық, эпсилон = {eps:g}). Сандар бүтін, теріс "
-            f"емес, қорытындылар дәл сәйкес келеді. Әдеттегі егжей-тегжейлі ұяшық үшін жарияланған "
-            f"сан 100 жағдайдың 95-інде шын мәннен ±{m} шегінде ғана ерекшеленеді (әр ұяшықтың "
-            f"өз қателік шегі obs_moe бағанында). Сондықтан жарияланған 0, 1 немесе 2 нөлге тең емес "
-            f"шағын сан болуы мүмкін, ал шағын сан 0 болып шығуы мүмкін: шағын сандарды дәл деп "
-            f"оқымаңыз. Қорытындылар әлдеқайда дәл: жалпы қорытынды ±{g} шегінде." + b_kk),
-    }

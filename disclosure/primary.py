@@ -7,17 +7,22 @@ sensitive too), cells the statistician marks confidential by hand, and cells mar
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from .spec import DisclosureSpec
+from .errors import AshyqError
 from .table import CellTable
 
+if TYPE_CHECKING:
+    from .methods.suppression import SuppressionSpec
 
-class ProtectionImpossible(ValueError):
+
+class ProtectionImpossible(AshyqError):
     """The requested protection cannot be achieved (e.g. a must-publish cell is sensitive)."""
 
 
-def primary_mask(table: CellTable, rules: DisclosureSpec) -> tuple[np.ndarray, dict[str, int]]:
+def primary_mask(table: CellTable, rules: SuppressionSpec) -> tuple[np.ndarray, dict[str, int]]:
     """Boolean mask of primary-sensitive cells, and how many each rule flagged."""
     v = table.values
     k = rules.min_frequency or 0
@@ -37,7 +42,7 @@ def primary_mask(table: CellTable, rules: DisclosureSpec) -> tuple[np.ndarray, d
     return mask, {"frequency": int(freq.sum()), "zero": int(zeros.sum()), "manual": int(manual.sum())}
 
 
-def must_publish_mask(table: CellTable, rules: DisclosureSpec) -> np.ndarray:
+def must_publish_mask(table: CellTable, rules: SuppressionSpec) -> np.ndarray:
     mask = np.zeros(table.n_cells, dtype=bool)
     for ref in rules.must_publish:
         mask[table.cell_id(ref)] = True

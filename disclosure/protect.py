@@ -7,12 +7,18 @@ report. The public frame never holds the value of a suppressed cell.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
+from .errors import AshyqError
 from .table import CellTable
+
+if TYPE_CHECKING:
+    from .methods import ProtectContext
+    from .report import ProtectionReport
 
 FREE, PRIMARY, SECONDARY = "F", "C", "D"
 
@@ -21,7 +27,7 @@ FREE, PRIMARY, SECONDARY = "F", "C", "D"
 class ProtectedTable:
     table: CellTable
     published: pd.DataFrame
-    report: dict = field(default_factory=dict)
+    report: ProtectionReport
 
 
 def published_frame(table: CellTable, conf_status: np.ndarray, values: np.ndarray | None = None,
@@ -42,22 +48,35 @@ def published_frame(table: CellTable, conf_status: np.ndarray, values: np.ndarra
     return df
 
 
-def protect(table: CellTable, *, rng: np.random.Generator | None = None) -> ProtectedTable:
-    """Protect one table by the method its spec names."""
-    method = table.spec.disclosure.method
-    if method == "noise":
-        from .noise import protect_noise
-
-        return protect_noise(table, rng=rng)
-    from .suppression import protect_suppression
-
-    return protect_suppression([table])[0]
+def protect(table: CellTable, *, rng: np.random.Generator | int | None = None,
+            context: ProtectContext | None = None) -> ProtectedTable:
+    """Protect one table by the method its spec names (``rng``: tests' seed only)."""
+    return protect_linked([table], rng=rng, context=context)[0]
 
 
-def protect_linked(tables: list[CellTable]) -> list[ProtectedTable]:
-    """Protect tables of one release together (cells they share are suppressed in all or none)."""
-    if any(t.spec.disclosure.method != "suppression" for t in tables):
-        raise ValueError("linked protection is for cell suppression; noise tables are protected one by one")
-    from .suppression import protect_suppression
+def protect_linked(tables: list[CellTable], *, rng: np.random.Generator | int | None = None,
+                   context: ProtectContext | None = None) -> list[ProtectedTable]:
+    """Protect tables of one release together (cells they share are suppressed in all or none).
 
-    return protect_suppression(tables)
+    All tables must use one method, and a method that cannot link tables refuses several.
+    """
+    from .methods import ProtectContext, method_of
+
+    ctx = context or ProtectContext(rng=rng)
+    if rng is not None:
+        ctx.rng = rng
+    names = {t.spec.disclosure.method for t in tables}
+    if len(names) > 1:
+        raise AshyqError("tables protected together must use one disclosure method (given: "
+                         f"{', '.join(sorted(names))})", source=tables[0].spec.id)
+    method = method_of(tables[0].spec)
+    if len(tables) > 1 and not method.linkable:
+        raise AshyqError(f"{method.label}: linked protection is not available for this method; "
+                         "protect the tables one by one", source=tables[0].spec.id)
+    if ctx.published and not method.history:
+        raise AshyqError(f"{method.label}: {method.history_refusal}", source=tables[0].spec.id)
+    for t in tables:
+        method.check(t.spec, ctx)
+    if ctx.before_draw is not None:
+        ctx.before_draw()  # e.g. the service reserves the privacy budget: before any noise
+    return method.protect(tables, ctx)

@@ -34,6 +34,14 @@ from .secondary_hypercube import HYPERCUBE_MIN_CELLS, hypercube
 
 log = logging.getLogger(__name__)
 
+#: work limits of the pruning step (counts, so the result does not depend on the machine's
+#: load; see :func:`prune`): attacker LPs, and LPs weighted by their model's cells (the time of
+#: a warm-started LP grows about linearly with its component; 2e6 is about 10 s here)
+PRUNE_MAX_LPS = 200_000
+PRUNE_MAX_WORK = 2_000_000
+#: attacker points kept per component while pruning
+PRUNE_POOL = 256
+
 
 class RelationIndex:
     """Rows <-> cells incidence of the relations, and suppressed counts per row."""
@@ -49,12 +57,14 @@ class RelationIndex:
 
 
 def singleton_repair(idx: RelationIndex, s: np.ndarray, allowed: np.ndarray, cost: np.ndarray,
-                     penalty: float) -> int:
+                     penalty: float, skip: np.ndarray | None = None) -> int:
     """Suppress partners until no relation holds exactly one suppressed cell. Returns # added.
 
     A candidate's score is its cost plus ``penalty`` times what closing the relations it newly
     opens would cost (for each of its other relations with no suppressed cell yet: the cheapest
-    other publishable cell of that relation) — a one-step look-ahead.
+    other publishable cell of that relation) — a one-step look-ahead. A relation whose lone
+    suppressed cell is in ``skip`` (an earlier release's cell that needs no protection) and that
+    has no publishable cell left is left alone.
     """
     rows, cols = idx.rows, idx.cols
     count = idx.counts(s)
@@ -88,6 +98,8 @@ def singleton_repair(idx: RelationIndex, s: np.ndarray, allowed: np.ndarray, cos
         cand = cells[~s[cells] & allowed[cells]]
         if len(cand) == 0:
             only = cells[s[cells]]
+            if skip is not None and skip[only[0]]:
+                continue
             err = ProtectionImpossible(
                 "the cell {cell} is the only suppressed cell of a relation whose other cells "
                 "must all be published")
@@ -115,13 +127,23 @@ def singleton_repair(idx: RelationIndex, s: np.ndarray, allowed: np.ndarray, cos
 def heuristic(system: AuditSystem, primary: np.ndarray, required: np.ndarray,
               allowed: np.ndarray, cost: np.ndarray, start: np.ndarray | None = None,
               prune_seconds: float = 2.0, variants: bool | None = None,
-              shape: tuple[int, ...] | None = None, hierarchies: tuple | None = None
+              shape: tuple[int, ...] | None = None, hierarchies: tuple | None = None,
+              skip: np.ndarray | None = None, prune_lps: int | None = None
               ) -> tuple[np.ndarray, dict]:
     """A suppression pattern (bool mask) protecting every primary cell; and run statistics.
 
+    ``primary`` are the cells suppressed whatever happens (with publication history also the
+    earlier releases' suppressed cells); only cells with ``required > 0`` are protected;
+    ``skip``: see :func:`singleton_repair`.
+
     On small problems (or with ``variants=True``) the partner choice is run with three penalty
     weights and the cheapest protected pattern is kept. Afterwards secondary cells are dropped
-    again, most expensive first, while the pattern still passes the audit (``prune_seconds``).
+    again, most expensive first, while the pattern still passes the audit (:func:`prune`).
+
+    Deterministic: no decision depends on the clock. ``prune_seconds`` is kept for callers only
+    as a switch (``0`` = no pruning; any other value = prune); the pruning's work is bounded by
+    ``prune_lps`` attacker LPs (default :data:`PRUNE_MAX_LPS`), so the same input gives the same
+    pattern on a loaded machine as on an idle one.
     """
     t0 = time.perf_counter()
     idx = RelationIndex(system.relations)
@@ -131,69 +153,127 @@ def heuristic(system: AuditSystem, primary: np.ndarray, required: np.ndarray,
     best: tuple[float, np.ndarray, dict] | None = None
     for w in weights:
         s, stats = _protect(system, idx, primary, required, allowed, cost, start, w, shape,
-                             hierarchies=hierarchies)
+                             hierarchies=hierarchies, skip=skip)
         c = float(cost[s].sum())
         if best is None or c < best[0]:
             best = (c, s, stats | {"penalty": w})
     assert best is not None
     s, stats = best[1], best[2]
-    deadline = time.perf_counter() + prune_seconds
-    stats["pruned"] = prune(system, idx, s, primary, required, cost, deadline)
+    if prune_seconds > 0:
+        stats.update(prune(system, idx, s, primary, required, cost,
+                           PRUNE_MAX_LPS if prune_lps is None else prune_lps))
+    else:
+        stats["pruned"] = 0
 
-    stats["seconds"] = round(time.perf_counter() - t0, 3)
+    stats["seconds"] = round(time.perf_counter() - t0, 3)  # reported only, never decides
     return s, stats
 
 
 def prune(system: AuditSystem, idx: RelationIndex, s: np.ndarray, primary: np.ndarray,
-          required: np.ndarray, cost: np.ndarray, deadline: float) -> int:
+          required: np.ndarray, cost: np.ndarray, max_lps: int | None = PRUNE_MAX_LPS,
+          max_work: int | None = PRUNE_MAX_WORK) -> dict:
     """Drop secondary cells (most expensive first) whose removal keeps every primary protected.
 
-    Removing a cell only shrinks the attacker polytope of its own component, so only the
-    primaries of that component are re-checked. A removal that would leave a relation with a
-    single suppressed cell is not tried. Returns how many cells were dropped.
+    Deterministic: the work is bounded by ``max_lps`` attacker LPs (a count, not a clock), so the
+    same input gives the same pattern under any machine load (``max_work``: LPs weighted by the
+    cells of their model).
+
+    Removing a cell only shrinks the attacker polytope of its own component, so only that
+    component's primaries are re-checked, on the component's model with the cell held at its
+    value (warm-started). Each component keeps a pool of the last attacker points found (feasible
+    deviation vectors); a point that leaves the removed cell unchanged stays feasible once the
+    cell is published, so a primary whose interval such points already prove wide enough needs
+    no LP, and only a missing direction is solved. A removal that would leave a relation with a
+    single suppressed cell is not tried. Returns statistics (``pruned``: cells dropped;
+    ``prune_tried``; ``prune_lps``; ``prune_stopped``: the LP budget ran out first).
     """
     order = np.flatnonzero(s & ~primary)
     order = order[np.argsort(-cost[order], kind="stable")]
-    dropped = 0
+    stats = {"pruned": 0, "prune_tried": 0, "prune_lps": 0, "prune_work": 0,
+             "prune_stopped": False}
+    if len(order) == 0:
+        return stats
+    # The components of the pattern before pruning: removals only split them, and a removed cell
+    # stays in its model as a column fixed at its value, so every model stays exact.
     att = Attacker(system, s)
+    pools: dict[int, np.ndarray] = {}
+    s32 = s.astype(np.int32)
     for j in order:
-        if time.perf_counter() > deadline:
-            break
         j = int(j)
+        if ((max_lps is not None and stats["prune_lps"] >= max_lps)
+                or (max_work is not None and stats["prune_work"] >= max_work)):
+            stats["prune_stopped"] = True
+            break
         rj = idx.cols.indices[idx.cols.indptr[j]:idx.cols.indptr[j + 1]]
-        cnt = np.asarray(idx.rows[rj] @ s.astype(np.int32)).ravel()
+        cnt = np.asarray(idx.rows[rj] @ s32).ravel()
         if np.any(cnt == 2):
             continue
-        k = att.comp_of[j]
-        if not att.is_exact(j):
+        k = int(att.comp_of[j])
+        if k < 0 or not att.is_exact(j):
             continue  # large component: intervals are certified, not exact; keep the cell
         members = att.comp_cells[k]
         targets = members[primary[members] & (required[members] > 0)]
-        s[j] = False
-        trial = Attacker(system, s)
+        stats["prune_tried"] += 1
+        mdl = att._model(k)
+        pj = mdl.pos[j]
+        mdl.h.changeColBounds(pj, 0.0, 0.0)
+        pool = pools.get(k, np.zeros((0, len(mdl.cells))))
+        usable = pool[np.abs(pool[:, pj]) <= 1e-9]
+        tpos = np.array([mdl.pos[int(p)] for p in targets], dtype=np.int64)
+        if len(usable):
+            ups = np.maximum(usable[:, tpos].max(axis=0), 0.0)
+            downs = np.maximum(-usable[:, tpos].min(axis=0), 0.0)
+        else:
+            ups = downs = np.zeros(len(targets))
+        need = np.maximum(required[targets], TOL) - TOL
+        new_points = []
         ok = True
-        for p in targets:
-            lo, hi, _ = trial.bounds(int(p), float(required[p]))
-            if hi - lo < max(required[p], TOL) - TOL:
+        # the primaries the pool does not prove; those sharing a relation with j first (the
+        # likeliest to fail), then in cell order
+        open_ = np.flatnonzero(ups + downs < need)
+        near = np.isin(targets[open_], idx.rows[rj].indices)
+        for t in open_[np.argsort(~near, kind="stable")]:
+            p = int(targets[t])
+            up, down = float(ups[t]), float(downs[t])
+            for sense in (+1, -1):
+                if up + down >= need[t]:
+                    break
+                val, _ = mdl.solve(p, sense)
+                stats["prune_lps"] += 1
+                stats["prune_work"] += len(mdl.cells)
+                if sense > 0:
+                    up = val
+                else:
+                    down = val
+                if mdl.x is not None:
+                    new_points.append(mdl.x.copy())
+            if up + down < need[t]:
                 ok = False
                 break
+        if new_points:
+            # points of a rejected trial are feasible before the removal too
+            pool = np.vstack([pool, np.array(new_points)])[-PRUNE_POOL:]
         if ok:
-            dropped += 1
-            att = trial
+            stats["pruned"] += 1
+            s[j] = False
+            s32[j] = 0
+            pool = pool[np.abs(pool[:, pj]) <= 1e-9]  # points moving j are no longer feasible
         else:
-            s[j] = True
-    return dropped
+            mdl.h.changeColBounds(pj, float(mdl.lo[pj]), float(mdl.hi[pj]))
+        pools[k] = pool
+    return stats
 
 
 def _protect(system: AuditSystem, idx: RelationIndex, primary: np.ndarray, required: np.ndarray,
              allowed: np.ndarray, cost: np.ndarray, start: np.ndarray | None, penalty: float,
              shape: tuple[int, ...] | None = None, max_rounds: int = 200,
-             hierarchies: tuple | None = None) -> tuple[np.ndarray, dict]:
+             hierarchies: tuple | None = None, skip: np.ndarray | None = None
+             ) -> tuple[np.ndarray, dict]:
     s = primary.copy() if start is None else (start | primary)
     stats = {"singleton_added": 0, "cut_added": 0, "rounds": 0, "lps": 0}
     cert = Certificates(len(s))  # points stay feasible as cells are added
     fails = np.zeros(len(s), dtype=np.int32)  # column generation only for repeat failures
-    stats["singleton_added"] += singleton_repair(idx, s, allowed, cost, penalty)
+    stats["singleton_added"] += singleton_repair(idx, s, allowed, cost, penalty, skip)
     pending = np.flatnonzero(primary & (required > 0))
     use_cubes = hierarchies is not None and shape is not None and len(s) >= HYPERCUBE_MIN_CELLS
     for rnd in range(max_rounds):
@@ -262,7 +342,7 @@ def _protect(system: AuditSystem, idx: RelationIndex, primary: np.ndarray, requi
         for i in chosen:
             s[i] = True
         stats["cut_added"] += len(chosen)
-        stats["singleton_added"] += singleton_repair(idx, s, allowed, cost, penalty)
+        stats["singleton_added"] += singleton_repair(idx, s, allowed, cost, penalty, skip)
     else:
         raise RuntimeError("secondary suppression did not converge")  # pragma: no cover
     stats["_certificates"] = cert

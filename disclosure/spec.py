@@ -1,21 +1,47 @@
 """The spec of a table: its dimensions (flat or hierarchical), and how it is protected.
 
-Plain dataclasses, built from an already schema-checked mapping (the marshmallow schema lives in
-``publisher.specs``). Structural checks that only the table model can make — a hierarchy with a
+Plain dataclasses, built from a mapping by the one marshmallow schema in
+:mod:`disclosure.spec_schema`; a method's own parameters are a :class:`MethodSpec` subclass
+declared by the method (:mod:`disclosure.methods`). Structural checks that only the table model can make — a hierarchy with a
 cycle, a code with two parents, a code reachable from nowhere — are made here and raise
 :class:`SpecError` naming the dimension and the code.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
+
+from .errors import AshyqError
 
 TOTAL = "_T"
+#: The languages of every text (Kazakh, Russian, English); the one place that lists them.
 LANGUAGES = ("kk", "ru", "en")
+LANGUAGE_NAMES = {"kk": "Kazakh", "ru": "Russian", "en": "English"}
+#: Size limits of spec text, in characters: titles, labels, names, keywords; descriptions, notes.
+TEXT_SHORT = 300
+TEXT_LONG = 5000
+#: Semantic versioning 2.0.0 (https://semver.org), the one rule for a release's version.
+SEMVER = re.compile(
+    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*)"
+    r"(?:\.(?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*))*))?$"
+)
 
 
-class SpecError(ValueError):
+def parse_semver(v: str) -> tuple:
+    """Sort key of a semantic version (raises ValueError if ``v`` is not one)."""
+    m = SEMVER.match(v or "")
+    if not m:
+        raise ValueError(v)
+    pre = m.group(4)
+    pre_key: tuple = ((1,),) if pre is None else tuple(
+        (0, int(p), "") if p.isdigit() else (0, 10**18, p) for p in pre.split("."))
+    # A release ranks above its pre-releases; numeric identifiers rank below alphanumeric ones.
+    return (int(m.group(1)), int(m.group(2)), int(m.group(3)), 1 if pre is None else 0, pre_key)
+
+
+class SpecError(AshyqError):
     """A spec that cannot describe a table; the message names the dimension and code."""
 
 
@@ -112,36 +138,15 @@ class Dimension:
 
 
 @dataclass(frozen=True)
-class ProtectionLevel:
-    """Required width of a primary cell's protection interval: absolute units or % of the value."""
+class MethodSpec:
+    """The parameters of one disclosure method (the spec's ``disclosure`` section).
 
-    kind: str  # "absolute" | "percent"
-    value: float
+    Each method in :mod:`disclosure.methods` subclasses it with its own fields; ``method`` is the
+    registered name. ``options`` keeps keys of the section that the method does not model.
+    """
 
+    method: ClassVar[str] = ""
 
-@dataclass(frozen=True)
-class NoiseSpec:
-    mechanism: str  # "geometric" (two-sided geometric = discrete Laplace)
-    epsilon: float
-    privacy_unit: str = "person"
-    contribution_bound: int = 1
-    options: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class DisclosureSpec:
-    """How a table is protected: suppression (primary rule + secondary method) or noise."""
-
-    method: str  # "suppression" | "noise"
-    min_frequency: int | None = None
-    secondary: str = "optimal"  # "optimal" | "heuristic" | "none"
-    zero_policy: str = "safe"  # "safe": zeros publishable | "primary": zeros are sensitive
-    cost: str = "value"  # what secondary suppression minimises: "value" | "count"
-    protection_level: ProtectionLevel | None = None
-    time_limit: float = 20.0
-    confidential: tuple[dict[str, str], ...] = ()
-    must_publish: tuple[dict[str, str], ...] = ()
-    noise: NoiseSpec | None = None
     options: dict[str, Any] = field(default_factory=dict)
 
 
@@ -151,7 +156,7 @@ class TableSpec:
     version: str
     title: dict[str, str]
     dimensions: tuple[Dimension, ...]
-    disclosure: DisclosureSpec
+    disclosure: MethodSpec
     measure: str = "obs_value"
     description: dict[str, str] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)

@@ -12,6 +12,14 @@ tables are suppressed in all or none, see :mod:`disclosure.linked`):
    relations. A pattern that fails is repaired by further suppression; one that still fails is
    never returned (``ProtectionImpossible``).
 
+With ``published=[...]`` (:class:`disclosure.history.PublishedTable`: tables of the same source
+already public) every step runs on the joint system of the new tables and the published ones
+(:func:`disclosure.history.link_history`): the published tables' free cells are known constants,
+their suppressed cells unknowns, their patterns fixed (only the new tables' cells may become
+secondary suppressions), and the audit checks every primary of the new tables and every
+published primary the new tables can reach. A primary that only a change in an earlier release
+could protect is refused (``ProtectionImpossible`` naming the cell and that release).
+
 Guarantee of a returned pattern: every primary cell's attacker interval (LP bounds given every
 published value, every additive relation and ``0 <= x <= largest grand total``) is at least its
 protection level wide (``min_frequency`` by default). The public frame never holds the value of a
@@ -26,52 +34,184 @@ import numpy as np
 
 from .audit import TOL, Attacker, AuditSystem, Certificates, audit
 from .linked import SuppressionProblem, build_problem
+from .methods.suppression import (
+    AuditResult,
+    LevelParameters,
+    Optimality,
+    PrimaryCells,
+    SecondaryCells,
+    SuppressedCells,
+    SuppressionParameters,
+    SuppressionReport,
+)
 from .primary import ProtectionImpossible
 from .protect import FREE, PRIMARY, SECONDARY, ProtectedTable, published_frame
 from .secondary_heuristic import heuristic
 from .spec import TOTAL
 from .table import CellTable
 
+#: the cost rules in words (disclosure.linked.cell_costs), for the report
+COST_RULES = {
+    "value+count": "value plus a per-cell cost equal to the mean inner-cell count (at least 1): "
+                   "a zero cell is never free",
+    "value": "value plus 1",
+    "count": "one per cell, ties broken by value",
+}
 
-def protect_suppression(tables: list[CellTable]) -> list[ProtectedTable]:
+
+def protect_suppression(tables: list[CellTable], published: list | None = None
+                        ) -> list[ProtectedTable]:
     """Protect the tables together; one :class:`ProtectedTable` per input table, same order.
 
+    ``published``: :class:`~disclosure.history.PublishedTable` s already public (fixed patterns,
+    known to the attacker), see the module docstring.
+
     Raises :class:`ProtectionImpossible` (naming the cell) when the cells that must be published
-    leave a primary cell unprotectable; ``InputError`` when linked tables disagree on a cell.
+    (or were published earlier) leave a primary cell unprotectable; ``InputError`` when linked
+    tables disagree on a cell; ``HistoryError`` for a history that cannot be linked.
     """
-    prob = build_problem(tables)
+    hist = None
+    if published:
+        from .history import link_history
+
+        hist = link_history(tables, list(published))
+    if hist is not None and hist.published:
+        prob = build_problem(hist.tables, hist.links)
+    else:
+        prob = build_problem(tables)
     try:
-        return _protect(prob, tables)
+        return _protect(prob, tables, hist)
     except ProtectionImpossible as e:
         cell = getattr(e, "cell", None)
         if cell is None:
             raise
-        raise ProtectionImpossible(str(e).format(cell=f"({_label(prob.codes_of(cell))})")) from None
+        msg = str(e).format(cell=_where(prob, cell))
+        if prob.n_new < len(prob.tables):
+            msg += _blame(prob, cell)
+        raise ProtectionImpossible(msg) from None
 
 
-def _protect(prob: SuppressionProblem, tables: list[CellTable]) -> list[ProtectedTable]:
+def _where(prob: SuppressionProblem, cell: int, paren: bool = True) -> str:
+    """``(codes)``, plus the earlier release holding the cell when it is not a new table's."""
+    ti = prob.table_of(cell)
+    label = _label(prob.codes_of(cell))
+    if paren:
+        label = f"({label})"
+    if ti is not None and ti >= prob.n_new and prob.links is not None:
+        owner = (prob.links.owners or [None] * len(prob.tables))[ti]
+        label += f" of the earlier release {owner or prob.tables[ti].spec.id}"
+    return label
+
+
+def _blame(prob: SuppressionProblem, cell: int) -> str:
+    """Which earlier release pins ``cell``: the published cells in the attacker's cut when every
+    cell the new tables may suppress is suppressed (so only a change there could help)."""
+    system = AuditSystem.build(prob.values, prob.relations, prob.ub)
+    s_max = prob.allowed | prob.must
+    if not s_max[cell]:
+        return ""
+    att = Attacker(system, s_max)
+    lo, hi, info = att.bounds(cell, float(prob.required[cell]))
+    if hi - lo >= max(prob.required[cell], TOL) - TOL:
+        return ""
+    pins: set[int] = set()
+    for sense, key in ((+1, "up"), (-1, "down")):
+        g = att.cut(cell, sense, info.get(key), info.get(f"rows_{key}", info.get("rows")))
+        pins |= {i for i in g if not s_max[i]}
+    owners = prob.links.owners if prob.links is not None else []
+    names = sorted({owners[int(prob.owner[i])] or prob.tables[int(prob.owner[i])].spec.id
+                    for i in pins if prob.owner[i] >= 0})
+    if not names:
+        return ""
+    return ("; the earlier release " + ", ".join(names) + " publishes cells that pin it even "
+            "with every cell of this release suppressed: protecting it would need a change in "
+            "that release")
+
+
+def _in_reach(prob: SuppressionProblem, system: AuditSystem) -> np.ndarray:
+    """Cells whose attacker interval the new tables can change: suppressed components (with
+    every choosable cell suppressed) that meet a relation holding a cell of a new table."""
+    n = prob.n
+    new = np.zeros(n, dtype=bool)
+    for m in prob.cell_maps[:prob.n_new]:
+        new[m] = True
+    rel = abs(system.relations)
+    rows_new = np.asarray(rel @ new.astype(np.float64)).ravel() > 0
+    att = Attacker(system, prob.allowed | prob.must)
+    out = np.zeros(n, dtype=bool)
+    for k, cells in enumerate(att.comp_cells):
+        if rows_new[att.row_ids[att.comp_rows[k]]].any():
+            out[cells] = True
+    return out
+
+
+def _determined(system: AuditSystem, must: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+    """Choosable cells the attacker computes from published cells alone (e.g. a quarter's flow
+    whose months are all published): suppressing them hides nothing, so they stay published.
+
+    Propagated: a relation whose cells are all known but one determines that one."""
+    known = ~must & ~allowed  # published by an earlier release, or 'must publish'
+    out = np.zeros(len(known), dtype=bool)
+    rel = abs(system.relations).tocsr()
+    rel.data[:] = 1.0
+    while True:
+        unknown = np.asarray(rel @ (~known).astype(np.float64)).ravel()
+        rows = np.flatnonzero(unknown == 1)
+        if not len(rows):
+            return out
+        sub = rel[rows]
+        cells = sub.indices[~known[sub.indices]]
+        new = np.unique(cells[allowed[cells] & ~out[cells]])
+        if not len(new):
+            return out
+        out[new] = True
+        known[new] = True
+
+
+def _protect(prob: SuppressionProblem, tables: list[CellTable], hist=None  # noqa: ANN001
+             ) -> list[ProtectedTable]:
     t0 = time.perf_counter()
     rules = tables[0].spec.disclosure
     method = rules.secondary
     system = AuditSystem.build(prob.values, prob.relations, prob.ub)
-    allowed = ~prob.forbidden
+    allowed = prob.allowed
+    must = prob.must  # primaries and the published tables' suppressed cells (fixed)
+    required = prob.required
+    history = prob.n_new < len(prob.tables)
+    skip = None
+    if history:
+        # Published primaries the new tables cannot reach keep the interval the earlier releases
+        # gave them; the others are protected (and audited) like the new tables' primaries.
+        new = np.zeros(prob.n, dtype=bool)
+        for m in prob.cell_maps[:prob.n_new]:
+            new[m] = True
+        required = np.where(new | _in_reach(prob, system), required, 0.0)
+        allowed = allowed & ~_determined(system, must, allowed)
+        # a published suppressed cell left alone in a relation is the earlier releases' doing;
+        # it needs no partner unless it is a primary to protect
+        skip = prob.fixed_suppressed & (required == 0)
     warnings: list[str] = []
     fallbacks: list[str] = []
     details: dict = {}
     cert = Certificates(prob.n)
-    shape = tables[0].shape if len(tables) == 1 else None
-    hierarchies = tables[0].hierarchies if len(tables) == 1 else None
+    single = len(tables) == 1 and not history
+    shape = tables[0].shape if single else None
+    hierarchies = tables[0].hierarchies if single else None
     if method == "none":
-        s = prob.primary.copy()
+        s = must.copy()
     elif method == "heuristic":
-        s, details = heuristic(system, prob.primary, prob.required, allowed, prob.cost,
-                               shape=shape, hierarchies=hierarchies)
+        s, details = heuristic(system, must, required, allowed, prob.cost,
+                               shape=shape, hierarchies=hierarchies, skip=skip)
         cert = details.pop("_certificates")
     elif method == "optimal":
         from .secondary_optimal import optimal
 
-        s, details = optimal(system, prob.primary, prob.required, allowed, prob.cost,
-                             time_limit=rules.time_limit, tables=tables, cell_maps=prob.cell_maps)
+        s, details = optimal(system, must, required, allowed, prob.cost,
+                             time_limit=rules.time_limit, tables=prob.tables,
+                             cell_maps=prob.cell_maps, skip=skip,
+                             work_limit=getattr(rules, "work_limit", None),
+                             shape=shape, hierarchies=hierarchies)
+        details.pop("_costs", None)  # sums of raw values: never in a report
         if details.get("fallback"):
             fallbacks.append(details["fallback"])
     else:  # pragma: no cover - the spec schema refuses other values
@@ -79,7 +219,7 @@ def _protect(prob: SuppressionProblem, tables: list[CellTable]) -> list[Protecte
 
     # A secondary cell the attacker computes exactly hides nothing: publishing it does not change
     # the attacker's polytope, so it is released (published) and only counted in the report.
-    wasted, unproven = wasted_secondaries(system, s, prob.primary, cert)
+    wasted, unproven = wasted_secondaries(system, s, must, cert)
     if wasted:
         s = s.copy()
         s[wasted] = False
@@ -89,40 +229,65 @@ def _protect(prob: SuppressionProblem, tables: list[CellTable]) -> list[Protecte
     if not cert.verify(system, s):
         warnings.append("certificates from secondary suppression failed verification; "
                         "the audit recomputed every interval")
-    result = audit(system, s, prob.required,
-                   attacker=Attacker(system, s, cert, need=prob.required, shape=shape))
+    result = audit(system, s, required,
+                   attacker=Attacker(system, s, cert, need=required, shape=shape))
     if result.failing and method != "none":
         # Never return a failing pattern: repair with the heuristic from the current pattern.
         warnings.append(f"the {method} pattern failed the audit for {len(result.failing)} primary "
                         "cell(s); repaired by further suppression")
-        s, rep = heuristic(system, prob.primary, prob.required, allowed, prob.cost, start=s,
+        s, rep = heuristic(system, must, required, allowed, prob.cost, start=s,
                            prune_seconds=0.0, variants=False, shape=shape,
-                           hierarchies=hierarchies)
+                           hierarchies=hierarchies, skip=skip)
         cert = rep.pop("_certificates")
         cert.verify(system, s)
-        result = audit(system, s, prob.required,
-                       attacker=Attacker(system, s, cert, need=prob.required, shape=shape))
+        result = audit(system, s, required,
+                       attacker=Attacker(system, s, cert, need=required, shape=shape))
     if result.failing:
-        first = prob.codes_of(result.failing[0])
-        raise ProtectionImpossible(
-            f"{len(result.failing)} primary cell(s) are not protected by the pattern "
-            f"(first: {_label(first)}); "
-            + ("secondary suppression is 'none': choose 'heuristic' or 'optimal'"
-               if method == "none" else "protection is impossible with the cells that must be published"))
+        first = int(result.failing[0])
+        msg = (f"{len(result.failing)} primary cell(s) are not protected by the pattern "
+               f"(first: {_where(prob, first, paren=False)}); "
+               + ("secondary suppression is 'none': choose 'heuristic' or 'optimal'"
+                  if method == "none" else
+                  "protection is impossible with the cells that must be published"))
+        if history:
+            msg += _blame(prob, first)
+        raise ProtectionImpossible(msg)
     seconds = time.perf_counter() - t0
     if unproven:
         details = details | {"secondary_not_shown_movable": unproven}
 
+    if history:
+        new = np.zeros(prob.n, dtype=bool)
+        for m in prob.cell_maps[:prob.n_new]:
+            new[m] = True
+        details = details | {"published_primaries_checked":
+                             sum(1 for p in result.lower if not new[p])}
     out = []
-    for ti, (t, m) in enumerate(zip(tables, prob.cell_maps, strict=True)):
+    for ti, (t, m) in enumerate(zip(tables, prob.cell_maps[:len(tables)], strict=True)):
         status = np.full(t.n_cells, FREE, dtype=object)
         status[s[m] & ~prob.primary[m]] = SECONDARY
         status[prob.primary[m]] = PRIMARY
         status = status.astype("<U1")
         report = _report(prob, ti, s, result, wasted, method, details, seconds,
                          warnings, fallbacks)
+        _history_fields(report, hist, ti, t, status)
         out.append(ProtectedTable(table=t, published=published_frame(t, status), report=report))
     return out
+
+
+def _history_fields(report: SuppressionReport, hist, ti: int, t: CellTable,  # noqa: ANN001
+                    status: np.ndarray) -> None:
+    """The report's publication-history fields: what the audit covered, flips, the model."""
+    if hist is None:
+        return
+    from .history import count_flips
+
+    report.covered = list(hist.covered)
+    report.attacker_model = hist.attacker_model()
+    prev = hist.previous[ti]
+    if prev is not None:
+        report.flips = count_flips(t, status != FREE, prev)
+        report.previous_version = prev.spec.version
 
 
 def wasted_secondaries(system: AuditSystem, s: np.ndarray, primary: np.ndarray,
@@ -156,14 +321,13 @@ def _label(codes: dict[str, str]) -> str:
 
 def _report(prob: SuppressionProblem, ti: int, s: np.ndarray, result, wasted: list[int],
             method: str, details: dict, seconds: float, warnings: list[str],
-            fallbacks: list[str]) -> dict:
+            fallbacks: list[str]) -> SuppressionReport:
     t = prob.tables[ti]
     m = prob.cell_maps[ti]
     rules = t.spec.disclosure
     sup = s[m]
     prim = prob.primary[m]
     sec = sup & ~prim
-    vals = t.values
     pl = rules.protection_level
     level = ({"kind": pl.kind, "value": pl.value} if pl
              else {"kind": "absolute", "value": rules.min_frequency})
@@ -177,7 +341,6 @@ def _report(prob: SuppressionProblem, ti: int, s: np.ndarray, result, wasted: li
             levels.append({
                 "level": lv, "name": "total" if lv == 0 else f"level {lv}",
                 "primary": int((prim & sel).sum()), "secondary": int((sec & sel).sum()),
-                "value_suppressed": int(vals[sup & sel].sum()),
             })
         by_dim[h.name] = levels
     intervals = []
@@ -195,56 +358,58 @@ def _report(prob: SuppressionProblem, ti: int, s: np.ndarray, result, wasted: li
     in_table = set(m.tolist())
     released = [{"cell": t.codes_of(int(np.flatnonzero(m == j)[0]))} for j in wasted
                 if j in in_table]
-    linked = [x.spec.id for x in prob.tables] if len(prob.tables) > 1 else []
-    rep = {
-        "method": "cell suppression",
-        "parameters": {
-            "min_frequency": rules.min_frequency, "zero_policy": rules.zero_policy,
-            "secondary": method, "cost": rules.cost, "protection_level": level,
-            "time_limit": rules.time_limit,
-            "protection_rule": "sliding: attacker interval width >= protection level "
-                               "(LP bounds, all published cells and relations, 0 <= x <= "
-                               "largest grand total)",
-            "confidential": [dict(c) for c in rules.confidential],
-            "must_publish": [dict(c) for c in rules.must_publish],
-        },
-        "cells": int(t.n_cells),
-        "primary": {"cells": int(prim.sum()), "by_rule": _by_rule(t, prob, m)},
-        "secondary": {"cells": int(sec.sum()), "applied": method != "none"},
-        "suppressed": {"cells": int(sup.sum()), "value": int(vals[sup].sum()),
-                       "primary_value": int(vals[prim].sum()),
-                       "secondary_value": int(vals[sec].sum())},
-        "value_suppressed": int(vals[sup].sum()),
-        "by_dimension": by_dim,
-        "audit": {
-            "passed": not result.failing,
-            "primary_cells_checked": len(intervals),
-            "exact": sum(1 for x in intervals if x["width"] is not None and x["width"] < TOL),
-            "narrow": len(result.failing),
-            "min_width": min((x["width"] for x in intervals if x["width"] is not None),
-                             default=None),
-            "intervals": intervals,
+    linked = ([x.spec.id for x in prob.tables[:prob.n_new]] if prob.n_new > 1 else [])
+    rep = SuppressionReport(
+        parameters=SuppressionParameters(
+            min_frequency=rules.min_frequency, zero_policy=rules.zero_policy,
+            secondary=method, cost=rules.cost,
+            protection_level=LevelParameters(kind=level["kind"], value=level["value"]),
+            time_limit=rules.time_limit,
+            work_limit=getattr(rules, "work_limit", None),
+            cost_rule=COST_RULES.get(rules.cost, rules.cost),
+            protection_rule="sliding: attacker interval width >= protection level "
+                            "(LP bounds, all published cells and relations, 0 <= x <= "
+                            "largest grand total)",
+            confidential=[dict(c) for c in rules.confidential],
+            must_publish=[dict(c) for c in rules.must_publish],
+        ),
+        cells=int(t.n_cells),
+        primary=PrimaryCells(cells=int(prim.sum()), by_rule=_by_rule(t, prob, m)),
+        secondary=SecondaryCells(cells=int(sec.sum()), applied=method != "none"),
+        suppressed=SuppressedCells(cells=int(sup.sum()),
+                                   marginal=int((sup & ~t.inner_mask).sum())),
+        by_dimension=by_dim,
+        audit=AuditResult(
+            passed=not result.failing,
+            primary_cells_checked=len(intervals),
+            exact=sum(1 for x in intervals if x["width"] is not None and x["width"] < TOL),
+            narrow=len(result.failing),
+            min_width=min((x["width"] for x in intervals if x["width"] is not None),
+                          default=None),
+            intervals=intervals,
             # after the release of exactly computable secondaries none is left (the attacker's
             # polytope is unchanged by publishing a cell it already knows)
-            "wasted_secondary": [],
-            "wasted_secondary_released": released,
-            "intervals_kind": ("exact" if not n_cert else
-                               f"exact for {len(intervals) - n_cert} cells; certified inner "
-                               f"bounds for {n_cert} cells in large components (the attacker's "
-                               "interval contains them)"),
-            "mode": "exact" if not n_cert else "certified",
-            "components": result.components, "largest_component": result.largest_component,
-            "lps": result.lps, "seconds": round(result.seconds, 3),
-        },
-        "details": {k: v for k, v in details.items() if k != "fallback"},
-        "seconds": round(seconds, 3),
-        "fallbacks": fallbacks,
-        "warnings": warnings,
-    }
+            wasted_secondary=[],
+            wasted_secondary_released=released,
+            intervals_kind=("exact" if not n_cert else
+                            f"exact for {len(intervals) - n_cert} cells; certified inner "
+                            f"bounds for {n_cert} cells in large components (the attacker's "
+                            "interval contains them)"),
+            mode="exact" if not n_cert else "certified",
+            components=int(result.components), largest_component=int(result.largest_component),
+            lps=int(result.lps), seconds=round(result.seconds, 3),
+        ),
+        details={k: v for k, v in details.items()
+                 if k not in ("fallback", "optimality") and not k.startswith("_")},
+        optimality=(Optimality(**details["optimality"]) if details.get("optimality")
+                    else None),
+        seconds=round(seconds, 3),
+        fallbacks=fallbacks,
+        warnings=warnings,
+    )
     if linked:
-        rep["linked_tables"] = linked
-        rep["linked_total"] = {"cells": int(prob.n), "suppressed": int(s.sum()),
-                               "value": int(prob.values[s].sum())}
+        rep.linked_tables = linked
+        rep.linked_total = {"cells": int(prob.n), "suppressed": int(s.sum())}
     return rep
 
 

@@ -6,9 +6,11 @@ of each dimension in hierarchy order, so ``values[i]`` is the count of cell ``i`
 :meth:`CellTable.relations` gives the additive relations ``total - sum(children) = 0``, one per
 parent code per combination of the other dimensions' codes.
 
-Input comes in the long format of design.md; :func:`read_cells` validates it and raises
-:class:`InputError` naming the row (frictionless numbering: the header is row 1), the column and
-the reason. Errors never quote a count of another cell.
+Input comes in long format (one row per cell: a code column per dimension, then ``obs_value``;
+totals, coded ``_T`` or as their parent code, may be included and must then add up);
+:func:`read_cells` validates it and raises :class:`InputError` naming the row (frictionless
+numbering: the header is row 1), the column and the reason. Errors never quote a count of
+another cell.
 """
 
 from __future__ import annotations
@@ -20,34 +22,14 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from .errors import AshyqError, located
 from .spec import TOTAL, Hierarchy, TableSpec
 
-
-class InputError(ValueError):
-    """Bad input data; carries where (row, column) and why."""
-
-    def __init__(self, reason: str, *, row: int | None = None, column: str | None = None,
-                 source: str | None = None):
-        self.reason = reason
-        self.row = row
-        self.column = column
-        self.source = source
-        super().__init__(self.message)
-
-    @property
-    def message(self) -> str:
-        return located(self.reason, source=self.source, row=self.row, column=self.column)
+__all__ = ["CellTable", "InputError", "located", "read_cells", "aggregate"]
 
 
-def located(reason: str, *, source: str | None = None, row: int | None = None,
-            column: str | None = None) -> str:
-    """``FILE, row N, column C: reason`` with whichever parts are known (rows as frictionless)."""
-    where = [str(source)] if source else []
-    if row is not None:
-        where.append(f"row {row}")
-    if column is not None:
-        where.append(f"column {column}")
-    return f"{', '.join(where)}: {reason}" if where else reason
+class InputError(AshyqError):
+    """Bad input data; carries where (source, row, column) and why."""
 
 
 @dataclass

@@ -136,7 +136,8 @@ def worker(workers: int) -> None:
 @click.option("--release", "release_id", type=int, help="Only this release's rows.")
 def audit_export(fmt: str, output: Path | None, release_id: int | None) -> None:
     """Export the append-only audit log (who, when, what, from, to, why)."""
-    from .web.api import AuditSchema, audit_csv
+    from .web.api import AuditSchema
+    from .web.exports import audit_csv
     from .workflow import audit, audit_rows
 
     factory = _factory()
@@ -175,5 +176,90 @@ def audit_verify() -> None:
     click.echo(f"audit log intact: {n} rows, hash chain verified", err=True)
 
 
+@click.group("source")
+def source() -> None:
+    """Registered data sources and their privacy budget (total epsilon per reference period).
+
+    A noise release names its source in the spec (source_id); only registered sources can be
+    charged. The total changes only by 'source set-budget', audited with a reason.
+    """
+
+
+def _budget_error(e: ValueError) -> click.ClickException:
+    return click.ClickException(str(e))
+
+
+@source.command("add")
+@click.argument("source_id", metavar="ID")
+@click.option("--budget", "total", type=float, default=None,
+              help="Total epsilon per reference period (default: the EPSILON_BUDGET setting).")
+def source_add(source_id: str, total: float | None) -> None:
+    """Register a data source (ID: a-z 0-9 - _; stored lower-case)."""
+    from . import budget
+
+    settings = load_settings()
+    amount = float(settings["EPSILON_BUDGET"]) if total is None else total
+    factory = _factory()
+    try:
+        with transaction(factory) as s:
+            try:
+                src = budget.add_source(s, source_id, amount, via="cli")
+            except ValueError as e:
+                raise _budget_error(e) from e
+            key, given = src.id, src.total
+    finally:
+        factory.kw["bind"].dispose()
+    click.echo(f"registered source {key} with a budget of epsilon {given:g} per reference period"
+               + (" (the EPSILON_BUDGET setting)" if total is None else ""), err=True)
+
+
+@source.command("list")
+def source_list() -> None:
+    """The registered sources: total, and what each reference period has spent."""
+    from sqlalchemy import select as sel
+
+    from . import budget
+
+    factory = _factory()
+    try:
+        with factory() as s:
+            rows = []
+            for src in budget.sources(s):
+                periods = s.execute(sel(budget.PrivacyBudget.period, budget.PrivacyBudget.spent)
+                                    .where(budget.PrivacyBudget.source == src.id)
+                                    .order_by(budget.PrivacyBudget.period)).all()
+                spent = "; ".join(f"{p} spent {v:g}, left {max(0.0, src.total - v):g}"
+                                  for p, v in periods) or "nothing spent"
+                rows.append(f"{src.id}\tbudget {src.total:g} per period\t{spent}")
+    finally:
+        factory.kw["bind"].dispose()
+    if not rows:
+        click.echo("no registered sources (add one: publisher source add ID --budget E)",
+                   err=True)
+    for r in rows:
+        click.echo(r)
+
+
+@source.command("set-budget")
+@click.argument("source_id", metavar="ID")
+@click.argument("total", metavar="E", type=float)
+@click.option("--reason", required=True, help="Why the total changes (kept in the audit log).")
+def source_set_budget(source_id: str, total: float, reason: str) -> None:
+    """Change a registered source's total epsilon per reference period (audited)."""
+    from . import budget
+
+    factory = _factory()
+    try:
+        with transaction(factory) as s:
+            try:
+                src = budget.set_source_budget(s, source_id, total, reason=reason, via="cli")
+            except ValueError as e:
+                raise _budget_error(e) from e
+            key, given = src.id, src.total
+    finally:
+        factory.kw["bind"].dispose()
+    click.echo(f"source {key}: budget set to epsilon {given:g} per reference period", err=True)
+
+
 commands: list[click.Command] = [create_admin, create_user, create_token, worker, audit_export,
-                                 audit_verify]
+                                 audit_verify, source]

@@ -1,42 +1,75 @@
-"""The privacy-budget ledger: epsilon spent per data source and reference period.
+"""The privacy-budget ledger: registered data sources and the epsilon spent per source and period.
 
-Each DP release of a (source, period) spends its epsilon from that pair's budget (sequential
-composition: releases about the same people add up). :func:`charge` records a release and its
-epsilon in the caller's transaction; it is safe under concurrency on SQLite and PostgreSQL:
+Each DP release of a (source, reference period) spends its epsilon from that pair's budget
+(sequential composition: releases about the same people add up).
 
-* the budget row is updated with one conditional statement
-  (``spent = spent + eps WHERE spent + eps <= total``), which takes the row's write lock
-  (PostgreSQL re-checks the condition after a concurrent commit; SQLite has one writer at a
-  time), so two releases can never both pass on the same remaining budget;
-* a release is keyed by ``release_key`` (a hash of the protected output), unique per
-  (source, period): charging the same output again spends nothing, also when two requests race
-  (the second waits on the unique index and then finds the first's row).
+* **Sources are registered** (:class:`PrivacySource`) by an administrator, each with its total
+  budget per reference period (``publisher source add ID --budget E``; changing it is
+  :func:`set_source_budget`, an audited admin action with a reason). The key is the registered id,
+  normalised (:func:`normalise_source_id`: NFKC, stripped, lower-case, a slug), never the free text
+  of a spec: ``LEDGER-SRC``, `` ledger-src`` and ``ledger-src `` are one source. A spec naming an
+  unregistered source, or none, is refused for noise (:func:`source_of`). Settings play no part
+  in a charge: ``EPSILON_BUDGET`` is only the default of ``source add`` without ``--budget``.
+* **Periods** are the spec's ``reference_period`` as an ISO 8601 period (``2024``, ``2024-Q1``,
+  ``2024-01``, ``2024-01-15``; :func:`period_key`), or ``all`` when the spec gives none.
+* **A charge is one draw** (:func:`charge`), made *before* the noise is drawn, keyed by a fresh
+  ``draw_key`` per draw: a new draw always costs, whatever its output. Serving a stored draw
+  again (re-packaging, re-publishing, a retry) does not call :func:`charge`. Charging the same
+  ``draw_key`` twice (a retried reservation) spends nothing the second time.
 
-A release that would exceed the budget raises :class:`BudgetExceeded` stating what remains; the
-caller's transaction is left as it was before the call (the work is done in a savepoint).
+:func:`charge` runs in the caller's transaction and is safe under concurrency on SQLite and
+PostgreSQL: the budget row is updated with one conditional statement (``spent = spent + eps
+WHERE spent + eps <= (the source's total)``), which takes the row's write lock (PostgreSQL
+re-checks the condition after a concurrent commit; SQLite has one writer at a time), so two draws
+can never both pass on the same remaining budget; the ``draw_key`` is unique per (source,
+period). A draw that would exceed the budget raises :class:`BudgetExceeded` stating what remains;
+the caller's transaction is left as it was before the call (the work is done in a savepoint).
 """
 
 from __future__ import annotations
 
 import math
+import re
+import unicodedata
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import DateTime, Float, Integer, String, UniqueConstraint, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from disclosure.errors import AshyqError
+
 from .db import Base
 
+if TYPE_CHECKING:
+    from disclosure.spec import TableSpec
+
 TOLERANCE = 1e-9  # float slack, so that e.g. 0.1 + 0.2 fits in a budget of 0.3
+SOURCE_ID_RULE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+SOURCE_ID_HELP = "1-64 characters a-z 0-9 - _, starting with a letter or digit"
+NO_PERIOD = "all"  # the period key of a spec that gives no reference_period
+MAX_LISTED = 20  # registered ids named in a refusal
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
+class PrivacySource(Base):
+    """A registered data source (population) and its total epsilon per reference period."""
+
+    __tablename__ = "privacy_source"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    total: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
 class PrivacyBudget(Base):
-    """Epsilon spent so far for one data source and reference period."""
+    """Epsilon spent so far for one registered source and reference period."""
 
     __tablename__ = "privacy_budget"
     __table_args__ = (UniqueConstraint("source", "period", name="uq_privacy_budget_source_period"),)
@@ -44,13 +77,12 @@ class PrivacyBudget(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     source: Mapped[str] = mapped_column(String(200))
     period: Mapped[str] = mapped_column(String(64))
-    total: Mapped[float] = mapped_column(Float)
     spent: Mapped[float] = mapped_column(Float, default=0.0)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
 
 
 class PrivacyCharge(Base):
-    """One release's spend (append-only): which protected output, how much epsilon, when."""
+    """One draw's spend (append-only): which draw, how much epsilon, when."""
 
     __tablename__ = "privacy_charge"
     __table_args__ = (UniqueConstraint("source", "period", "release_key",
@@ -59,14 +91,14 @@ class PrivacyCharge(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     source: Mapped[str] = mapped_column(String(200))
     period: Mapped[str] = mapped_column(String(64))
-    release_key: Mapped[str] = mapped_column(String(128))
+    release_key: Mapped[str] = mapped_column(String(128))  # the draw's key (one per draw)
     epsilon: Mapped[float] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
 
 
 @dataclass(frozen=True)
 class BudgetStatus:
-    """Budget of one (source, period) after a charge; ``charged`` False if nothing was spent now."""
+    """Budget of one (source, period); ``charged`` False if nothing was spent now."""
 
     spent: float
     remaining: float
@@ -77,8 +109,12 @@ class BudgetStatus:
         return asdict(self)
 
 
-class BudgetExceeded(Exception):  # noqa: N818 - the name the service uses
-    """A release would spend more than the remaining budget."""
+class BudgetError(AshyqError):
+    """A privacy-budget request the ledger refuses (unknown source, bad period or amount)."""
+
+
+class BudgetExceeded(BudgetError):  # noqa: N818 - the name the service uses
+    """A draw would spend more than the remaining budget."""
 
     def __init__(self, source: str, period: str, requested: float, status: BudgetStatus):
         self.source, self.period, self.requested, self.status = source, period, requested, status
@@ -89,16 +125,151 @@ class BudgetExceeded(Exception):  # noqa: N818 - the name the service uses
             f"({status.spent:g} spent)")
 
 
-def _check(source: str, period: str, total_budget: float, epsilon: float | None = None) -> None:
+# -- sources ----------------------------------------------------------------------------------
+
+def normalise_source_id(raw: object) -> str:
+    """The registered form of a source id: NFKC, stripped, lower-case; ValueError if it is not a
+    slug (``SOURCE_ID_HELP``)."""
+    if not isinstance(raw, str):
+        raise ValueError(f"a source id is text ({SOURCE_ID_HELP})")
+    s = unicodedata.normalize("NFKC", raw).strip().lower()
+    if not SOURCE_ID_RULE.fullmatch(s):
+        raise ValueError(f"source id {raw[:70]!r}: {SOURCE_ID_HELP}")
+    return s
+
+
+def _check_amount(name: str, v: object) -> float:
+    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v <= 0:
+        raise ValueError(f"{name} must be a finite number greater than 0, got {v!r}")
+    return float(v)
+
+
+def sources(session: Session) -> list[PrivacySource]:
+    """The registered sources, by id."""
+    return list(session.scalars(select(PrivacySource).order_by(PrivacySource.id)))
+
+
+def get_source(session: Session, source_id: str) -> PrivacySource | None:
+    """The registered source of ``source_id`` (any spelling that normalises to it), or None."""
+    try:
+        key = normalise_source_id(source_id)
+    except ValueError:
+        return None
+    return session.get(PrivacySource, key)
+
+
+def _audit(session: Session, actor: Any, action: str, reason: str, detail: dict) -> None:
+    from .workflow import audit
+
+    audit(session, actor, action, reason=reason, detail=detail)
+
+
+def add_source(session: Session, source_id: str, total: float, *, actor: Any = None,
+               via: str = "cli", reason: str = "") -> PrivacySource:
+    """Register a data source with its total epsilon per reference period (audited; in the
+    caller's transaction). ValueError for a bad id or total, or an id registered already."""
+    key = normalise_source_id(source_id)
+    amount = _check_amount("the budget", total)
+    if session.get(PrivacySource, key) is not None:
+        raise ValueError(f"the source {key!r} is registered already (change its budget with "
+                         "'publisher source set-budget')")
+    src = PrivacySource(id=key, total=amount, created_at=_now(), updated_at=_now())
+    try:
+        with session.begin_nested():
+            session.add(src)
+            session.flush()
+    except IntegrityError as e:
+        raise ValueError(f"the source {key!r} is registered already") from e
+    _audit(session, actor, "source_added", reason,
+           {"source": key, "total": amount, "via": via})
+    return src
+
+
+def set_source_budget(session: Session, source_id: str, total: float, *, reason: str,
+                      actor: Any = None, via: str = "cli") -> PrivacySource:
+    """Change a registered source's total per reference period: the one way it changes (audited,
+    with a reason). A total below what a period has spent leaves that period with nothing left."""
+    key = normalise_source_id(source_id)
+    amount = _check_amount("the budget", total)
+    if not (reason or "").strip():
+        raise ValueError("changing a source's budget needs a reason")
+    src = session.get(PrivacySource, key, with_for_update=True)
+    if src is None:
+        raise ValueError(f"no registered source {key!r}")
+    before = src.total
+    src.total = amount
+    src.updated_at = _now()
+    session.flush()
+    _audit(session, actor, "source_budget_changed", reason.strip(),
+           {"source": key, "from": before, "to": amount, "via": via})
+    return src
+
+
+def _registered_ids(session: Session) -> str:
+    ids = list(session.scalars(select(PrivacySource.id).order_by(PrivacySource.id)
+                               .limit(MAX_LISTED + 1)))
+    if not ids:
+        return "none is registered yet"
+    more = ", ..." if len(ids) > MAX_LISTED else ""
+    return "registered: " + ", ".join(ids[:MAX_LISTED]) + more
+
+
+def source_of(session: Session, spec: TableSpec) -> PrivacySource:
+    """The registered source a noise spec names (``source_id``), or a :class:`BudgetError`
+    naming the key ``source_id`` and the registered ids."""
+    raw = spec.metadata.get("source_id")
+    src = f"spec {spec.id}"
+    hint = "an administrator registers one with 'publisher source add ID --budget E'"
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        raise BudgetError(f"key source_id: missing; a noise release is charged to a registered "
+                          f"data source ({_registered_ids(session)}; {hint})", source=src)
+    found = get_source(session, raw) if isinstance(raw, str) else None
+    if found is None:
+        shown = str(raw).strip()[:70]
+        raise BudgetError(f"key source_id: {shown!r} is not a registered data source "
+                          f"({_registered_ids(session)}; {hint})", source=src)
+    return found
+
+
+def period_key(spec: TableSpec) -> str:
+    """The ledger's period of a spec: its ``reference_period`` as a canonical ISO 8601 period
+    (``2024``, ``2024-Q1``, ``2024-01``, ``2024-01-15``), or ``all`` when it gives none.
+    Anything else is a :class:`BudgetError` naming the key."""
+    from disclosure.history import HistoryError, period_of
+
+    src = f"spec {spec.id}"
+    try:
+        p = period_of(spec, source=src)
+    except HistoryError as e:
+        raw = spec.metadata.get("reference_period")
+        shown = (next(iter(raw.values()), "") if isinstance(raw, dict) else str(raw)).strip()
+        raise BudgetError(f"key reference_period: {shown[:40]!r} is not an ISO 8601 period (give "
+                          "2024, 2024-Q1, 2024-01 or 2024-01-15)", source=src) from e
+    if p is None:
+        return NO_PERIOD
+    if p.kind == "year":
+        return f"{p.start.year:04d}"
+    if p.kind == "quarter":
+        return f"{p.start.year:04d}-Q{(p.start.month - 1) // 3 + 1}"
+    if p.kind == "month":
+        return f"{p.start.year:04d}-{p.start.month:02d}"
+    if p.kind == "day":
+        return p.start.isoformat()
+    raise BudgetError("key reference_period: the privacy budget is kept per year, quarter, "
+                      "month or day (2024, 2024-Q1, 2024-01, 2024-01-15), not per interval "
+                      f"({p.text[:40]!r})", source=src)
+
+
+# -- the ledger -------------------------------------------------------------------------------
+
+def _check(source: str, period: str, epsilon: float | None = None) -> None:
     for name, v in (("source", source), ("period", period)):
         if not isinstance(v, str) or not v.strip():
             raise ValueError(f"{name} must be a non-empty string")
     if len(source) > 200 or len(period) > 64:
         raise ValueError("source (200) or period (64) is too long")
-    vals = [("total_budget", total_budget)] + ([("epsilon", epsilon)] if epsilon is not None else [])
-    for name, v in vals:
-        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v <= 0:
-            raise ValueError(f"{name} must be a finite number greater than 0, got {v!r}")
+    if epsilon is not None:
+        _check_amount("epsilon", epsilon)
 
 
 def _status(spent: float, total: float, charged: bool = False) -> BudgetStatus:
@@ -106,24 +277,38 @@ def _status(spent: float, total: float, charged: bool = False) -> BudgetStatus:
                         charged=charged)
 
 
-def status(session: Session, source: str, period: str, total_budget: float) -> BudgetStatus:
-    """Spent and remaining epsilon of (source, period) under the budget ``total_budget``."""
-    _check(source, period, total_budget)
+def _registered(session: Session, source: str) -> PrivacySource:
+    key = normalise_source_id(source)
+    src = session.get(PrivacySource, key, populate_existing=True)
+    if src is None:
+        raise BudgetError(f"key source_id: {source[:70]!r} is not a registered data source "
+                          f"({_registered_ids(session)})")
+    return src
+
+
+def status(session: Session, source: str, period: str) -> BudgetStatus:
+    """Spent and remaining epsilon of a registered source and period (its total is the
+    source's registered total)."""
+    _check(source, period)
+    src = _registered(session, source)
     spent = session.execute(select(PrivacyBudget.spent).where(
-        PrivacyBudget.source == source, PrivacyBudget.period == period)).scalar_one_or_none()
-    return _status(float(spent or 0.0), float(total_budget))
+        PrivacyBudget.source == src.id, PrivacyBudget.period == period)).scalar_one_or_none()
+    return _status(float(spent or 0.0), float(src.total))
 
 
 def charges(session: Session, source: str, period: str) -> list[PrivacyCharge]:
-    """The releases charged to (source, period), oldest first."""
+    """The draws charged to (source, period), oldest first."""
+    try:
+        source = normalise_source_id(source)
+    except ValueError:
+        return []
     return list(session.scalars(select(PrivacyCharge).where(
         PrivacyCharge.source == source, PrivacyCharge.period == period).order_by(PrivacyCharge.id)))
 
 
-def _ensure_row(session: Session, source: str, period: str, total: float) -> None:
+def _ensure_row(session: Session, source: str, period: str) -> None:
     dialect = session.get_bind().dialect.name
-    values = {"source": source, "period": period, "total": total, "spent": 0.0,
-              "updated_at": _now()}
+    values = {"source": source, "period": period, "spent": 0.0, "updated_at": _now()}
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     elif dialect == "sqlite":
@@ -139,35 +324,40 @@ def _ensure_row(session: Session, source: str, period: str, total: float) -> Non
                     .on_conflict_do_nothing(index_elements=["source", "period"]))
 
 
-def charge(session: Session, *, source: str, period: str, epsilon: float, release_key: str,
-           total_budget: float) -> BudgetStatus:
-    """Spend ``epsilon`` of (source, period)'s budget for the release ``release_key``.
+def charge(session: Session, *, source: str, period: str, epsilon: float,
+           draw_key: str) -> BudgetStatus:
+    """Spend ``epsilon`` of a registered source's budget for ``period``, for the draw
+    ``draw_key`` (one fresh key per draw, made before the noise is drawn).
 
-    Returns the status after the charge (``charged`` False when this release_key was already
-    charged: nothing spent again). Raises :class:`BudgetExceeded` if the budget would be
-    exceeded, with nothing recorded. Runs in the caller's transaction (commit is the caller's).
+    Returns the status after the charge (``charged`` False when this draw_key was charged
+    already: nothing spent again). Raises :class:`BudgetError` for an unregistered source and
+    :class:`BudgetExceeded` if the budget would be exceeded, with nothing recorded. Runs in the
+    caller's transaction (commit is the caller's). The total is the source's registered total,
+    read in the same statement that spends.
     """
-    _check(source, period, total_budget, epsilon)
-    if not isinstance(release_key, str) or not release_key or len(release_key) > 128:
-        raise ValueError("release_key must be a non-empty string of at most 128 characters")
-    total = float(total_budget)
+    _check(source, period, epsilon)
+    if not isinstance(draw_key, str) or not draw_key or len(draw_key) > 128:
+        raise ValueError("draw_key must be a non-empty string of at most 128 characters")
+    key = _registered(session, source).id
     eps = float(epsilon)
-    _ensure_row(session, source, period, total)
+    total_now = (select(PrivacySource.total).where(PrivacySource.id == key)
+                 .scalar_subquery())
+    _ensure_row(session, key, period)
     try:
         with session.begin_nested():
-            session.add(PrivacyCharge(source=source, period=period, release_key=release_key,
+            session.add(PrivacyCharge(source=key, period=period, release_key=draw_key,
                                       epsilon=eps, created_at=_now()))
             session.flush()
             res = session.execute(
                 update(PrivacyBudget)
-                .where(PrivacyBudget.source == source, PrivacyBudget.period == period,
-                       PrivacyBudget.spent + eps <= total + TOLERANCE)
-                .values(spent=PrivacyBudget.spent + eps, total=total, updated_at=_now())
+                .where(PrivacyBudget.source == key, PrivacyBudget.period == period,
+                       PrivacyBudget.spent + eps <= total_now + TOLERANCE)
+                .values(spent=PrivacyBudget.spent + eps, updated_at=_now())
                 .execution_options(synchronize_session=False))
             if res.rowcount != 1:
-                raise BudgetExceeded(source, period, eps, status(session, source, period, total))
+                raise BudgetExceeded(key, period, eps, status(session, key, period))
     except IntegrityError:
-        # This release_key was charged already (perhaps just now by a concurrent request).
-        return status(session, source, period, total)
-    after = status(session, source, period, total)
+        # This draw_key was charged already (perhaps just now by a concurrent request).
+        return status(session, key, period)
+    after = status(session, key, period)
     return _status(after.spent, after.total, charged=True)

@@ -22,6 +22,9 @@
   number of times with exponential backoff. Writes are idempotent because every step first
   observes CKAN's state and only does what is missing: re-running after any failure completes
   the version without a duplicate dataset or resource.
+- **Withdrawal.** :func:`withdraw_dataset` makes a version's dataset private again and checks,
+  as an anonymous reader, that ``package_show`` is refused, search does not find it and no file
+  downloads.
 - **Errors.** :class:`CkanPublishError` names the CKAN action, the field and CKAN's reason, e.g.
   ``package_create: name: That URL is already in use.``, and says whether a retry can help
   (``.retryable``). Tokens never appear in messages.
@@ -42,6 +45,8 @@ from typing import Any
 import ckanapi
 import requests
 
+from disclosure.errors import AshyqError
+
 LANGS = ("kk", "ru", "en")
 SLUG_RE = re.compile(r"^[a-z0-9_-]{2,100}$")
 SEMVER_RE = re.compile(
@@ -61,7 +66,7 @@ FORMATS = {
 }
 
 
-class CkanPublishError(Exception):
+class CkanPublishError(AshyqError):
     """A publication that did not complete: ``<action>: <field>: <reason>``.
 
     ``retryable`` is True when re-running the same publication can succeed (CKAN unreachable,
@@ -70,8 +75,9 @@ class CkanPublishError(Exception):
     """
 
     def __init__(self, action: str, field: str | None, reason: str, *, retryable: bool = False):
-        self.action, self.field, self.reason, self.retryable = action, field, reason, retryable
         super().__init__(f"{action}: {field}: {reason}" if field else f"{action}: {reason}")
+        self.action, self.field, self.retryable = action, field, retryable
+        self.detail = reason
 
 
 @dataclass(frozen=True)
@@ -466,7 +472,7 @@ class CkanClient:
         try:
             return self.call(action, data, anonymous=anonymous)
         except CkanPublishError as err:
-            if err.field == "id" and err.reason.startswith("not found"):
+            if err.field == "id" and err.detail.startswith("not found"):
                 return None
             raise
 
@@ -727,7 +733,7 @@ def _delete_resource(c: CkanClient, resource_id: str) -> None:
     try:
         c.call("resource_delete", {"id": resource_id})
     except CkanPublishError as err:
-        if not (err.field == "id" and err.reason.startswith("not found")):
+        if not (err.field == "id" and err.detail.startswith("not found")):
             raise
 
 
@@ -825,6 +831,74 @@ def _latest(c: CkanClient, series: str) -> str | None:
                                       "rows": 1}, anonymous=True)
     results = found.get("results") or []
     return results[0]["name"] if results else None
+
+
+@dataclass(frozen=True)
+class WithdrawResult:
+    dataset_name: str
+    was_public: bool
+    resources: int
+    anonymous_verified: bool
+    anonymous_status: str
+
+
+def withdraw_dataset(
+    dataset_name: str,
+    *,
+    url: str,
+    token: str,
+    session: requests.Session | None = None,
+    progress: Callable[[str], None] | None = None,
+    policy: RetryPolicy | None = None,
+) -> WithdrawResult:
+    """Withdraw a published version: make its dataset private (a deleted or purged one stays so)
+    and verify anonymously that ``package_show`` is refused, the dataset is not found by search
+    and no resource file downloads. Idempotent; raises :class:`CkanPublishError` (``retryable``
+    when CKAN could not be reached or still serves it) otherwise."""
+    if not url:
+        raise CkanPublishError("withdraw", "CKAN_URL", "no CKAN URL given")
+    if not token:
+        raise CkanPublishError("withdraw", "CKAN_API_TOKEN", "no API token given")
+    say = progress or (lambda _m: None)
+    client = CkanClient(url, token, session=session, policy=policy)
+    try:
+        ds = client.show("package_show", dataset_name)
+        was_public = bool(ds) and not ds.get("private") and ds.get("state") != "deleted"
+        if was_public:
+            say(f"making {dataset_name} private")
+            client.call("package_patch", {"id": ds["id"], "private": True})
+        urls = [r["url"] for r in (ds or {}).get("resources", []) if r.get("url")]
+        status, problems = _anonymous_gone(client, dataset_name, urls)
+        if problems:
+            raise CkanPublishError("verify", dataset_name,
+                                   "still readable anonymously after the withdrawal: "
+                                   + "; ".join(problems), retryable=True)
+        say(f"{dataset_name} withdrawn: anonymous read-back refused ({status})")
+        return WithdrawResult(dataset_name, was_public, len(urls), True, status)
+    finally:
+        client.close()
+
+
+def _anonymous_gone(client: CkanClient, name: str, urls: list[str]) -> tuple[str, list[str]]:
+    """How an anonymous reader is refused the dataset, and what it can still read (problems)."""
+    problems: list[str] = []
+    try:
+        shown = client.show("package_show", name, anonymous=True)
+        status = "not found" if shown is None else "readable"
+        if shown is not None and shown.get("state") != "deleted":
+            problems.append("package_show answers anonymously")
+    except CkanPublishError as err:
+        if err.field != "authorization":
+            raise
+        status = "not authorized"
+    found = client.call("package_search", {"fq": f'name:"{name}"', "rows": 1}, anonymous=True)
+    if found.get("results"):
+        problems.append("package_search finds it anonymously")
+    for u in urls:
+        _digest, _size, code = client.download_sha256(u, anonymous=True)
+        if code == 200:
+            problems.append(f"{u.rsplit('/', 1)[-1]} downloads anonymously")
+    return status, problems
 
 
 def publish_package(

@@ -7,7 +7,6 @@ file, row, column and reason. Unexpected errors print their type only (never dat
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -20,40 +19,26 @@ from typing import Any
 
 import click
 
-from .settings import ROOT, load_settings
+from disclosure.errors import AshyqError, user_message
+from disclosure.report import ProtectionReport
+
+from .settings import config_path, load_settings
 
 EXIT_REFUSED = 1
-SAMPLE_DIR = ROOT / "config" / "sample"
-
-
-def _user_errors() -> tuple[type[BaseException], ...]:
-    from disclosure.primary import ProtectionImpossible
-    from disclosure.spec import SpecError
-    from disclosure.table import InputError
-
-    from .service import ServiceError
-    from .settings import SettingsError
-    from .specs import SpecValidationError
-
-    errors: list[type[BaseException]] = [InputError, SpecValidationError, SpecError, ServiceError,
-                                         ProtectionImpossible, SettingsError]
-    for mod, name in (("datapackages", "PackageError"), ("publisher.budget", "BudgetExceeded"),
-                      ("disclosure.noise", "NoiseSpecError"),
-                      ("publisher.ckan", "CkanPublishError")):
-        with contextlib.suppress(ImportError, AttributeError):
-            errors.append(getattr(__import__(mod, fromlist=[name]), name))
-    return tuple(errors)
+EXIT_INTERNAL = 3
+SAMPLE_DIR = config_path("sample")
 
 
 def refusing(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn the service's refusals into one line on stderr and a non-zero exit."""
+    """Turn a refusal (any :class:`AshyqError`) into one line on stderr and exit 1; anything
+    else is an internal error: its type only (never data) and exit 3."""
 
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except _user_errors() as e:
-            click.echo(f"error: {' '.join(str(e).split())}", err=True)
+        except AshyqError as e:
+            click.echo(f"error: {user_message(e)}", err=True)
             sys.exit(EXIT_REFUSED)
         except (click.exceptions.Exit, click.ClickException, SystemExit):
             raise
@@ -62,23 +47,25 @@ def refusing(fn: Callable[..., Any]) -> Callable[..., Any]:
                 raise
             click.echo(f"error: internal error ({type(e).__name__}); run with ASHYQ_DEBUG=1 for details",
                        err=True)
-            sys.exit(3)
+            sys.exit(EXIT_INTERNAL)
 
     return wrapper
 
 
-def _summary(report: dict[str, Any]) -> str:
-    if report.get("method") == "cell suppression" or "primary" in report:
-        p = report.get("primary", {}).get("cells", 0)
-        s = report.get("secondary", {}).get("cells", 0)
-        audit = report.get("audit", {})
-        audit_txt = ("audit passed" if audit.get("passed") else "audit FAILED") if audit else "no audit"
-        return f"{report.get('cells', '?')} cells, {p} primary + {s} secondary suppressed, {audit_txt}"
-    priv = report.get("privacy", {})
-    budget = priv.get("budget")
-    left = f", budget left {budget['remaining']:g} of {budget['total']:g}" if budget else ""
-    return (f"{report.get('cells', '?')} cells, {report.get('method', 'protected')} "
-            f"(epsilon {priv.get('epsilon', '?')}{left})")
+def _summary(report: ProtectionReport) -> str:
+    from disclosure.methods import get_method
+
+    return get_method(report.method).summary(report)
+
+
+def _read_report(path: str) -> dict[str, Any]:
+    try:
+        data = json.loads(Path(path).read_text("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise AshyqError(f"not a JSON report ({type(e).__name__})", source=path) from None
+    if not isinstance(data, dict):
+        raise AshyqError("the report must be a JSON object", source=path)
+    return data
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -103,19 +90,29 @@ def main() -> None:
 @click.option("--link", nargs=3, multiple=True, metavar="SPEC INPUT.csv OUTPUT.csv",
               help="A linked table of the same release, protected together with the first "
                    "(shared cells suppressed in all or none). Repeatable.")
+@click.option("--published", nargs=3, multiple=True, metavar="SPEC_k IN_k.csv OUT_k.csv",
+              help="A table of the same source already published: its spec, the raw input and "
+                   "the protected output that was published. The attacker holds it: its pattern "
+                   "is fixed and the audit runs on the joint system (versions, periods, shared "
+                   "cells). Repeatable; nothing is written to these files.")
 @refusing
 def protect(spec: str, input_csv: str, output: str, report: str | None,
-            link: tuple[tuple[str, str, str], ...]) -> None:
+            link: tuple[tuple[str, str, str], ...],
+            published: tuple[tuple[str, str, str], ...] = ()) -> None:
     """Protect a table: cell suppression (primary + secondary + audit) or DP noise, per the SPEC.
 
     INPUT.csv is long format: one column per dimension (codes; totals coded _T) and obs_value.
     Nothing is written unless the whole table is protected and passes its checks.
     """
+    from .db import session_scope
     from .service import protect_files
 
     settings = load_settings()
     t0 = time.perf_counter()
-    outcomes = protect_files([(spec, input_csv, output), *link], settings=settings, report_path=report)
+    with session_scope(settings) as session:
+        outcomes = protect_files([(spec, input_csv, output), *link], settings=settings,
+                                 report_path=report, session=session,
+                                 published=list(published))
     for oc, out in zip(outcomes, [output, *[x[2] for x in link]], strict=True):
         click.echo(f"{out}: {_summary(oc.report)} ({time.perf_counter() - t0:.1f} s)", err=True)
 
@@ -137,7 +134,7 @@ def package(spec: str, protected_csv: str, out_dir: str, report: str | None,
 
     settings = load_settings()
     table_spec = load_spec(spec)
-    rep = json.loads(Path(report).read_text("utf-8")) if report else None
+    rep = _read_report(report) if report else None
     res = package_release(table_spec, Path(protected_csv), Path(out_dir), report=rep,
                           settings=settings, previous_version=previous_version)
     click.echo(f"{res.path}: data package written and validated; zip {res.zip_path}", err=True)
@@ -149,12 +146,14 @@ def package(spec: str, protected_csv: str, out_dir: str, report: str | None,
 @refusing
 def publish(package_dir: str, ckan_url: str | None) -> None:
     """Publish a built package as a new immutable version: to CKAN if configured, else locally."""
+    from .db import session_scope
     from .service import publish_release
 
     overrides = {"CKAN_URL": ckan_url} if ckan_url else {}
     settings = load_settings(overrides)
-    res = publish_release(Path(package_dir), settings=settings,
-                          progress=lambda msg: click.echo(f"  {msg}", err=True))
+    with session_scope(settings) as session:
+        res = publish_release(Path(package_dir), settings=settings,
+                              progress=lambda msg: click.echo(f"  {msg}", err=True), session=session)
     where = "CKAN" if res.target == "ckan" else "the local output folder"
     click.echo(f"published {res.dataset_name} to {where}: {res.url}"
                f"{' (verified)' if res.verified else ' (NOT verified)'}")
@@ -171,6 +170,7 @@ def demo(out: str | None) -> None:
     situation) are protected together, packaged in kk/ru/en and published: to CKAN when CKAN_URL
     and CKAN_API_TOKEN are set, otherwise to a local output folder.
     """
+    from .db import session_scope
     from .service import package_release, protect_files, publish_release
     from .specs import load_spec
 
@@ -188,28 +188,33 @@ def demo(out: str | None) -> None:
     names = ["children", "family"]
     jobs = [(str(SAMPLE_DIR / f"{n}.yaml"), str(SAMPLE_DIR / f"{n}.csv"), str(work / f"{n}.protected.csv"))
             for n in names]
-    click.echo("1/3 protect: both tables together (they share the region totals) ...")
-    t0 = time.perf_counter()
-    outcomes = protect_files(jobs, settings=settings, report_path=str(work / "report.json"))
-    for n, oc in zip(names, outcomes, strict=True):
-        click.echo(f"    {n}: {_summary(oc.report)}")
-        for w in oc.report.get("warnings", []):
-            click.echo(f"    warning: {w}")
-        (work / f"{n}.report.json").write_text(json.dumps(oc.report, indent=2, ensure_ascii=False), "utf-8")
-    click.echo(f"    done in {time.perf_counter() - t0:.1f} s")
-    click.echo("2/3 package: Frictionless data packages with kk/ru/en metadata ...")
-    packages = []
-    for n, oc in zip(names, outcomes, strict=True):
-        spec = load_spec(SAMPLE_DIR / f"{n}.yaml")
-        res = package_release(spec, work / f"{n}.protected.csv", work / "packages" / spec.id,
-                              report=oc.report, settings=settings)
-        packages.append(res.path)
-        click.echo(f"    {spec.id}: {res.path} (+ {Path(res.zip_path).name})")
-    click.echo("3/3 publish ...")
-    for p in packages:
-        res = publish_release(Path(p), settings=settings, progress=lambda m: click.echo(f"    {m}"))
-        where = "CKAN" if res.target == "ckan" else "local folder"
-        click.echo(f"    {res.dataset_name} -> {where}: {res.url}")
+    # One transaction for the whole run: the budget charges and the local publications are
+    # recorded together when every step succeeded.
+    with session_scope(settings) as session:
+        click.echo("1/3 protect: both tables together (they share the region totals) ...")
+        t0 = time.perf_counter()
+        outcomes = protect_files(jobs, settings=settings, report_path=str(work / "report.json"),
+                                 session=session)
+        for n, oc in zip(names, outcomes, strict=True):
+            click.echo(f"    {n}: {_summary(oc.report)}")
+            for w in oc.report.warnings:
+                click.echo(f"    warning: {w}")
+            (work / f"{n}.report.json").write_text(json.dumps(oc.report.to_dict(), indent=2, ensure_ascii=False), "utf-8")
+        click.echo(f"    done in {time.perf_counter() - t0:.1f} s")
+        click.echo("2/3 package: Frictionless data packages with kk/ru/en metadata ...")
+        packages = []
+        for n, oc in zip(names, outcomes, strict=True):
+            spec = load_spec(SAMPLE_DIR / f"{n}.yaml")
+            res = package_release(spec, work / f"{n}.protected.csv", work / "packages" / spec.id,
+                                  report=oc.report.to_dict(), settings=settings)
+            packages.append(res.path)
+            click.echo(f"    {spec.id}: {res.path} (+ {Path(res.zip_path).name})")
+        click.echo("3/3 publish ...")
+        for p in packages:
+            res = publish_release(Path(p), settings=settings,
+                                  progress=lambda m: click.echo(f"    {m}"), session=session)
+            where = "CKAN" if res.target == "ckan" else "local folder"
+            click.echo(f"    {res.dataset_name} -> {where}: {res.url}")
     click.echo(f"Demo release complete. Everything is under {work}")
 
 

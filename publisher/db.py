@@ -6,9 +6,10 @@ the newest revision of every branch (``heads``).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
@@ -55,6 +56,38 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+_factories: dict[str, sessionmaker[Session]] = {}
+_upgraded: set[str] = set()
+
+
+def _factory_for(url: str) -> sessionmaker[Session]:
+    """The process's one engine and session factory for ``url``; the store is migrated
+    (``upgrade``) once per process and URL, when a session of it first touches the database."""
+    factory = _factories.get(url)
+    if factory is None:
+        factory = _factories[url] = session_factory(make_engine(url))
+
+        @event.listens_for(factory, "after_begin")
+        def _migrate_once(_session, _transaction, _connection):  # noqa: ANN001
+            if url not in _upgraded:
+                upgrade(url)
+                _upgraded.add(url)
+
+    return factory
+
+
+@contextmanager
+def session_scope(settings: Mapping[str, Any]) -> Iterator[Session]:
+    """One unit of work of a command (CLI): a session on ``settings["DATABASE_URL"]`` whose work
+    commits together when the block ends, or not at all.
+
+    The engine is made once per process and URL, and migrations run at most once per process and
+    URL, only if the work touches the store (protecting by suppression, for instance, never does).
+    """
+    with transaction(_factory_for(str(settings["DATABASE_URL"]))) as session:
+        yield session
 
 
 def upgrade(url: str) -> None:

@@ -2,7 +2,9 @@
 
 Each function takes validated inputs and settings, does the I/O, and raises an exception whose
 message is one line for the user (file, row, column, reason). Raw counts of suppressed cells never
-appear in a message or a log.
+appear in a message or a log. What a function writes to the store (budget charges, local
+publications) goes into the caller's ``session``, never committed here: one transaction per web
+request, job step or CLI command (``publisher.db.session_scope``); no engine or migration per call.
 """
 
 from __future__ import annotations
@@ -16,20 +18,27 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from disclosure.protect import ProtectedTable, protect, protect_linked
+from disclosure.errors import AshyqError
+from disclosure.methods import ProtectContext, method_of
+from disclosure.protect import ProtectedTable, protect_linked
+from disclosure.report import ProtectionReport
 from disclosure.spec import TableSpec
 from disclosure.table import CellTable, InputError, read_cells
 
+from .settings import config_path
 from .specs import load_spec
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 MAX_INPUT_BYTES_DEFAULT = 200 * 1024 * 1024
 
 
-class ServiceError(RuntimeError):
+class ServiceError(AshyqError):
     """A request the service refuses, with a one-line user-facing reason."""
 
 
@@ -43,7 +52,7 @@ class PublishFailed(ServiceError):
 class ProtectOutcome:
     spec: TableSpec
     published: pd.DataFrame
-    report: dict[str, Any]
+    report: ProtectionReport
     protected_csv_bytes: bytes = b""
     budget: dict[str, Any] | None = None
 
@@ -91,61 +100,93 @@ def protected_csv_bytes(published: pd.DataFrame) -> bytes:
     return buf.getvalue().encode("utf-8")
 
 
-def _charge_budget(spec: TableSpec, pt: ProtectedTable, settings: dict[str, Any]) -> dict[str, Any] | None:
-    """Spend epsilon from the ledger of the table's data source and reference period.
+@dataclass
+class _Reservation:
+    """The privacy budget charged for one draw, before the draw."""
 
-    Runs after the noise is drawn and before anything is written: a refused charge leaves no output.
-    """
-    if spec.disclosure.method != "noise" or spec.disclosure.noise is None:
+    source: str
+    period: str
+    epsilon: float
+    spent: float
+    remaining: float
+    total: float
+
+
+def _reserve_budget(spec: TableSpec, settings: dict[str, Any],
+                    session: Session | None) -> _Reservation | None:
+    """Charge the draw's epsilon to the ledger of its registered data source and reference period,
+    BEFORE the noise is drawn (so whether a run is refused never depends on the noise).
+
+    Every draw is a new charge (a fresh key per draw), whether or not the release is later
+    approved; serving a stored draw again never comes here. The charge is written in the
+    caller's ``session`` and not committed: it is spent when the caller's transaction (the web
+    request, the job, the CLI command) commits, and undone with it. The total is the source's
+    registered total: settings play no part (``EPSILON_BUDGET`` is only the default of
+    ``publisher source add``)."""
+    method = method_of(spec)
+    cost = method.budget_cost(spec)
+    if cost is None:
         return None
-    from disclosure.noise import release_key, with_budget
+    if session is None:
+        raise ServiceError(f"a {method.label} release charges the privacy budget: it needs the "
+                           "store's session (session=...)")
+    import uuid
 
     from . import budget
-    from .db import make_engine, session_factory, transaction, upgrade
 
-    url = settings["DATABASE_URL"]
-    upgrade(url)
-    engine = make_engine(url)
-    try:
-        with transaction(session_factory(engine)) as session:
-            status = budget.charge(
-                session,
-                source=str(spec.metadata.get("source_id") or spec.id),
-                period=str(spec.metadata.get("reference_period") or "all"),
-                epsilon=float(pt.report.get("privacy", {}).get("epsilon", spec.disclosure.noise.epsilon)),
-                release_key=release_key(pt.published),
-                total_budget=float(settings["EPSILON_BUDGET"]),
-            )
-    finally:
-        engine.dispose()
-    pt.report = with_budget(pt.report, spent=status.spent, remaining=status.remaining, total=status.total)
-    return {"spent": status.spent, "remaining": status.remaining, "total": status.total}
+    source = budget.source_of(session, spec).id
+    period = budget.period_key(spec)
+    st = budget.charge(session, source=source, period=period, epsilon=cost,
+                       draw_key=f"draw-{uuid.uuid4().hex}")
+    return _Reservation(source=source, period=period, epsilon=float(cost), spent=st.spent,
+                        remaining=st.remaining, total=st.total)
 
 
-def _protect_one(table: CellTable, settings: dict[str, Any]) -> ProtectedTable:
-    if table.spec.disclosure.method == "noise":
-        from disclosure.noise import protect_noise
+def _record_budget(spec: TableSpec, pt: ProtectedTable,
+                   res: _Reservation | None) -> dict[str, Any] | None:
+    """Put the reservation in the report: what this release spent, the source's total spend."""
+    if res is None:
+        return None
+    method = method_of(spec)
+    pt.report = method.with_budget(pt.report, spent=res.spent, remaining=res.remaining,
+                                   total=res.total, this_release=res.epsilon)
+    return {"this_release": res.epsilon, "spent": res.spent, "remaining": res.remaining,
+            "total": res.total, "source": res.source, "period": res.period}
 
-        # rng=None: OpenDP's cryptographically secure sampler; seeds exist only in tests.
-        return protect_noise(table, epsilon_ceiling=float(settings["EPSILON_CEILING"]))
-    return protect(table)
+
+def protect_context(settings: dict[str, Any]) -> ProtectContext:
+    """The service's limits for protection; noise comes from the cryptographic sampler (no seed)."""
+    return ProtectContext(epsilon_ceiling=float(settings["EPSILON_CEILING"]), rng=None,
+                          settings=dict(settings))
 
 
 def protect_tables(items: list[tuple[TableSpec, pd.DataFrame, str]], *,
-                   settings: dict[str, Any]) -> list[ProtectOutcome]:
-    """Protect one table, or several linked tables of one release, and charge any DP budget."""
-    from disclosure.noise import check_epsilon
-
+                   settings: dict[str, Any], session: Session | None = None,
+                   published: list | None = None) -> list[ProtectOutcome]:
+    """Protect one table, or several linked tables of one release, and charge any DP budget
+    in ``session`` (needed for noise; the caller commits). ``published``: the tables of the
+    same source already public (:class:`disclosure.history.PublishedTable`, e.g. from
+    :func:`read_published`); the attacker holds them."""
+    ctx = protect_context(settings)
+    ctx.published = list(published or [])
     for spec, _, _ in items:
-        if spec.disclosure.method == "noise" and spec.disclosure.noise is not None:
-            check_epsilon(spec.disclosure.noise.epsilon, float(settings["EPSILON_CEILING"]))
+        method_of(spec).check(spec, ctx)
     tables: list[CellTable] = [read_cells(df, spec, source) for spec, df, source in items]
-    results = [_protect_one(tables[0], settings)] if len(tables) == 1 else protect_linked(tables)
+    reserved: list[_Reservation | None] = []
+
+    def reserve() -> None:  # after every check, before the draw
+        reserved[:] = [_reserve_budget(spec, settings, session) for spec, _, _ in items]
+
+    ctx.before_draw = reserve
+    results = protect_linked(tables, context=ctx)
+    if len(reserved) != len(items):  # pragma: no cover - a method that skipped the hook
+        raise RuntimeError("the privacy budget was not reserved before protection")
     out = []
-    for (spec, _, _), pt in zip(items, results, strict=True):
-        if spec.disclosure.method == "noise" and not pt.report.get("differentially_private", False):
-            raise ServiceError("the noise was not drawn by the production sampler; refusing to release it")
-        budget_status = _charge_budget(spec, pt, settings)
+    for (spec, _, _), pt, res in zip(items, results, reserved, strict=True):
+        refusal = method_of(spec).releasable(pt.report)
+        if refusal:
+            raise ServiceError(refusal, source=f"spec {spec.id}")
+        budget_status = _record_budget(spec, pt, res)
         out.append(ProtectOutcome(spec=spec, published=pt.published, report=pt.report,
                                   protected_csv_bytes=protected_csv_bytes(pt.published),
                                   budget=budget_status))
@@ -153,9 +194,10 @@ def protect_tables(items: list[tuple[TableSpec, pd.DataFrame, str]], *,
 
 
 def protect_upload(spec: TableSpec, table_df: pd.DataFrame, *, source: str,
-                   settings: dict[str, Any], session: Any = None) -> ProtectOutcome:
-    """Protect one uploaded table (the web UI and API entry point)."""
-    return protect_tables([(spec, table_df, source)], settings=settings)[0]
+                   settings: dict[str, Any], session: Session | None = None) -> ProtectOutcome:
+    """Protect one uploaded table (the web UI and API entry point); any DP budget is charged in
+    the request's ``session``."""
+    return protect_tables([(spec, table_df, source)], settings=settings, session=session)[0]
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -170,32 +212,86 @@ def _atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
+def read_published(spec_path: str, input_path: str, output_path: str, *,
+                   settings: dict[str, Any]) -> Any:
+    """A table already published, from its spec, the office's raw input and the published output
+    (the protected CSV): a :class:`disclosure.history.PublishedTable`.
+
+    The output is read and checked against the spec (columns, codes, flags, every cell once,
+    no value in a suppressed cell); its free values must equal the raw input's and its primary
+    cells must be suppressed. Errors are one line naming the file, row and column.
+    """
+    import numpy as np
+
+    from datapackages.protected import read_protected
+    from disclosure.history import PublishedTable
+    from disclosure.primary import primary_mask
+
+    spec = load_spec(spec_path)
+    max_bytes = int(settings["MAX_UPLOAD_BYTES"])
+    table = read_cells(read_table_file(input_path, max_bytes=max_bytes), spec, input_path)
+    read_protected(spec, Path(output_path), name=output_path, check_additivity=False)
+    df = read_table_file(output_path, max_bytes=max_bytes)
+    dims = list(spec.dimension_names)
+    status = np.full(table.n_cells, "F", dtype="<U1")
+    prim, _ = primary_mask(table, spec.disclosure) if hasattr(spec.disclosure, "min_frequency") \
+        else (np.zeros(table.n_cells, dtype=bool), {})
+    cols = [df[d].str.strip().to_numpy() for d in dims]
+    conf = df["conf_status"].str.strip().to_numpy()
+    obs = df[spec.measure].str.strip().to_numpy()
+    for r in range(len(df)):
+        cell = table.cell_id({d: c[r] for d, c in zip(dims, cols, strict=True)})
+        status[cell] = conf[r]
+        if conf[r] == "F" and int(obs[r]) != int(table.values[cell]):
+            raise ServiceError(f"the published value does not match the raw input {input_path} "
+                               "(the output was not made from this input)", source=output_path,
+                               row=r + 2, column=spec.measure)
+        if conf[r] == "F" and prim[cell]:
+            raise ServiceError(f"a cell that spec {spec.id} makes primary-sensitive is published "
+                               "(the output was not protected with this spec)",
+                               source=output_path, row=r + 2, column="conf_status")
+    return PublishedTable(table=table, conf_status=status, source=output_path)
+
+
 def protect_files(jobs: list[tuple[str, str, str]], *, settings: dict[str, Any],
-                  report_path: str | None = None) -> list[ProtectOutcome]:
-    """CLI form: [(spec path, input csv, output csv)]; writes outputs only if all succeed."""
+                  report_path: str | None = None,
+                  session: Session | None = None,
+                  published: list[tuple[str, str, str]] | None = None) -> list[ProtectOutcome]:
+    """CLI form: [(spec path, input csv, output csv)]; writes outputs only if all succeed.
+
+    ``published``: [(spec, raw input, published output)] of tables of the same source already
+    public (read by :func:`read_published`, never written). Any DP budget is charged in
+    ``session`` (flushed before the outputs are written; the caller commits)."""
     items = []
     for spec_path, input_path, _ in jobs:
         spec = load_spec(spec_path)
         items.append((spec, read_table_file(input_path, max_bytes=int(settings["MAX_UPLOAD_BYTES"])), input_path))
-    outcomes = protect_tables(items, settings=settings)
+    history = [read_published(*job, settings=settings) for job in published or []]
+    outcomes = protect_tables(items, settings=settings, session=session, published=history)
+    if session is not None:
+        session.flush()
     for (_, _, out_path), oc in zip(jobs, outcomes, strict=True):
         _atomic_write(Path(out_path), oc.protected_csv_bytes)
     if report_path:
-        rep = outcomes[0].report if len(outcomes) == 1 else {
-            "tables": [{"id": oc.spec.id, **oc.report} for oc in outcomes]}
+        rep = outcomes[0].report.to_dict() if len(outcomes) == 1 else {
+            "tables": [{"id": oc.spec.id, **oc.report.to_dict()} for oc in outcomes]}
         _atomic_write(Path(report_path), json.dumps(rep, indent=2, ensure_ascii=False).encode())
     return outcomes
 
 
-def package_release(spec: TableSpec, protected_csv: Path, out_dir: Path, *, report: dict | None,
-                    settings: dict[str, Any], previous_version: str | None = None) -> Any:
-    """Build the Frictionless package (and its zip) of one protected table."""
+def package_release(spec: TableSpec, protected_csv: Path | bytes, out_dir: Path, *,
+                    report: dict | None, settings: dict[str, Any],
+                    previous_version: str | None = None, name: str | None = None) -> Any:
+    """Build the Frictionless package (and its zip) of one protected table: a CSV file, or its
+    bytes (``name`` names them in messages)."""
     from datapackages import package_table
 
     landing = f"{settings['PUBLIC_BASE_URL'].rstrip('/')}/v/{spec.id}/{spec.version}"
-    return package_table(spec, Path(protected_csv), Path(out_dir), report=report,
+    protected = Path(protected_csv) if isinstance(protected_csv, str | Path) else bytes(protected_csv)
+    return package_table(spec, protected, Path(out_dir), report=report,
                          previous_version=previous_version, landing_url=landing,
-                         publisher_name=settings.get("PUBLISHER_NAME"))
+                         publisher_name=settings.get("PUBLISHER_NAME"), name=name,
+                         codelist_dir=config_path("codelists"))
 
 
 def sha256_file(path: Path) -> str:
@@ -206,8 +302,14 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def publish_local(package_dir: Path, *, settings: dict[str, Any]) -> PublishOutcome:
-    """Copy a built package to ``OUTPUT_DIR/<series>/<version>/`` — once; a version is immutable."""
+def publish_local(package_dir: Path, *, settings: dict[str, Any],
+                  session: Session | None) -> PublishOutcome:
+    """Copy a built package to ``OUTPUT_DIR/<series>/<version>/`` — once; a version is immutable.
+
+    The publication is recorded in the caller's ``session`` (flushed, not committed)."""
+    if session is None:
+        raise ServiceError("publishing to the local output folder records the version in the "
+                           "store: it needs the store's session (session=...)")
     descriptor = json.loads((package_dir / "datapackage.json").read_text("utf-8"))
     series = str(descriptor.get("name") or package_dir.name)
     version = str(descriptor.get("version") or "0.0.0")
@@ -229,31 +331,27 @@ def publish_local(package_dir: Path, *, settings: dict[str, Any]) -> PublishOutc
         os.replace(tmp / "package", dest)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    _record_local(settings, series, version, dest, digest)
+    _record_local(session, series, version, dest, digest)
     return PublishOutcome("local", str(dest), f"{series}-{version}", True, {"sha256": digest})
 
 
-def _record_local(settings: dict[str, Any], series: str, version: str, dest: Path, digest: str) -> None:
-    from .db import make_engine, session_factory, transaction, upgrade
+def _record_local(session: Session, series: str, version: str, dest: Path, digest: str) -> None:
     from .models import LocalPublication
 
-    upgrade(settings["DATABASE_URL"])
-    engine = make_engine(settings["DATABASE_URL"])
-    try:
-        with transaction(session_factory(engine)) as session:
-            session.add(LocalPublication(series=series, version=version, path=str(dest), sha256=digest))
-    finally:
-        engine.dispose()
+    session.add(LocalPublication(series=series, version=version, path=str(dest), sha256=digest))
+    session.flush()
 
 
 def publish_release(package_dir: Path, *, settings: dict[str, Any],
-                    progress: Callable[[str], None] | None = None) -> PublishOutcome:
-    """Publish to CKAN when ``CKAN_URL`` is configured, else to the local output folder."""
+                    progress: Callable[[str], None] | None = None,
+                    session: Session | None = None) -> PublishOutcome:
+    """Publish to CKAN when ``CKAN_URL`` is configured, else to the local output folder (recorded
+    in the caller's ``session``, which local publishing needs; the caller commits)."""
     package_dir = Path(package_dir)
     if not (package_dir / "datapackage.json").is_file():
         raise ServiceError(f"{package_dir}: no datapackage.json (build it with 'publisher package')")
     if not settings.get("CKAN_URL"):
-        return publish_local(package_dir, settings=settings)
+        return publish_local(package_dir, settings=settings, session=session)
     if not settings.get("CKAN_API_TOKEN"):
         raise ServiceError("CKAN_URL is set but CKAN_API_TOKEN is not")
     from . import ckan

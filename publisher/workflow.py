@@ -17,11 +17,22 @@ Guarantees:
   new MINOR version (MAJOR when the dimensions change); publishing it marks the earlier version
   corrected / superseded.
 - Drafts are visible only to their contributors and administrators (others get "not found").
+- A release cannot change once scheduled (or while it is publishing): refused, naming the state.
+  Every transition takes the release's row lock (PostgreSQL ``SELECT ... FOR UPDATE``) and moves
+  the state with a conditional UPDATE (``WHERE state = <the state read>``), so publishing and
+  changing are serialised; at most one approval and one schedule per content revision
+  (:class:`ReleaseDecision`, unique): the loser of a race gets a 409.
+- No figure derived from raw suppressed values leaves the service (:func:`safe_report`), nor a
+  plain hash of the raw file; the raw table is shown only to the release's contributors, its
+  approver(s) and administrators, and each view is audited (:func:`raw_upload`).
+- Withdrawing a version published to CKAN queues a withdrawal job that makes the dataset private
+  there and verifies it anonymously (``publisher.tasks``); the public page says why.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -29,8 +40,12 @@ from datetime import datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+
+from disclosure.errors import AshyqError
 
 from .workflow_models import (
     APPROVED,
@@ -46,6 +61,7 @@ from .workflow_models import (
     AuditEntry,
     PublicationJob,
     Release,
+    ReleaseDecision,
     User,
     as_utc,
     utcnow,
@@ -53,8 +69,15 @@ from .workflow_models import (
 
 MAX_REASON = 2000
 AUDIT_LOCK = 7_302_011  # advisory-lock key of audit-log appends (PostgreSQL)
-EDITABLE = (DRAFT, PROTECTED, SUBMITTED, APPROVED, SCHEDULED)
+EDITABLE = (DRAFT, PROTECTED, SUBMITTED, APPROVED)
 CONTENT_ACTIONS = ("create", "change")
+REVIEW_ACTIONS = ("approve", "send_back")
+# Keys of a report holding figures derived from raw values (sums of suppressed cells): never
+# stored by new protections, and removed on output from reports stored before.
+RAW_REPORT_KEYS = ("value_suppressed", "primary_value", "secondary_value")
+# Audit-detail keys not shown outside the database (rows written before they were dropped).
+HIDDEN_DETAIL_KEYS = ("upload_sha256",)
+WITHDRAW_STEP = "withdraw"
 
 
 def N_(text: str) -> str:
@@ -63,13 +86,13 @@ def N_(text: str) -> str:
 
 
 # Words that go into messages (kinds of release, roles), marked for the catalog.
-_WORDS = (N_("revision"), N_("correction"), N_("initial"), N_("admin"))
+_WORDS = (N_("revision"), N_("correction"), N_("initial"), N_("admin"), N_("publishing"))
 
 # Parameters of messages that are themselves words to translate (state names, actions, roles).
 TRANSLATED_PARAMS = ("state", "needs", "doing", "role", "role2", "what", "kind")
 
 
-class WorkflowError(Exception):
+class WorkflowError(AshyqError):
     """A refused request: ``code`` (machine-readable), ``status`` (HTTP) and a user message.
 
     ``template`` and ``params`` let the UI show the message in the reader's language
@@ -82,13 +105,15 @@ class WorkflowError(Exception):
     def __init__(self, template: str, *, code: str | None = None, status: int | None = None,
                  **params: Any):
         self.template = template
-        self.params = params
-        self.message = template % params if params else template
-        super().__init__(self.message)
+        super().__init__(template % params if params else template, **params)
         if code:
             self.code = code
         if status:
             self.status = status
+
+    @property
+    def http_status(self) -> int:  # type: ignore[override]
+        return self.status
 
 
 class NotFound(WorkflowError):
@@ -142,12 +167,74 @@ def verify_audit_chain(session: Session) -> tuple[bool, int | None, int]:
 
 def _move(session: Session, actor: User | None, release: Release, to_state: str, action: str,
           reason: str = "", detail: dict[str, Any] | None = None) -> None:
+    """Move the state with a conditional UPDATE (from the state read): a concurrent transition
+    that got there first makes this one a :class:`Conflict` instead of a silent overwrite."""
     before = release.state
-    release.state = to_state
-    release.updated_at = utcnow()
     session.flush()
+    now = utcnow()
+    res = session.execute(update(Release).where(Release.id == release.id, Release.state == before)
+                          .values(state=to_state, updated_at=now)
+                          .execution_options(synchronize_session=False))
+    if res.rowcount != 1:
+        raise Conflict(N_("the release changed meanwhile (it is no longer %(state)s); reload "
+                          "and try again"), state=before)
+    set_committed_value(release, "state", to_state)
+    set_committed_value(release, "updated_at", now)
     audit(session, actor, action, release=release, from_state=before, to_state=to_state,
           reason=reason, detail=detail)
+
+
+def lock_release(session: Session, release: Release) -> Release:
+    """Take the release's row lock for the rest of the transaction and reload it (PostgreSQL
+    ``SELECT ... FOR UPDATE``; SQLite serialises writers itself, and :func:`_move` checks the
+    state it moves from). Every transition, and the worker's claim, goes through here."""
+    session.flush()
+    session.execute(select(Release.id).where(Release.id == release.id).with_for_update())
+    session.refresh(release)
+    return release
+
+
+def _decide(session: Session, actor: User, release: Release, kind: str) -> None:
+    """Record the one approval / schedule of this content revision (unique in the database)."""
+    rev = release.content_rev
+    session.add(ReleaseDecision(release_id=release.id, content_rev=rev, kind=kind,
+                                actor_id=actor.id, at=utcnow()))
+    try:
+        session.flush()
+    except IntegrityError:  # the caller rolls the transaction back
+        what = N_("approved") if kind == "approve" else N_("scheduled")
+        raise Conflict(N_("revision %(rev)s of this release is already %(what)s"),
+                       rev=rev, what=what) from None
+
+
+# -- what leaves the service ---------------------------------------------------------------------
+
+def safe_report(report: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The report without any figure derived from raw suppressed values (counts are kept):
+    for the API, the review page and any export, also for reports stored by older versions."""
+    def clean(obj: Any, parent: str | None = None) -> Any:
+        if isinstance(obj, dict):
+            return {k: clean(v, k) for k, v in obj.items()
+                    if k not in RAW_REPORT_KEYS
+                    and not (k == "value" and parent in ("suppressed", "linked_total"))}
+        if isinstance(obj, list):
+            return [clean(v, parent) for v in obj]
+        return obj
+
+    return None if report is None else clean(report)
+
+
+def public_detail(detail: dict[str, Any] | None) -> dict[str, Any]:
+    """An audit row's detail as shown and exported (no digest of a raw file)."""
+    return {k: v for k, v in (detail or {}).items() if k not in HIDDEN_DETAIL_KEYS}
+
+
+def upload_hmac(data: bytes, key: str | bytes | None) -> str | None:
+    """HMAC-SHA256 of the raw file keyed with the app's secret (kept in the database only)."""
+    if not key:
+        return None
+    k = key.encode("utf-8") if isinstance(key, str) else key
+    return hmac.new(k, data, hashlib.sha256).hexdigest()
 
 
 # -- who may see and do what ------------------------------------------------------------------
@@ -179,6 +266,35 @@ def get_release(session: Session, user: User, release_id: int) -> Release:
     if release is None or not can_view(session, user, release):
         raise NotFound(N_("no release %(id)s"), id=release_id)
     return release
+
+
+def reviewers(session: Session, release: Release) -> set[int]:
+    """Approvers who approved or sent back the release (from the audit log)."""
+    ids = {release.approved_by_id} if release.approved_by_id else set()
+    rows = session.scalars(select(AuditEntry.actor_id).where(
+        AuditEntry.release_id == release.id, AuditEntry.action.in_(REVIEW_ACTIONS)))
+    ids.update(r for r in rows if r is not None)
+    return ids
+
+
+def can_view_raw(session: Session, user: User, release: Release) -> bool:
+    """Who may see the uploaded (raw) table: administrators, the release's contributors, the
+    approver(s) who reviewed it, and — while it waits for review — approvers who may review it."""
+    if user.has_role("admin") or user.id in contributors(session, release):
+        return True
+    if not user.has_role("approver"):
+        return False
+    return release.state == SUBMITTED or user.id in reviewers(session, release)
+
+
+def raw_upload(session: Session, user: User, release: Release, via: str) -> tuple[str, bytes]:
+    """The uploaded table (name, bytes) for ``user``, checked on the server and audited."""
+    if not can_view_raw(session, user, release):
+        raise Forbidden(N_("only the preparer, an approver of this release or an administrator "
+                           "can see the uploaded table"), code="raw_forbidden")
+    audit(session, user, "raw_view", release=release, detail={"via": via[:40],
+                                                              "content_rev": release.content_rev})
+    return release.upload_name, _stored_upload(session, release)
 
 
 def visible_releases(session: Session, user: User) -> list[Release]:
@@ -314,9 +430,10 @@ def _protect(release: Release, spec_map: dict[str, Any], upload: Upload,
     release.title = dict(spec.title)
     release.upload_name = upload.name[:255]
     release.upload_bytes = upload.data
-    release.upload_sha256 = hashlib.sha256(upload.data).hexdigest()
+    release.upload_sha256 = ""
+    release.upload_hmac = upload_hmac(upload.data, (settings or {}).get("SECRET_KEY"))
     release.protected_csv = outcome.protected_csv_bytes
-    release.report = _jsonable(outcome.report)
+    release.report = _jsonable(outcome.report.to_dict())
     release.protect_error = None
     release.content_rev = (release.content_rev or 0) + 1
 
@@ -325,11 +442,10 @@ def _check_texts(spec: Any) -> None:
     """Refuse at upload what the data package would refuse at publication (markup in a title,
     control characters, a missing licence...), so an approved release does not fail later."""
     try:
-        from datapackages.build import gather_metadata
+        from datapackages import check_metadata
     except ImportError:  # the packager is optional for the workflow
         return
-    gather_metadata(spec, source=f"spec {spec.id}", created=None, landing_url=None,
-                    publisher_name=None, warnings=[])
+    check_metadata(spec)
 
 
 def _jsonable(obj: Any) -> Any:
@@ -403,8 +519,7 @@ def create_release(session: Session, actor: User, spec_map: dict[str, Any], uplo
     session.flush()
     audit(session, actor, "create", release=release, from_state=None, to_state=DRAFT,
           reason=notice_text, detail={"kind": kind, "version": release.version,
-                                      "upload": release.upload_name,
-                                      "upload_sha256": release.upload_sha256})
+                                      "upload": release.upload_name})
     _move(session, actor, release, PROTECTED, "protect",
           detail={"content_rev": release.content_rev})
     return release
@@ -418,6 +533,8 @@ def change_release(session: Session, actor: User, release: Release, spec_map: di
         raise NotFound(N_("no release %(id)s"), id=release.id) \
             if release.state in (DRAFT, PROTECTED) else \
             Forbidden(N_("only the preparer of a release can change it"))
+    lock_release(session, release)
+    _refuse_if_publishing(session, release, N_("change"))
     _require_state(release, *EDITABLE, doing=N_("change"))
     if spec_map is None and upload is None:
         raise WorkflowError(N_("give a new table, a new spec or both"))
@@ -427,13 +544,23 @@ def change_release(session: Session, actor: User, release: Release, spec_map: di
     if upload is None:
         upload = Upload(release.upload_name, _stored_upload(session, release))
     before = release.state
+    before_rev = release.content_rev
     had_approval = release.approved_by_id is not None
     _protect(release, new_spec, upload, settings, session)
     release.changed_by = actor
-    release.state = DRAFT
+    session.flush()
+    # conditional on the revision and state read: a concurrent change or transition loses
+    res = session.execute(update(Release).where(Release.id == release.id,
+                                                Release.state == before,
+                                                Release.content_rev == release.content_rev)
+                          .values(state=DRAFT).execution_options(synchronize_session=False))
+    if res.rowcount != 1 or release.content_rev != before_rev + 1:
+        raise Conflict(N_("the release changed meanwhile (it is no longer %(state)s); reload "
+                          "and try again"), state=before)
+    set_committed_value(release, "state", DRAFT)
     audit(session, actor, "change", release=release, from_state=before, to_state=DRAFT,
           reason=_reason(reason, required=False),
-          detail={"content_rev": release.content_rev, "upload_sha256": release.upload_sha256})
+          detail={"content_rev": release.content_rev})
     if had_approval:
         audit(session, actor, "approval_voided", release=release, from_state=before,
               to_state=DRAFT, reason="the table or spec changed after approval",
@@ -446,6 +573,13 @@ def change_release(session: Session, actor: User, release: Release, spec_map: di
     return release
 
 
+def _refuse_if_publishing(session: Session, release: Release, doing: str) -> None:
+    job = session.scalar(select(PublicationJob).where(PublicationJob.release_id == release.id))
+    if release.state == SCHEDULED and job is not None and job.status == "running":
+        raise Conflict(N_("cannot %(doing)s a release that is %(state)s"), doing=doing,
+                       state=N_("publishing"))
+
+
 def _stored_upload(session: Session, release: Release) -> bytes:
     data = session.scalar(select(Release.upload_bytes).where(Release.id == release.id))
     return data or b""
@@ -455,6 +589,7 @@ def submit(session: Session, actor: User, release: Release, comment: str = "") -
     _require_role(actor, "preparer")
     if actor.id not in contributors(session, release):
         raise Forbidden(N_("only the preparer of a release can submit it"))
+    lock_release(session, release)
     _require_state(release, PROTECTED, doing=N_("submit"))
     if not release.report or release.protected_csv is None:
         raise Conflict(N_("the release has no protected table yet"))
@@ -465,20 +600,24 @@ def submit(session: Session, actor: User, release: Release, comment: str = "") -
 def approve(session: Session, actor: User, release: Release, comment: str = "") -> Release:
     """Four eyes: an approver who neither prepared nor changed the release approves it."""
     _require_role(actor, "approver")
+    lock_release(session, release)
     _require_state(release, SUBMITTED, doing=N_("approve"))
     if actor.id in contributors(session, release):
         raise Forbidden(N_("you prepared or changed this release: another approver must "
                            "approve it"), code="four_eyes")
+    text_ = _reason(comment, required=False)
+    _decide(session, actor, release, "approve")
     release.approved_by = actor
     release.approved_rev = release.content_rev
     release.approved_at = utcnow()
-    _move(session, actor, release, APPROVED, "approve", _reason(comment, required=False),
-          detail={"content_rev": release.content_rev, "upload_sha256": release.upload_sha256})
+    _move(session, actor, release, APPROVED, "approve", text_,
+          detail={"content_rev": release.content_rev})
     return release
 
 
 def send_back(session: Session, actor: User, release: Release, comment: str) -> Release:
     _require_role(actor, "approver")
+    lock_release(session, release)
     _require_state(release, SUBMITTED, doing=N_("send back"))
     if actor.id in contributors(session, release):
         raise Forbidden(N_("you prepared or changed this release: another approver must "
@@ -497,15 +636,18 @@ def schedule(session: Session, actor: User, release: Release, embargo_at: dateti
              reason: str = "") -> Release:
     """Set the embargo (date and time, UTC); only an approved release can be scheduled."""
     _require_role(actor, "approver", "admin")
+    lock_release(session, release)
     _require_state(release, APPROVED, doing=N_("schedule"))
     if not _approval_valid(release):
         raise Conflict(N_("the approval does not cover the current table; it must be approved "
                           "again"))
     if embargo_at.tzinfo is None:
         raise WorkflowError(N_("give the embargo with a time zone (UTC)"))
+    text_ = _reason(reason, required=False)
+    _decide(session, actor, release, "schedule")
     release.embargo_at = embargo_at
-    _move(session, actor, release, SCHEDULED, "schedule", _reason(reason, required=False),
-          detail={"embargo_at": embargo_at.isoformat()})
+    _move(session, actor, release, SCHEDULED, "schedule", text_,
+          detail={"embargo_at": embargo_at.isoformat(), "content_rev": release.content_rev})
     job = session.scalar(select(PublicationJob).where(PublicationJob.release_id == release.id))
     if job is None:
         session.add(PublicationJob(release_id=release.id, status="pending", step="waiting",
@@ -517,12 +659,18 @@ def schedule(session: Session, actor: User, release: Release, embargo_at: dateti
 
 def unschedule(session: Session, actor: User, release: Release, reason: str) -> Release:
     _require_role(actor, "approver", "admin")
+    lock_release(session, release)
     _require_state(release, SCHEDULED, doing=N_("unschedule"))
     job = session.scalar(select(PublicationJob).where(PublicationJob.release_id == release.id))
     if job is not None and job.status == "running":
         raise Conflict(N_("publication is running; wait for it to finish or fail"))
+    text_ = _reason(reason, required=True)
     release.embargo_at = None
-    _move(session, actor, release, APPROVED, "unschedule", _reason(reason, required=True))
+    # the schedule of this revision is lifted: it may be scheduled once again
+    session.execute(ReleaseDecision.__table__.delete().where(
+        ReleaseDecision.release_id == release.id, ReleaseDecision.kind == "schedule",
+        ReleaseDecision.content_rev == release.content_rev))
+    _move(session, actor, release, APPROVED, "unschedule", text_)
     if job is not None:
         job.status, job.step, job.message = "pending", "waiting", "unscheduled"
     return release
@@ -531,7 +679,8 @@ def unschedule(session: Session, actor: User, release: Release, reason: str) -> 
 def retry_publication(session: Session, actor: User, release: Release, reason: str = "") -> Release:
     """Queue a failed publication again (the worker resumes it: no duplicate is published)."""
     _require_role(actor, "approver", "admin")
-    _require_state(release, SCHEDULED, doing=N_("publish"))
+    lock_release(session, release)
+    _require_state(release, SCHEDULED, WITHDRAWN, doing=N_("publish"))
     job = session.scalar(select(PublicationJob).where(PublicationJob.release_id == release.id))
     if job is None or job.status != "failed":
         raise Conflict(N_("only a failed publication can be retried"))
@@ -554,9 +703,17 @@ def check_publishable(release: Release, now: datetime | None = None) -> None:
 
 
 def mark_published(session: Session, release: Release, *, url: str, target: str,
-                   dataset_name: str, actor: User | None = None) -> Release:
-    """The worker records a finished publication and retires the version it replaces."""
+                   dataset_name: str, actor: User | None = None,
+                   content_rev: int | None = None) -> Release:
+    """The worker records a finished publication and retires the version it replaces.
+
+    ``content_rev`` is the revision that was packaged: the record is refused if the release
+    has another one now (it cannot, as a scheduled release cannot change; checked anyway)."""
+    lock_release(session, release)
     check_publishable(release)
+    if content_rev is not None and release.content_rev != content_rev:
+        raise Conflict(N_("the release changed during publishing (revision %(rev)s was "
+                          "published)"), rev=content_rev)
     release.published_at = utcnow()
     release.published_url = url
     release.published_target = target
@@ -574,10 +731,33 @@ def mark_published(session: Session, release: Release, *, url: str, target: str,
 
 
 def withdraw(session: Session, actor: User, release: Release, reason: str) -> Release:
+    """Withdraw a published version: gone from Ashyq's public downloads at once (410, the page
+    says why); a version published to CKAN gets a withdrawal job (see ``publisher.tasks``:
+    the dataset is made private there, verified anonymously, retried until done)."""
     _require_role(actor, "approver", "admin")
+    lock_release(session, release)
     _require_state(release, PUBLISHED, doing=N_("withdraw"))
-    _move(session, actor, release, WITHDRAWN, "withdraw", _reason(reason, required=True))
+    why = _reason(reason, required=True)
+    release.withdrawn_at = utcnow()
+    release.withdrawn_reason = why
+    on_ckan = release.published_target == "ckan" and bool(release.dataset_name)
+    _move(session, actor, release, WITHDRAWN, "withdraw", why,
+          detail={"catalogue": release.dataset_name if on_ckan else None})
+    if on_ckan:
+        job = session.scalar(select(PublicationJob).where(PublicationJob.release_id == release.id))
+        if job is None:
+            job = PublicationJob(release_id=release.id, attempts=0)
+            session.add(job)
+        job.status, job.step, job.percent, job.message = "pending", WITHDRAW_STEP, 0, ""
+        job.retryable, job.attempts = True, 0
     return release
+
+
+def needs_withdrawal(session: Session, release: Release) -> bool:
+    """Whether the release has a withdrawal from CKAN still to do (to queue it)."""
+    job = session.scalar(select(PublicationJob).where(PublicationJob.release_id == release.id))
+    return (release.state == WITHDRAWN and job is not None and job.step == WITHDRAW_STEP
+            and job.status in ("pending", "failed"))
 
 
 def log_pre_release_access(session: Session, actor: User, release: Release, what: str) -> None:

@@ -5,8 +5,12 @@ Guarantees:
 - Passwords and API tokens are stored only as hashes (werkzeug scrypt / SHA-256 of a 256-bit token).
 - The audit log is append-only: the ORM refuses to update or delete an :class:`AuditEntry`, and the
   migration installs database triggers (PostgreSQL and SQLite) that refuse UPDATE and DELETE.
-- A release keeps the uploaded table server-side (bytes + SHA-256); only the protected table and
-  its report ever leave the service.
+- A release keeps the uploaded table server-side (bytes + an HMAC keyed with the app's secret,
+  never shown); only the protected table and its report ever leave the service. The raw table is
+  served only to the release's contributors, its approver(s) and administrators, and every such
+  view is audited (:func:`publisher.workflow.raw_upload`).
+- At most one approval and one schedule per content revision of a release
+  (:class:`ReleaseDecision`, a unique constraint).
 """
 
 from __future__ import annotations
@@ -193,7 +197,10 @@ class Release(Base):
 
     upload_name: Mapped[str] = mapped_column(String(255), default="")
     upload_bytes: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True, deferred=True)
+    # Not used any more and kept empty: a plain hash of the raw file lets anyone who sees it
+    # confirm guesses of suppressed values. ``upload_hmac`` (keyed, DB only) replaces it.
     upload_sha256: Mapped[str] = mapped_column(String(64), default="")
+    upload_hmac: Mapped[str | None] = mapped_column(String(64), nullable=True, deferred=True)
     content_rev: Mapped[int] = mapped_column(Integer, default=0)  # +1 per change of table/spec
 
     protected_csv: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True, deferred=True)
@@ -213,6 +220,8 @@ class Release(Base):
     published_url: Mapped[str | None] = mapped_column(Text, nullable=True)
     published_target: Mapped[str | None] = mapped_column(String(20), nullable=True)
     dataset_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    withdrawn_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
 
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow,
@@ -283,3 +292,19 @@ class PublicationJob(Base):
     retryable: Mapped[bool] = mapped_column(Boolean, default=True)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow,
                                                  onupdate=utcnow)
+
+
+class ReleaseDecision(Base):
+    """One approval or one schedule of one content revision of a release: the unique constraint
+    makes the loser of a race (two approvers, a double click) fail instead of both succeeding."""
+
+    __tablename__ = "release_decision"
+    __table_args__ = (UniqueConstraint("release_id", "content_rev", "kind",
+                                       name="uq_release_decision"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    release_id: Mapped[int] = mapped_column(ForeignKey("release.id"), index=True)
+    content_rev: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(20))  # approve | schedule
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"), nullable=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
+
+from disclosure.report import report_from_dict
 
 SAMPLE = Path(__file__).resolve().parent.parent / "config" / "sample"
 
@@ -59,7 +62,10 @@ def test_protect_writes_every_cell_with_flags_and_a_report(files: Path):
     assert len(lines) == 1 + 4 * 3
     row = next(ln for ln in lines if ln.startswith("B,F,"))
     assert row == "B,F,,Q,C"  # the primary cell is suppressed: empty value, flagged
-    assert (files / "rep.json").is_file()
+    rep = json.loads((files / "rep.json").read_text("utf-8"))  # the typed report's JSON form
+    assert (rep["schema_version"], rep["method"]) == (1, "suppression")
+    typed = report_from_dict(rep)
+    assert typed.primary.cells == 1 and typed.audit.passed and typed.cells == 12
 
 
 @pytest.mark.parametrize(
@@ -130,7 +136,11 @@ def test_noise_spends_the_budget_until_it_is_refused(files: Path):
     noisy = dict(SPEC, disclosure={"noise": {"mechanism": "geometric", "epsilon": 2.0}},
                  source_id="src", reference_period="2025")
     (files / "dp.yaml").write_text(yaml.safe_dump(noisy), "utf-8")
-    for i in (1, 2):  # the default budget is 4.0 per source and period
+    # adapted (issue 13): the source is registered first; without --budget it gets the
+    # EPSILON_BUDGET setting's 4.0 per reference period
+    p = run("source", "add", "src", cwd=files)
+    assert p.returncode == 0, p.stderr
+    for i in (1, 2):
         p = run("protect", "dp.yaml", "in.csv", "-o", f"o{i}.csv", "--report", f"r{i}.json", cwd=files)
         assert p.returncode == 0, p.stderr
         assert f"budget left {4 - 2 * i:g} of 4" in p.stderr
@@ -139,6 +149,9 @@ def test_noise_spends_the_budget_until_it_is_refused(files: Path):
     assert not (files / "o3.csv").exists()
     header = (files / "o1.csv").read_text().splitlines()[0]
     assert header == "region,sex,obs_value,obs_status,conf_status,obs_moe"
+    rep = report_from_dict(json.loads((files / "r2.json").read_text("utf-8")))
+    assert rep.method == "noise" and rep.privacy.epsilon == 2.0
+    assert (rep.privacy.budget.spent, rep.privacy.budget.remaining) == (4.0, 0.0)
 
 
 def test_epsilon_above_the_ceiling_is_refused(files: Path):

@@ -16,6 +16,8 @@ from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from disclosure.errors import AshyqError
+
 from ..workflow_models import User
 from .common import close_db, db
 
@@ -130,9 +132,22 @@ def init_app(app: Flask) -> None:
                           errors=data["messages"])
         return _error(e.code or 500, _code_name(e), _http_message(e))
 
+    @app.errorhandler(AshyqError)
+    def _refused(e: AshyqError):  # noqa: ANN202
+        # The one place a refusal becomes an answer: the API in English (clients parse it),
+        # pages in the reader's language. Whatever the request wrote is rolled back.
+        from .common import close_db, localized
+
+        close_db()
+        return _error(e.http_status, e.code, e.message if wants_json() else localized(e))
+
     @app.errorhandler(Exception)
     def _unexpected(e: Exception):  # noqa: ANN202
-        app.logger.error("unexpected error %s on %s", type(e).__name__, request.path)
+        from .common import close_db
+
+        close_db()
+        app.logger.error("unexpected error %s on %s", type(e).__name__, request.path,
+                         exc_info=e)
         return _error(500, "internal", _("Something went wrong on our side; it has been logged."))
 
 

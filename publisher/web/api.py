@@ -8,9 +8,8 @@ need no token and return only protected values.
 
 from __future__ import annotations
 
-import csv
-import io
-from datetime import UTC, datetime
+import re
+from datetime import UTC
 from functools import wraps
 from typing import Any
 
@@ -25,14 +24,14 @@ from ..workflow_models import (
     ROLES,
     ApiToken,
     AuditEntry,
-    PublicationJob,
     Release,
     User,
-    as_utc,
     utcnow,
 )
 from . import present
-from .common import authenticate, db, one_line, settings, token_user, user_errors
+from .common import authenticate, db, settings, token_user
+from .exports import audit_csv
+from .jobs import enqueue, progress_of
 
 SECURITY = [{"bearerAuth": []}]
 USERNAME = validate.Regexp(r"^[a-z0-9][a-z0-9_.-]{1,63}$",
@@ -84,9 +83,11 @@ class ReleaseSchema(Schema):
     notice = fields.String(allow_none=True)
     previous_id = fields.Integer(allow_none=True)
     upload_name = fields.String()
-    upload_sha256 = fields.String()
     content_rev = fields.Integer()
-    report = fields.Dict(allow_none=True)
+    report = fields.Function(lambda r: wf.safe_report(r.report), allow_none=True,
+                             metadata={"type": "object", "nullable": True,
+                                       "description": "the disclosure report (counts, never "
+                                                      "figures derived from raw values)"})
     prepared_by = fields.Function(lambda r: r.prepared_by.username if r.prepared_by else None,
                                   allow_none=True)
     changed_by = fields.Function(lambda r: r.changed_by.username if r.changed_by else None,
@@ -97,12 +98,15 @@ class ReleaseSchema(Schema):
     embargo_at = fields.DateTime(allow_none=True)
     published_at = fields.DateTime(allow_none=True)
     published_url = fields.String(allow_none=True)
+    withdrawn_at = fields.DateTime(allow_none=True)
+    withdrawn_reason = fields.String(allow_none=True)
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
 
 
 class ReleaseCreateSchema(Schema):
-    spec = fields.Dict(required=True, metadata={"description": "the table spec (see design.md)"})
+    spec = fields.Dict(required=True, metadata={
+        "description": "the table spec (see 'The spec of a table' in README.md)"})
     table_csv = fields.String(required=True, validate=validate.Length(min=1),
                               metadata={"description": "the table in long format, CSV (UTF-8)"})
     table_name = fields.String(load_default="table.csv", validate=validate.Length(min=1, max=255))
@@ -170,7 +174,8 @@ class AuditSchema(Schema):
     from_state = fields.String(allow_none=True)
     to_state = fields.String(allow_none=True)
     reason = fields.String()
-    detail = fields.Dict()
+    detail = fields.Function(lambda a: wf.public_detail(a.detail),
+                             metadata={"type": "object"})
 
 
 class AuditQuerySchema(Schema):
@@ -197,6 +202,8 @@ class PublicReleaseSchema(Schema):
     url = fields.Function(lambda r: present.version_url(settings().get("PUBLIC_BASE_URL", ""), r))
     ckan_url = fields.String(attribute="published_url", allow_none=True)
     method = fields.Function(lambda r: present.method_note(r))
+    withdrawn_at = fields.DateTime(allow_none=True)
+    withdrawn_reason = fields.String(allow_none=True)
 
 
 class SeriesSchema(Schema):
@@ -338,6 +345,8 @@ def _action(name: str, fn: Any, schema: type[Schema], arg: str, doc: str) -> Non
         r = _release(release_id)
         fn(db(), _user(), r, data[arg])
         _commit()
+        if wf.needs_withdrawal(db(), r):  # the worker withdraws it from CKAN (retried)
+            enqueue(r.id, utcnow())
         return r
 
     view.__name__ = f"release_{name.replace('-', '_')}"
@@ -352,7 +361,9 @@ _action("approve", wf.approve, CommentSchema, "comment",
 _action("send-back", wf.send_back, CommentSchema, "comment",
         "Send a submitted release back to its preparer, with a comment (required).")
 _action("unschedule", wf.unschedule, ReasonSchema, "reason", "Lift the schedule of a release.")
-_action("withdraw", wf.withdraw, ReasonSchema, "reason", "Withdraw a published version.")
+_action("withdraw", wf.withdraw, ReasonSchema, "reason",
+        "Withdraw a published version (on CKAN: made private by the worker, verified "
+        "anonymously).")
 
 
 @blp.route("/releases/<int:release_id>/schedule", methods=["POST"])
@@ -371,21 +382,6 @@ def schedule_release(data: dict[str, Any], release_id: int) -> Release:
     return r
 
 
-def enqueue(release_id: int, when: datetime) -> None:
-    """Hand the release to the task queue (the periodic sweep catches anything missed)."""
-    from flask import current_app
-
-    if not current_app.config.get("PUBLISH_ENQUEUE", True):
-        return
-    from ..tasks import enqueue_publication
-
-    try:
-        enqueue_publication(release_id, when)
-    except Exception as e:  # noqa: BLE001 - the schedule is committed; the sweep retries
-        current_app.logger.warning("could not queue release %s (%s); the worker's periodic "
-                                   "sweep will pick it up", release_id, type(e).__name__)
-
-
 @blp.route("/releases/<int:release_id>/retry", methods=["POST"])
 @blp.arguments(CommentSchema)
 @blp.response(200, ReleaseSchema)
@@ -399,6 +395,26 @@ def retry_release(data: dict[str, Any], release_id: int) -> Release:
     _commit()
     enqueue(r.id, utcnow())
     return r
+
+
+@blp.route("/releases/<int:release_id>/upload", methods=["GET"])
+@blp.doc(security=SECURITY, responses={"200": {"description": "the uploaded table", "content": {
+    "text/csv": {"schema": {"type": "string"}}}}})
+@_errs(blp, 401, 403, 404)
+@authenticated
+def release_upload(release_id: int) -> Response:
+    """The uploaded (raw) table: only for the release's contributors, its approver(s) and
+    administrators; every view is written to the audit log."""
+    r = _release(release_id)
+    name, data = wf.raw_upload(db(), _user(), r, "api:upload")
+    _commit()
+    return Response(data, mimetype="text/csv", headers={
+        "Content-Disposition": "attachment; filename=" + _safe_name(name),
+        "Cache-Control": "no-store"})
+
+
+def _safe_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", name)[:100] or "upload.csv"
 
 
 @blp.route("/releases/<int:release_id>/cells", methods=["GET"])
@@ -436,17 +452,6 @@ def release_progress(release_id: int) -> dict[str, Any]:
     return progress_of(r)
 
 
-def progress_of(r: Release) -> dict[str, Any]:
-    job = db().scalar(select(PublicationJob).where(PublicationJob.release_id == r.id))
-    out: dict[str, Any] = {"release_id": r.id, "state": r.state, "url": r.published_url}
-    if job is None:
-        out.update(status="none", step="", percent=0, message="", attempts=0)
-    else:
-        out.update(status=job.status, step=job.step, percent=job.percent, message=job.message,
-                   attempts=job.attempts)
-    return out
-
-
 @blp.route("/releases/<int:release_id>/audit", methods=["GET"])
 @blp.response(200, AuditSchema(many=True))
 @blp.doc(security=SECURITY)
@@ -477,26 +482,6 @@ def audit_export(args: dict[str, Any]) -> Any:
         return Response(audit_csv(rows), mimetype="text/csv",
                         headers={"Content-Disposition": "attachment; filename=audit-log.csv"})
     return rows
-
-
-def _csv_safe(value: Any) -> str:
-    """Text cells that a spreadsheet would run as a formula get a leading apostrophe."""
-    s = "" if value is None else str(value)
-    return "'" + s if s[:1] in ("=", "+", "-", "@", "\t", "\r") else s
-
-
-def audit_csv(rows: list[AuditEntry]) -> str:
-    import json
-
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["id", "at", "actor", "release_id", "action", "from_state", "to_state", "reason",
-                "detail"])
-    for a in rows:
-        w.writerow([a.id, as_utc(a.at).isoformat(), _csv_safe(a.actor_name), a.release_id or "",
-                    a.action, a.from_state or "", a.to_state or "", _csv_safe(a.reason),
-                    _csv_safe(json.dumps(a.detail, ensure_ascii=False, sort_keys=True))])
-    return buf.getvalue()
 
 
 @blp.route("/users", methods=["POST"])
@@ -573,23 +558,5 @@ def init_api(app: Flask) -> None:
     csrf.exempt(public_blp)
     app.extensions["ashyq.api"] = api
 
-    @app.errorhandler(wf.WorkflowError)
-    def _workflow_error(e: wf.WorkflowError):  # noqa: ANN202
-        db().rollback()
-        from . import _error, wants_json
-        from .common import localized
 
-        return _error(e.status, e.code, e.message if wants_json() else localized(e))
-
-    for exc in user_errors():
-        app.register_error_handler(exc, _refused)
-
-
-def _refused(e: Exception):  # noqa: ANN202
-    db().rollback()
-    from . import _error
-
-    return _error(422, "invalid_input", one_line(e))
-
-
-__all__ = ["init_api", "audit_csv", "progress_of", "enqueue"]
+__all__ = ["init_api"]

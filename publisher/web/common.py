@@ -1,12 +1,11 @@
 """What the blueprints share: the request's DB session, the signed-in user (session or API token),
-login rate limiting, the service's refusals, and JSON/HTML error bodies.
+login rate limiting, and a refusal's text in the reader's language.
 
 Views only translate HTTP to workflow/service calls; the rules live in :mod:`publisher.workflow`.
 """
 
 from __future__ import annotations
 
-import contextlib
 from datetime import timedelta
 from typing import Any
 
@@ -36,22 +35,6 @@ def close_db(_exc: BaseException | None = None) -> None:
 
 def settings() -> dict[str, Any]:
     return dict(current_app.config)
-
-
-def user_errors() -> tuple[type[BaseException], ...]:
-    """Exceptions whose message is a one-line refusal meant for the user (HTTP 422)."""
-    from disclosure.spec import SpecError
-    from disclosure.table import InputError
-
-    from ..service import ServiceError
-    from ..specs import SpecValidationError
-
-    errors: list[type[BaseException]] = [InputError, SpecValidationError, SpecError, ServiceError]
-    for mod, name in (("disclosure.primary", "ProtectionImpossible"),
-                      ("datapackages", "PackageError"), ("publisher.budget", "BudgetExceeded")):
-        with contextlib.suppress(ImportError, AttributeError):
-            errors.append(getattr(__import__(mod, fromlist=[name]), name))
-    return tuple(errors)
 
 
 def one_line(e: BaseException) -> str:
@@ -105,7 +88,8 @@ def token_user(session: Session) -> User | None:
 
 
 def localized(e: Exception) -> str:
-    """A workflow refusal in the reader's language (other refusals: their one-line text)."""
+    """A refusal in the reader's language where its text is in the catalogue (workflow
+    refusals), else its one-line text."""
     from flask_babel import gettext
 
     from ..workflow import TRANSLATED_PARAMS, WorkflowError

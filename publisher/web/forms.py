@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-import yaml
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField
@@ -20,6 +18,9 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp
+
+from disclosure.errors import AshyqError
+from disclosure.methods import DEFAULT_METHOD
 
 REASON = Length(max=2000)
 
@@ -64,7 +65,7 @@ class ReleaseForm(FlaskForm):
     title_ru = StringField(_l("Title (Russian)"), validators=[Optional(), Length(max=2000)])
     title_en = StringField(_l("Title (English)"), validators=[Optional(), Length(max=2000)])
     dimensions = TextAreaField(_l("Dimensions"), validators=[Optional(), Length(max=20000)])
-    method = SelectField(_l("Protection"), choices=[], default="suppression")
+    method = SelectField(_l("Protection"), choices=[], default=DEFAULT_METHOD)
     min_frequency = IntegerField(_l("Minimum frequency"), default=5,
                                  validators=[Optional(), NumberRange(min=2, max=1000)])
     secondary = SelectField(_l("Secondary suppression"), choices=[], default="optimal")
@@ -96,24 +97,15 @@ class UserForm(FlaskForm):
     roles = SelectMultipleField(_l("Roles"), choices=[], validators=[DataRequired()])
 
 
-class SpecFormError(ValueError):
+class SpecFormError(AshyqError):
     """The spec filled in the form cannot be read; the message names the field and the line."""
 
 
 def read_spec_upload(name: str, data: bytes) -> dict[str, Any]:
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise SpecFormError(f"{name}: not UTF-8 text") from e
-    try:
-        spec = json.loads(text) if name.lower().endswith(".json") else yaml.safe_load(text)
-    except (yaml.YAMLError, json.JSONDecodeError) as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark is not None else ""
-        raise SpecFormError(f"{name}{where}: not valid YAML/JSON") from e
-    if not isinstance(spec, dict):
-        raise SpecFormError(f"{name}: the spec must be a mapping")
-    return spec
+    """The mapping of an uploaded spec file (the same reader as the CLI's)."""
+    from disclosure.spec_schema import parse_spec_text
+
+    return parse_spec_text(data, name=name)
 
 
 def parse_dimensions(text: str) -> list[dict[str, Any]]:
@@ -149,11 +141,12 @@ def spec_from_form(form: ReleaseForm) -> dict[str, Any]:
               for lang in ("kk", "ru", "en") if (getattr(form, f"title_{lang}").data or "").strip()}
     spec: dict[str, Any] = {"id": (form.series.data or "").strip(), "title": titles,
                             "dimensions": parse_dimensions(form.dimensions.data or "")}
-    if form.method.data == "noise":
-        if form.epsilon.data is None:
-            raise SpecFormError("epsilon: give epsilon for noise")
-        spec["disclosure"] = {"noise": {"mechanism": "geometric", "epsilon": float(form.epsilon.data)}}
-    else:
-        spec["disclosure"] = {"min_frequency": form.min_frequency.data or 5,
-                              "secondary": form.secondary.data or "optimal"}
+    from disclosure.methods import get_method
+
+    values = {"min_frequency": form.min_frequency.data, "secondary": form.secondary.data,
+              "epsilon": form.epsilon.data}
+    try:
+        spec["disclosure"] = get_method(form.method.data or DEFAULT_METHOD).form_section(values)
+    except ValueError as e:
+        raise SpecFormError(str(e)) from None
     return spec

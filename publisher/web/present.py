@@ -14,6 +14,11 @@ from typing import Any
 import pandas as pd
 from markupsafe import Markup, escape
 
+from disclosure.errors import AshyqError
+from disclosure.methods import get_method, method_of
+from disclosure.report import report_from_dict
+from disclosure.spec_schema import spec_from_mapping
+
 from ..workflow_models import Release, as_utc
 
 TOTAL = "_T"
@@ -180,34 +185,17 @@ def diff(previous: Release | None, release: Release) -> dict[str, Any] | None:
 
 
 def report_summary(report: dict[str, Any] | None) -> dict[str, Any]:
-    """The figures a reviewer looks at first, taken from the disclosure report."""
-    r = report or {}
-    prim = r.get("primary") or {}
-    sec = r.get("secondary") or {}
-    out: dict[str, Any] = {"method": r.get("method", ""), "cells": r.get("cells")}
-    if isinstance(prim, dict):
-        out["primary_cells"] = prim.get("cells")
-    if isinstance(sec, dict):
-        out["secondary_cells"] = sec.get("cells")
-        for k in ("value", "value_suppressed", "suppressed_value"):
-            if k in sec:
-                out["value_suppressed"] = sec[k]
-    for k in ("value_suppressed", "suppressed_value"):
-        if k in r:
-            out["value_suppressed"] = r[k]
-    noise = r.get("noise") or r.get("privacy") or {}
-    if isinstance(noise, dict):
-        for k in ("epsilon", "mechanism", "moe_95", "margin_of_error"):
-            if k in noise:
-                out[k] = noise[k]
-    for k in ("epsilon", "mechanism"):
-        if k in r and k not in out:
-            out[k] = r[k]
-    budget = (noise or {}).get("budget") if isinstance(noise, dict) else None
-    if isinstance(budget, dict):
-        out["budget_spent"], out["budget_remaining"] = budget.get("spent"), budget.get("remaining")
-    out["warnings"] = list(r.get("warnings") or [])
-    return {k: v for k, v in out.items() if v not in (None, "")}
+    """The figures a reviewer looks at first, from the typed disclosure report: the method's
+    label, the cell count, the method's own figures (label -> value) and the warnings."""
+    if not report:
+        return {"figures": {}, "warnings": []}
+    try:
+        rep = report_from_dict(report)
+    except AshyqError as e:
+        return {"figures": {}, "warnings": [f"the stored report cannot be read: {e.reason}"]}
+    method = get_method(rep.method)
+    return {"method": method.label, "cells": rep.cells, "figures": method.review(rep),
+            "warnings": list(rep.warnings)}
 
 
 def moe_summary(release: Release) -> dict[str, Any] | None:
@@ -218,7 +206,11 @@ def moe_summary(release: Release) -> dict[str, Any] | None:
     vals = pd.to_numeric(df["obs_moe"], errors="coerce").dropna()
     if vals.empty:
         return None
-    level = ((release.report or {}).get("uncertainty") or {}).get("level", 0.95)
+    try:
+        rep = report_from_dict(release.report)
+    except AshyqError:
+        rep = None
+    level = getattr(getattr(rep, "uncertainty", None), "level", 0.95)
     return {"min": _num(str(vals.min())), "median": _num(str(vals.median())),
             "max": _num(str(vals.max())), "level": int(round(float(level) * 100))}
 
@@ -289,12 +281,12 @@ def citation_biblatex(release: Release, settings: dict[str, Any], lang: str = "e
 
 
 def method_note(release: Release) -> dict[str, Any]:
-    """What protected the table, in figures (the template words it in the reader's language)."""
-    dis = (release.spec or {}).get("disclosure") or {}
-    noise = dis.get("noise") or {}
-    if noise:
-        return {"method": "noise", "mechanism": noise.get("mechanism"),
-                "epsilon": noise.get("epsilon"),
-                "privacy_unit": noise.get("privacy_unit", "person")}
-    return {"method": "suppression", "min_frequency": dis.get("min_frequency"),
-            "secondary": dis.get("secondary", "optimal")}
+    """What protected the table: the method's name, label and public parameters (the template
+    words it in the reader's language)."""
+    try:
+        spec = spec_from_mapping(release.spec or {}, "release spec")
+    except AshyqError:
+        return {"method": "", "label": "", "parameters": {}}
+    method = method_of(spec)
+    return {"method": method.name, "label": method.label,
+            "parameters": method.public_parameters(spec)}

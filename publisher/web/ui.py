@@ -29,11 +29,15 @@ from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from datapackages.formats import formats
+from disclosure.errors import AshyqError
+from disclosure.methods import methods
+
 from .. import workflow as wf
 from ..workflow_models import PUBLISHED, ROLES, ApiToken, Release, User, utcnow
 from . import labels, present
-from .api import audit_csv, enqueue, progress_of
-from .common import authenticate, db, localized, settings, user_errors
+from .common import authenticate, db, localized, settings
+from .exports import audit_csv
 from .forms import (
     ChangeForm,
     CommentForm,
@@ -49,14 +53,26 @@ from .forms import (
     read_spec_upload,
     spec_from_form,
 )
+from .jobs import enqueue, progress_of
 
 bp = Blueprint("ui", __name__, template_folder="templates", static_folder="static",
                static_url_path="/ui-static")
 
 
+# Steps of a withdrawal job (the publication steps are in labels.STEP).
+WITHDRAW_STEPS = {wf.WITHDRAW_STEP: _l("withdrawing from the catalogue")}
+
+
+def step_label(step: str | None) -> str:
+    if step in WITHDRAW_STEPS:
+        return str(WITHDRAW_STEPS[step])
+    return labels.t(labels.STEP, step)
+
+
 @bp.app_context_processor
 def _helpers() -> dict[str, Any]:
-    return {"labels": labels, "t": labels.t, "empty_form": EmptyForm(formdata=None)}
+    return {"labels": labels, "t": labels.t, "step_label": step_label,
+            "empty_form": EmptyForm(formdata=None)}
 
 
 def lang() -> str:
@@ -157,8 +173,7 @@ def _release_form() -> ReleaseForm:
                              .order_by(Release.series)).all()
     form.previous_id.choices = [("", "—")] + [
         (str(r.id), f"{r.series} {r.version}") for r in published]
-    form.method.choices = [("suppression", _("cell suppression")),
-                           ("noise", _("differential privacy (noise)"))]
+    form.method.choices = [(m.name, _(m.label)) for m in methods()]
     form.secondary.choices = [("optimal", _("optimal")), ("heuristic", _("heuristic"))]
     return form
 
@@ -193,7 +208,7 @@ def new_release() -> Any:
             flash(_("The table was protected. Check the result, then submit it for review."),
                   "ok")
             return redirect(url_for("ui.release", release_id=r.id))
-        except (wf.WorkflowError, SpecFormError, *user_errors()) as e:
+        except AshyqError as e:
             db().rollback()
             _refusal(e)
         except IntegrityError:
@@ -223,20 +238,40 @@ def release(release_id: int) -> Any:
         "dims": present.dimension_names(r),
         "codelabels": present.code_labels(r, lang()),
         "dimtitles": {d: present.dim_title(r, d, lang()) for d in present.dimension_names(r)},
-        "summary": present.report_summary(r.report),
+        "summary": present.report_summary(wf.safe_report(r.report)),
+        "downloads": [f.label for f in formats()],
         "moe": present.moe_summary(r),
-        "report_json": present.report_json(r.report),
+        "report_json": present.report_json(wf.safe_report(r.report)),
         "chart": present.chart_svg(r, lang(), suppressed_label=_("suppressed")),
         "diff": present.diff(r.previous, r),
         "progress": progress_of(r),
         "audit": list(wf.audit_rows(db(), r.id)),
         "is_contributor": current_user.id in contributors,
+        "can_view_raw": wf.can_view_raw(db(), current_user, r),
         "can_approve": (current_user.has_role("approver") and r.state == "submitted"
                         and current_user.id not in contributors),
         "comment_form": CommentForm(), "reason_form": ReasonForm(),
         "schedule_form": ScheduleForm(),
     }
     return render_template("release.html", **ctx)
+
+
+@bp.route("/releases/<int:release_id>/upload")
+@login_required
+def release_upload(release_id: int) -> Any:
+    """The uploaded (raw) table, for its contributors, approver(s) and administrators; audited."""
+    try:
+        r = wf.get_release(db(), current_user, release_id)
+    except wf.NotFound:
+        abort(404)
+    try:
+        name, data = wf.raw_upload(db(), current_user, r, "ui:upload")
+    except wf.Forbidden:
+        abort(403)
+    db().commit()
+    safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in name)[:100] or "upload.csv"
+    return Response(data, mimetype="text/csv", headers={
+        "Content-Disposition": f"attachment; filename={safe}", "Cache-Control": "no-store"})
 
 
 @bp.route("/releases/<int:release_id>/progress.json")
@@ -248,7 +283,7 @@ def release_progress(release_id: int) -> Any:
         abort(404)
     p = progress_of(r)
     p["status_label"] = labels.t(labels.JOB, p["status"])
-    p["step_label"] = labels.t(labels.STEP, p["step"])
+    p["step_label"] = step_label(p["step"])
     p["state_label"] = labels.t(labels.STATE, p["state"])
     return jsonify(p)
 
@@ -321,6 +356,9 @@ def release_action(release_id: int, action: str) -> Any:
     except wf.WorkflowError as e:
         db().rollback()
         _refusal(e)
+        return back
+    if wf.needs_withdrawal(db(), r):  # the worker withdraws it from CKAN (retried)
+        enqueue(r.id, utcnow())
     return back
 
 
@@ -342,7 +380,7 @@ def change(release_id: int) -> Any:
             db().commit()
             flash(_("The table was protected again. Any approval was voided."), "ok")
             return redirect(url_for("ui.release", release_id=r.id))
-        except (wf.WorkflowError, SpecFormError, *user_errors()) as e:
+        except AshyqError as e:
             db().rollback()
             _refusal(e)
     elif request.method == "POST":

@@ -35,12 +35,15 @@ def protected_csv(tmp_path: Path, spec) -> Path:
 
 @pytest.fixture
 def build(tmp_path: Path) -> Callable[..., Any]:
-    """Call package_table with the test defaults (fixed created time, landing URL)."""
+    """Call package_table with the test defaults (fixed created time, landing URL, the shipped
+    code lists)."""
     from datapackages import package_table
+    from publisher.settings import config_path
 
     def _build(spec, csv: Path, name: str = "pkg", **kw: Any):
         kw.setdefault("created", CREATED)
         kw.setdefault("landing_url", LANDING)
+        kw.setdefault("codelist_dir", config_path("codelists"))
         return package_table(spec, csv, tmp_path / "out" / name, **kw)
 
     return _build

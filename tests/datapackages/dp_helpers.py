@@ -1,7 +1,9 @@
-"""Helpers for the data-package tests: a small spec, its protected CSV (a few cells marked C/D by hand), and validators.
+"""Helpers for the data-package tests: a small spec, its protected CSV (a few cells marked C/D by hand), complete protection reports, and validators.
 
 The protected CSVs are built with ``disclosure.table.read_cells`` + ``disclosure.protect.
-published_frame`` so these tests do not depend on the suppression engine.
+published_frame`` so these tests do not depend on the suppression engine. The protection reports
+(:func:`protection_report`) come from the real protection of the same table, so they are complete
+reports of the method's type; a test overrides the fields it is about.
 """
 
 from __future__ import annotations
@@ -19,14 +21,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from disclosure.protect import published_frame
+from disclosure.protect import protect, published_frame
+from disclosure.report import report_from_dict
 from disclosure.table import read_cells
+from publisher.settings import config_path
 from publisher.specs import spec_from_mapping
 
 ROOT = Path(__file__).resolve().parents[2]
 JS_DIR = ROOT / "tests" / "datapackages" / "js"
 CREATED = datetime(2026, 3, 20, 9, 30, 0, tzinfo=UTC)
 LANDING = "https://data.example.kz/dataset/migrants-by-region-v1-1-0"
+CODELISTS = config_path("codelists")  # the shipped code lists (package_table's codelist_dir)
 
 TITLE = {"kk": "Өңірлер мен жыныс бойынша көшіп келушілер",
          "ru": "Прибывшие мигранты по регионам и полу",
@@ -85,6 +90,32 @@ def protected_frame(spec, inner: dict | None = None, marks: dict | None = None) 
     for codes, flag in marks.items():
         conf[table.cell_id(dict(zip(dims, codes, strict=True)))] = flag
     return published_frame(table, conf)
+
+
+def _merged(base: dict, overrides: dict) -> dict:
+    """``base`` with ``overrides`` merged in: nested mappings key by key, anything else replaced."""
+    out = dict(base)
+    for k, v in overrides.items():
+        out[k] = _merged(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def protection_report(spec, inner: dict | None = None, **overrides: Any) -> dict:
+    """The complete JSON protection report (``ProtectionReport.to_dict()``) of the test table.
+
+    Runs the real protection of ``spec``'s method (``disclosure.protect.protect``; noise with
+    the production sampler) on ``inner`` (default :data:`INNER`). For the default spec the
+    suppression pattern is exactly :data:`MARKS` (2 primary, 2 secondary), so the report fits
+    :func:`protected_frame`. ``overrides`` are merged in (``primary={"cells": 3}`` changes that
+    one field); the result must still be a valid report of the method's type.
+    """
+    inner = INNER if inner is None else inner
+    dims = list(spec.dimension_names)
+    df = pd.DataFrame([dict(zip(dims, k, strict=True)) | {"obs_value": v}
+                       for k, v in inner.items()])
+    report = _merged(protect(read_cells(df, spec)).report.to_dict(), overrides)
+    report_from_dict(report)  # still a complete report of its method (raises ReportError)
+    return report
 
 
 def noise_frame(spec) -> pd.DataFrame:

@@ -6,7 +6,14 @@ import dataclasses
 from pathlib import Path
 
 import pytest
-from dp_helpers import RAW_SUPPRESSED, make_spec, protected_frame
+from dp_helpers import (
+    CODELISTS,
+    RAW_SUPPRESSED,
+    make_spec,
+    noise_frame,
+    protected_frame,
+    protection_report,
+)
 
 from datapackages import PackageError, package_table
 
@@ -72,7 +79,7 @@ def test_frictionless_row_rule_is_a_second_line_of_defence(tmp_path, spec, prote
     """Even if a leaked cell got past the reader, the frictionless row rule refuses it."""
     from datapackages import build as b
 
-    res = package_table(spec, protected_csv, tmp_path / "ok")
+    res = package_table(spec, protected_csv, tmp_path / "ok", codelist_dir=CODELISTS)
     data = res.path / "data" / f"{spec.id}.csv"
     text = data.read_text(encoding="utf-8").replace("7101,M,,Q,C", "7101,M,3,Q,C")
     data.write_text(text, encoding="utf-8")
@@ -125,8 +132,9 @@ def test_not_utf8_and_missing_file(build, tmp_path, spec):
 
 
 def test_report_counts_must_match_the_table(build, tmp_path, spec, protected_csv):
+    report = protection_report(spec, primary={"cells": 3})
     _fails(build, tmp_path, spec, protected_csv, "protected.csv", "counts 3 primary",
-           "has 2 with conf_status C", report={"primary": {"cells": 3}})
+           "has 2 with conf_status C", report=report)
 
 
 # --------------------------------------------------------------- hostile text
@@ -243,14 +251,15 @@ def test_semver_precedence():
 
 def test_replaces_an_earlier_package_but_not_another_folder(tmp_path, spec, protected_csv):
     out = tmp_path / "pkg"
-    package_table(spec, protected_csv, out)
-    res = package_table(spec, protected_csv, out)  # an earlier package: replaced
+    package_table(spec, protected_csv, out, codelist_dir=CODELISTS)
+    # an earlier package: replaced
+    res = package_table(spec, protected_csv, out, codelist_dir=CODELISTS)
     assert (res.path / "datapackage.json").is_file()
     other = tmp_path / "home"
     other.mkdir()
     (other / "notes.txt").write_text("mine", encoding="utf-8")
     with pytest.raises(PackageError, match="not an earlier data package"):
-        package_table(spec, protected_csv, other)
+        package_table(spec, protected_csv, other, codelist_dir=CODELISTS)
     assert (other / "notes.txt").read_text(encoding="utf-8") == "mine"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["home", "pkg", "pkg.zip",
                                                           "protected.csv"]
@@ -262,7 +271,7 @@ def test_failure_after_writing_began_leaves_nothing(monkeypatch, tmp_path, spec,
     from datapackages import build as b
 
     out = tmp_path / "out" / "pkg"
-    first = package_table(spec, protected_csv, out)
+    first = package_table(spec, protected_csv, out, codelist_dir=CODELISTS)
     before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
     zip_before = first.zip_path.read_bytes()
 
@@ -271,7 +280,8 @@ def test_failure_after_writing_began_leaves_nothing(monkeypatch, tmp_path, spec,
 
     monkeypatch.setattr(b, "_validate", broken)
     with pytest.raises(PackageError, match="simulated"):
-        package_table(dataclasses.replace(spec, version="1.2.0"), protected_csv, out)
+        package_table(dataclasses.replace(spec, version="1.2.0"), protected_csv, out,
+                      codelist_dir=CODELISTS)
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["pkg", "pkg.zip"]
     after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
     assert after == before
@@ -299,7 +309,78 @@ def test_noncharacter_in_a_label_is_refused(build, tmp_path, protected_csv):
 
 
 def test_failed_attacker_audit_is_refused(build, tmp_path, spec, protected_csv):
-    report = {"primary": {"cells": 2}, "secondary": {"cells": 2},
-              "audit": {"passed": False, "exact": 1, "narrow": 0}}
+    report = protection_report(spec, primary={"cells": 2}, secondary={"cells": 2},
+                               audit={"passed": False, "exact": 1, "narrow": 0})
     _fails(build, tmp_path, spec, protected_csv, "attacker audit failed (exact 1, narrow 0)",
            "refusing to package", report=report)
+
+
+@pytest.mark.parametrize("method, key", [("suppression", "audit"), ("noise", "uncertainty")])
+def test_report_missing_a_key_is_refused_naming_it(build, tmp_path, spec, method, key):
+    """A report the method's reader cannot read (a key it needs is gone) is refused, not
+    silently packaged with text missing from the method block."""
+    if method == "noise":
+        spec = make_spec(disclosure={"noise": {"mechanism": "geometric", "epsilon": 1.0}})
+        frame = noise_frame(spec)
+    else:
+        frame = protected_frame(spec)
+    csv = tmp_path / "in.csv"
+    frame.to_csv(csv, index=False)
+    report = protection_report(spec)
+    assert report["method"] == method
+    build(spec, csv, name="ok", report=report)  # the complete report is accepted
+    import shutil
+
+    shutil.rmtree(tmp_path / "out")
+    del report[key]
+    _fails(build, tmp_path, spec, csv, "spec migrants-by-region",
+           "the protection report does not fit", f"report.{key}: is missing", report=report)
+
+
+# --------------------------------------------------------------- the protected table as bytes
+
+def test_protected_table_as_bytes_is_refused_like_a_file_and_named(build, tmp_path, spec):
+    lines = _lines(spec)
+    i = next(k for k, ln in enumerate(lines) if ln.startswith("7101,M,"))
+    lines[i] = "7101,M,3,Q,C"
+    data = ("\n".join(lines) + "\n").encode("utf-8")
+    with pytest.raises(PackageError) as ei:
+        package_table(spec, data, tmp_path / "out" / "pkg", name="release 7 table",
+                      codelist_dir=CODELISTS)
+    msg = str(ei.value)
+    assert msg.startswith(f"release 7 table, row {i + 1}, column obs_value: ") and "carries a value" in msg
+    assert ",3," not in msg
+    _nothing_written(tmp_path)
+    _fails(build, tmp_path, spec, data, "protected table", f"row {i + 1}")
+    _fails(build, tmp_path, spec, b"\xff\xfe\x00", "protected table", "not UTF-8")
+    _fails(build, tmp_path, spec, b"", "protected table", "empty")
+
+
+def test_read_protected_takes_bytes_or_a_path(tmp_path, spec, protected_csv):
+    from datapackages.protected import read_protected
+
+    from_path = read_protected(spec, protected_csv)
+    from_bytes = read_protected(spec, protected_csv.read_bytes(), name="upload")
+    assert from_bytes.rows == from_path.rows and from_bytes.counts == from_path.counts
+    with pytest.raises(PackageError, match="^upload, row 1"):
+        read_protected(spec, b"region,obs_value\n", name="upload")
+
+
+# --------------------------------------------------------------- checking metadata alone
+
+def test_check_metadata_refuses_what_packaging_refuses_and_returns_its_warnings(tmp_path):
+    import dataclasses
+
+    from datapackages import check_metadata
+
+    spec = make_spec()
+    assert check_metadata(spec) == []
+    anonymous = dataclasses.replace(spec, metadata={k: v for k, v in spec.metadata.items()
+                                                    if k != "publisher"})
+    assert any("no publisher given" in w for w in check_metadata(anonymous))
+    assert check_metadata(anonymous,
+                          publisher_name={"kk": "Бюро", "ru": "Бюро", "en": "Bureau"}) == []
+    bad = make_spec(title={"kk": "<script>x</script>", "ru": "Таблица", "en": "Table"})
+    with pytest.raises(PackageError, match="markup"):
+        check_metadata(bad)
+    assert not list(tmp_path.iterdir())  # nothing built

@@ -12,6 +12,7 @@ from datetime import date
 from pathlib import Path
 
 from dp_helpers import (
+    CODELISTS,
     CREATED,
     LANDING,
     PUBLISHER,
@@ -22,6 +23,7 @@ from dp_helpers import (
     make_spec,
     noise_frame,
     protected_frame,
+    protection_report,
 )
 from openpyxl import load_workbook
 
@@ -266,10 +268,9 @@ def test_zip_is_reproducible(tmp_path, build, spec, protected_csv):
         infos = z.infolist()
         names = [i.filename for i in infos]
         assert names == sorted(names)
-        assert all(n.startswith("migrants-by-region-1.1.0/") for n in names)
+        assert "datapackage.json" in names  # at the root: frictionless opens the zip as is
         assert {i.date_time for i in infos} == {(2026, 3, 20, 9, 30, 0)}
-        assert z.read("migrants-by-region-1.1.0/datapackage.json") == \
-            (a.path / "datapackage.json").read_bytes()
+        assert z.read("datapackage.json") == (a.path / "datapackage.json").read_bytes()
         assert len(names) == len(a.files)
     c = build(spec, protected_csv, name="c", created=CREATED.replace(day=21))
     assert c.sha256 != a.sha256
@@ -279,15 +280,15 @@ def test_created_defaults(monkeypatch, tmp_path, spec, protected_csv):
     from datapackages import package_table
 
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1774000000")
-    a = package_table(spec, protected_csv, tmp_path / "a")
-    b = package_table(spec, protected_csv, tmp_path / "b")
+    a = package_table(spec, protected_csv, tmp_path / "a", codelist_dir=CODELISTS)
+    b = package_table(spec, protected_csv, tmp_path / "b", codelist_dir=CODELISTS)
     assert a.descriptor["created"] == "2026-03-20T09:46:40Z"
     assert a.sha256 == b.sha256
     monkeypatch.delenv("SOURCE_DATE_EPOCH")
     from_spec = make_spec(created="2025-12-31T23:00:00+05:00")
-    c = package_table(from_spec, protected_csv, tmp_path / "c")
+    c = package_table(from_spec, protected_csv, tmp_path / "c", codelist_dir=CODELISTS)
     assert c.descriptor["created"] == "2025-12-31T18:00:00Z"
-    now = package_table(spec, protected_csv, tmp_path / "d")
+    now = package_table(spec, protected_csv, tmp_path / "d", codelist_dir=CODELISTS)
     assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$", now.descriptor["created"])
 
 
@@ -297,17 +298,18 @@ def test_noise_table_package(tmp_path, build):
     spec = make_spec(disclosure={"noise": {"mechanism": "geometric", "epsilon": 1.0}})
     csv_path = tmp_path / "noise.csv"
     noise_frame(spec).to_csv(csv_path, index=False)
-    report = {
-        "method": "noise", "mechanism": "discrete Laplace (two-sided geometric)",
-        "differentially_private": True,
-        "privacy": {"definition": "pure epsilon-differential privacy", "epsilon": 1.0,
-                    "epsilon_certified": 0.999, "privacy_unit": "person"},
-        "post_processing": {"estimator": "weighted least squares",
-                            "steps": ["non-negative", "integer", "additive"]},
-        "uncertainty": {"column": "obs_moe", "level": 0.95, "inner_moe_median": 4.0,
-                        "grand_total_moe": 7},
-        "checks": {"additive": True},
-    }
+    report = protection_report(
+        spec, mechanism="discrete Laplace (two-sided geometric)",
+        differentially_private=True,
+        privacy={"definition": "pure epsilon-differential privacy", "epsilon": 1.0,
+                 "epsilon_certified": 0.999, "privacy_unit": "person"},
+        post_processing={"estimator": "weighted least squares",
+                         "steps": ["non-negative", "integer", "additive"]},
+        uncertainty={"column": "obs_moe", "level": 0.95, "inner_moe_median": 4.0,
+                     "grand_total_moe": 7},
+        checks={"additive": True},
+    )
+    assert report["method"] == "noise"
     res = build(spec, csv_path, report=report)
     dp = res.path / "datapackage.json"
     assert frictionless_cli(dp)["valid"] is True
@@ -337,7 +339,7 @@ def test_noise_table_from_seeded_sampler_says_it_is_not_private(tmp_path, build)
     spec = make_spec(disclosure={"noise": {"mechanism": "geometric", "epsilon": 1.0}})
     csv_path = tmp_path / "noise.csv"
     noise_frame(spec).to_csv(csv_path, index=False)
-    res = build(spec, csv_path, report={"differentially_private": False})
+    res = build(spec, csv_path, report=protection_report(spec, differentially_private=False))
     assert "NOT a differentially private release" in res.descriptor["x_method"]["text"]["en"]
     assert any("NOT a differentially private" in w for w in res.warnings)
 
@@ -352,7 +354,8 @@ def test_noise_table_without_margin_of_error_is_refused(tmp_path, build):
     df.loc[3, "obs_moe"] = None
     p = tmp_path / "noise.csv"
     df.to_csv(p, index=False)
-    with pytest.raises(PackageError, match=r"row 5, column obs_moe: the margin of error"):
+    with pytest.raises(PackageError, match=r"row 5, column obs_moe: margin of error \(due to "
+                                           r"noise\): not a non-negative number"):
         build(spec, p)
     buf = io.StringIO()
     noise_frame(spec).drop(columns=["obs_moe"]).to_csv(buf, index=False)
@@ -366,6 +369,8 @@ def test_noise_table_from_the_real_dp_engine(tmp_path, build):
     import pandas as pd
     from dp_helpers import INNER
 
+    from datapackages.i18n import tr
+    from disclosure.methods.noise import explain_noise
     from disclosure.noise import protect_noise
     from disclosure.table import read_cells
 
@@ -374,13 +379,20 @@ def test_noise_table_from_the_real_dp_engine(tmp_path, build):
     pt = protect_noise(read_cells(df, spec))
     csv_path = tmp_path / "noise.csv"
     pt.published.to_csv(csv_path, index=False)
-    res = build(spec, csv_path, report=pt.report)
+    res = build(spec, csv_path, report=pt.report.to_dict())
     m = res.descriptor["x_method"]
     assert m["parameters"]["differentially_private"] is True
     assert m["parameters"]["definition"] == "pure epsilon-differential privacy"
+    explanation = explain_noise(pt.report, tr)
     for lg in LANGS:
-        assert m["text"][lg].startswith(pt.report["explanation"][lg])
+        assert m["text"][lg].startswith(explanation[lg])
     assert "единица приватности: человек" in m["text"]["ru"]
     dp = res.path / "datapackage.json"
     assert frictionless_cli(dp)["valid"] is True
     assert js_validate(dp)["valid"] is True
+
+
+def test_the_protected_table_as_bytes_gives_the_same_package(build, spec, protected_csv):
+    a = build(spec, protected_csv, name="from-file")
+    b = build(spec, protected_csv.read_bytes(), name="from-bytes")
+    assert a.sha256 == b.sha256 and a.files == b.files

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from datapackages import PackageError
 from datapackages.citation import _BIB_ESCAPE, _bib
-from datapackages.formats import _NS, _Sheet
+from datapackages.formats.xlsx import _NS, _Sheet
 from datapackages.text import clean
 
 texts = st.text(min_size=0, max_size=60)

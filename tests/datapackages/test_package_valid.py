@@ -1,4 +1,6 @@
-"""A built package passes both validators, and carries the descriptor the issue asks for."""
+"""A built package passes both validators (frictionless, v2 and v1 rules, and the npm Data Package
+validator), and its descriptor carries the core fields, per-resource format/bytes/hash, the Table
+Schema, plain-string text with kk/ru/en translations and the method metadata."""
 
 from __future__ import annotations
 
@@ -6,7 +8,15 @@ import hashlib
 import json
 from pathlib import Path
 
-from dp_helpers import CREATED, LANDING, PUBLISHER, TITLE, frictionless_cli, js_validate
+from dp_helpers import (
+    CREATED,
+    LANDING,
+    PUBLISHER,
+    TITLE,
+    frictionless_cli,
+    js_validate,
+    protection_report,
+)
 
 LANGS = ("kk", "ru", "en")
 
@@ -164,7 +174,8 @@ def test_method_metadata_in_three_languages(build, spec, protected_csv):
 
 
 def test_unprotected_secondary_is_said_plainly(build, spec, protected_csv):
-    report = {"primary": {"cells": 2}, "secondary": {"applied": False, "cells": 2}}
+    report = protection_report(spec, primary={"cells": 2},
+                               secondary={"applied": False, "cells": 2})
     res = build(spec, protected_csv, report=report)
     assert res.descriptor["x_method"]["parameters"]["secondary_applied"] is False
     assert "WARNING: secondary suppression was not applied" in res.descriptor["x_method"]["text"]["en"]
@@ -210,21 +221,24 @@ def test_country_labels_come_from_cldr(tmp_path: Path, build):
 
 def test_method_from_the_suppression_report_whitelists_public_facts(build, spec, protected_csv):
     """Audit result, protection level and fallbacks are said; per-cell audit detail is not copied."""
-    report = {
-        "parameters": {"protection_level": {"kind": "absolute", "value": 5},
-                       "protection_rule": "sliding: attacker interval width >= protection level"},
-        "primary": {"cells": 2}, "secondary": {"cells": 2, "applied": True},
-        "audit": {"passed": True, "primary_cells_checked": 2, "exact": 0, "min_width": 5.0,
-                  "intervals": [{"cell": {"region": "7101", "sex": "M"}, "lower": 0.0,
-                                 "upper": 8.0, "width": 8.0}]},
-        "suppressed": {"value": 39, "primary_value": 7},
-        "fallbacks": ["optimal: the time limit of 20 s cut the search short"],
-    }
+    report = protection_report(
+        spec,
+        parameters={"protection_level": {"kind": "absolute", "value": 5},
+                    "protection_rule": "sliding: attacker interval width >= protection level"},
+        primary={"cells": 2}, secondary={"cells": 2, "applied": True},
+        audit={"passed": True, "primary_cells_checked": 2, "exact": 0, "narrow": 0,
+               "min_width": 5.0, "seconds": 0.25,
+               "intervals": [{"cell": {"region": "7101", "sex": "M"}, "lower": 0.0,
+                              "upper": 8.0, "width": 8.0}]},
+        suppressed={"value": 39, "primary_value": 7},
+        fallbacks=["optimal: the time limit of 20 s cut the search short"],
+    )
     res = build(spec, protected_csv, report=report)
     m = res.descriptor["x_method"]
     assert m["parameters"]["protection_level"] == {"absolute": 5.0}
-    assert m["audit"] == {"passed": True, "primary_cells_checked": 2, "exact": 0,
-                          "min_width": 5.0}
+    # the audit's scalar facts only (a complete report also has narrow and seconds)
+    assert m["audit"] == {"passed": True, "primary_cells_checked": 2, "exact": 0, "narrow": 0,
+                          "min_width": 5.0, "seconds": 0.25}
     assert "at least 5 wide" in m["text"]["en"]
     assert "не менее 5" in m["text"]["ru"]
     assert "did not finish within its time limit" in m["text"]["en"]
@@ -248,11 +262,18 @@ def test_russian_as_default_language(build, protected_csv):
 
     assert citation(d).startswith(f"A. Statistician (2026): {TITLE['ru']}. Версия 1.1.0.")
     assert frictionless_cli(res.path / "datapackage.json")["valid"] is True
-    bad = make_spec(languages=["ru", "kk"])
+    import dataclasses
+
     import pytest
 
     from datapackages import PackageError
+    from publisher.specs import SpecValidationError
 
+    # The spec schema refuses a language list without all three languages ...
+    with pytest.raises(SpecValidationError, match=r"^spec: languages: "):
+        make_spec(languages=["ru", "kk"])
+    # ... and the packager refuses it in a spec built any other way.
+    bad = dataclasses.replace(spec, metadata={**spec.metadata, "languages": ["ru", "kk"]})
     with pytest.raises(PackageError, match="languages: must list kk, ru and en"):
         build(bad, protected_csv, name="bad")
 

@@ -94,9 +94,9 @@ def test_large_table_path_of_the_heuristic_passes_the_audit(monkeypatch):
     monkeypatch.setattr(heuristic_mod, "HYPERCUBE_MIN_CELLS", 100)
     t = _five_dim_table(seed=11, mean=4.0)
     [pt] = protect_suppression([t])
-    d = pt.report["details"]
+    d = pt.report.details
     assert d.get("partner_choice") == "hypercube" and d["hypercubes"] > 0
-    assert pt.report["audit"]["passed"]
+    assert pt.report.audit.passed
     s = pattern_mask(t, pt.published)
     prim, res = independent_audit(t, s)
     assert prim.sum() > 50 and res.failing == []

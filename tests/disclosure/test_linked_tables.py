@@ -7,6 +7,7 @@ import pytest
 from supp_helpers import make_table
 
 from disclosure.audit import AuditSystem, audit
+from disclosure.errors import AshyqError
 from disclosure.linked import build_problem
 from disclosure.protect import protect_linked
 from disclosure.spec import TOTAL
@@ -47,8 +48,8 @@ def test_shared_cells_agree_and_union_audit_passes(method):
         a = p1.published["conf_status"].iloc[t1.cell_id({"region": code, "sex": TOTAL})] != "F"
         b = p2.published["conf_status"].iloc[t2.cell_id({"region": code, "age": TOTAL})] != "F"
         assert a == b, code
-    assert p1.report["linked_tables"] == ["t", "t"]
-    assert p1.report["audit"]["passed"] and p2.report["audit"]["passed"]
+    assert p1.report.linked_tables == ["t", "t"]
+    assert p1.report.audit.passed and p2.report.audit.passed
     # independent union audit from the published frames
     prob = build_problem([t1, t2])
     s = np.zeros(prob.n, dtype=bool)
@@ -88,5 +89,5 @@ def test_linked_noise_tables_are_refused():
     import dataclasses
 
     t3 = dataclasses.replace(t1, spec=spec)
-    with pytest.raises(ValueError):
+    with pytest.raises(AshyqError, match="one disclosure method"):
         protect_linked([t1, t3])

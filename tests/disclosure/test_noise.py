@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -10,6 +11,7 @@ import pandas as pd
 import pytest
 from noise_helpers import noise_spec, sparse_table
 
+from datapackages.i18n import tr
 from disclosure import dp_estimate as est
 from disclosure import dp_postprocess as post
 from disclosure.dp_mechanism import (
@@ -17,17 +19,24 @@ from disclosure.dp_mechanism import (
     discrete_laplace_quantile,
     discrete_laplace_variance,
 )
+from disclosure.methods import get_method
+from disclosure.methods.noise import (
+    Budget,
+    Checks,
+    NoiseReport,
+    NoiseSpec,
+    NoiseSpecError,
+    explain_noise,
+)
 from disclosure.noise import (
     DEFAULT_EPSILON_CEILING,
-    NoiseSpecError,
     allocation,
     check_epsilon,
-    explain_noise,
     protect_noise,
     release_key,
-    with_budget,
 )
 from disclosure.protect import protect
+from disclosure.report import report_from_dict
 from disclosure.table import InputError, membership, read_cells
 from publisher.specs import SpecValidationError, spec_from_mapping
 
@@ -48,8 +57,8 @@ def test_every_cell_published_nonneg_integer_additive(rng):
     assert table.check_additive(v)  # every total = sum of its parts, every dimension and level
     assert set(df["conf_status"]) == {"F"} and set(df["obs_status"]) == {"A"}
     assert (df["obs_moe"] >= 0).all() and df["obs_moe"].dtype.kind == "i"
-    assert pt.report["checks"] == {"non_negative": True, "integer": True, "additive": True,
-                                   "cells": table.n_cells}
+    assert pt.report.checks == Checks(non_negative=True, integer=True, additive=True,
+                                      cells=table.n_cells)
     # Noise really was added (the chance that all 100+ cells come out exact is negligible).
     assert not np.array_equal(v, table.values)
 
@@ -58,12 +67,13 @@ def test_opendp_is_the_production_sampler_and_certifies_epsilon():
     table = sparse_table(noise_spec(epsilon=0.7))
     pt = protect_noise(table)
     r = pt.report
-    assert r["differentially_private"] is True
-    assert "OpenDP" in r["noise_source"]
-    assert r["privacy"]["epsilon_certified"] <= 0.7
-    assert r["privacy"]["epsilon_certified"] > 0.7 * (1 - 1e-9)
-    assert r["privacy"]["contribution_bound"] == 1
-    shares = [g["share"] for g in r["allocation"]["groups"]]
+    assert isinstance(r, NoiseReport)
+    assert r.differentially_private is True
+    assert "OpenDP" in r.noise_source
+    assert r.privacy.epsilon_certified <= 0.7
+    assert r.privacy.epsilon_certified > 0.7 * (1 - 1e-9)
+    assert r.privacy.contribution_bound == 1
+    shares = [g["share"] for g in r.allocation["groups"]]
     assert math.isclose(sum(shares), 1.0, abs_tol=1e-5)
 
 
@@ -71,8 +81,8 @@ def test_seeded_sampler_is_reproducible_and_marked_not_private():
     table = sparse_table(noise_spec())
     a, b = protect_noise(table, rng=5), protect_noise(table, rng=5)
     assert np.array_equal(_values(a), _values(b))
-    assert a.report["differentially_private"] is False
-    assert "NOT" in a.report["noise_source"]
+    assert a.report.differentially_private is False
+    assert "NOT" in a.report.noise_source
     c = protect_noise(table, rng=np.random.default_rng(6))
     assert not np.array_equal(_values(a), _values(c))
 
@@ -100,11 +110,11 @@ def test_opendp_noise_has_discrete_laplace_variance():
 def test_contribution_bound_scales_the_noise():
     t1 = sparse_table(noise_spec(contribution_bound=1))
     t2 = sparse_table(noise_spec(contribution_bound=2))
-    g1 = protect_noise(t1, rng=1).report["allocation"]["groups"]
-    g2 = protect_noise(t2, rng=1).report["allocation"]["groups"]
+    g1 = protect_noise(t1, rng=1).report.allocation["groups"]
+    g2 = protect_noise(t2, rng=1).report.allocation["groups"]
     for a, b in zip(g1, g2, strict=True):
         assert math.isclose(b["scale"], 2 * a["scale"])
-    assert "at most 2" in protect_noise(t2, rng=1).report["privacy"]["contribution_bound_meaning"]
+    assert "at most 2" in protect_noise(t2, rng=1).report.privacy.contribution_bound_meaning
 
 
 def _explicit_design(table, groups):
@@ -192,13 +202,14 @@ def test_one_dimensional_table():
 def test_weights_from_the_spec():
     table = sparse_table(noise_spec(weights={"inner": 0.5, "total": 0.1, "region": 0.2,
                                              "citizenship@1": 0.2, "sex": 0}))
-    shares = dict(allocation(table, table.spec.disclosure.noise.options["weights"]))
+    assert isinstance(table.spec.disclosure, NoiseSpec)
+    shares = dict(allocation(table, table.spec.disclosure.weights))
     assert math.isclose(shares["inner"], 0.5)
     assert math.isclose(shares["region@1"], 0.1) and math.isclose(shares["region@2"], 0.1)
     assert math.isclose(shares["citizenship@1"], 0.2)
     assert "sex@1" not in shares
     pt = protect_noise(table, rng=1)
-    assert {g["group"] for g in pt.report["allocation"]["groups"]} == set(shares)
+    assert {g["group"] for g in pt.report.allocation["groups"]} == set(shares)
 
 
 @pytest.mark.parametrize("weights, msg", [
@@ -238,10 +249,12 @@ def test_release_key_and_budget_in_report():
     k = release_key(pt.published)
     assert len(k) == 64 and k == release_key(pt.published.copy())
     assert k != release_key(protect_noise(table, rng=2).published)
-    r = with_budget(pt.report, spent=0.75, remaining=0.25, total=1.0)
-    assert r["privacy"]["budget"] == {"spent": 0.75, "remaining": 0.25, "total": 1.0}
-    assert "0.25" in r["explanation"]["en"]
-    json.dumps(r)  # the report is plain JSON
+    r = get_method("noise").with_budget(pt.report, spent=0.75, remaining=0.25, total=1.0)
+    assert r.privacy.budget == Budget(spent=0.75, remaining=0.25, total=1.0)
+    assert "0.25" in explain_noise(r, tr)["en"]
+    d = json.loads(json.dumps(r.to_dict()))  # the report is plain JSON
+    assert d["privacy"]["budget"] == {"spent": 0.75, "remaining": 0.25, "total": 1.0}
+    assert report_from_dict(d) == r  # and reads back as the same typed report
 
 
 @pytest.mark.parametrize("eps, msg", [
@@ -293,15 +306,14 @@ def test_read_cells_refuses_negative_and_fractional_counts(count, reason):
 def test_explanation_in_three_languages():
     table = sparse_table(noise_spec())
     pt = protect_noise(table, rng=1)
-    texts = pt.report["explanation"]
+    texts = explain_noise(pt.report, tr)
     assert set(texts) == {"kk", "ru", "en"}
-    m = round(pt.report["uncertainty"]["inner_moe_median"])
+    m = round(pt.report.uncertainty.inner_moe_median)
     for t in texts.values():
         assert f"±{m}" in t and "obs_moe" in t
-    report = dict(pt.report)
-    report["privacy"] = {**report["privacy"], "budget": {"spent": 0.5, "remaining": 1.5,
-                                                         "total": 2.0}}
-    again = explain_noise(report)
+    report = dataclasses.replace(pt.report, privacy=dataclasses.replace(
+        pt.report.privacy, budget=Budget(spent=0.5, remaining=1.5, total=2.0)))
+    again = explain_noise(report, tr)
     assert "1.5" in again["en"] and "1.5" in again["ru"] and "1.5" in again["kk"]
 
 

@@ -55,6 +55,6 @@ def test_release_is_always_consistent(case):
     assert (v >= 0).all()
     assert table.check_additive(v)
     assert (pt.published["obs_moe"].to_numpy() >= 0).all()
-    shares = [g["share"] for g in pt.report["allocation"]["groups"]]
+    shares = [g["share"] for g in pt.report.allocation["groups"]]
     assert math.isclose(sum(shares), 1.0, abs_tol=1e-5)
-    assert pt.report["privacy"]["epsilon_certified"] <= pt.report["privacy"]["epsilon"]
+    assert pt.report.privacy.epsilon_certified <= pt.report.privacy.epsilon

@@ -9,8 +9,10 @@ import pandas as pd
 import pytest
 from supp_helpers import bench_table, independent_audit, make_table, pattern_mask
 
+from disclosure.methods.suppression import SuppressionReport
 from disclosure.primary import ProtectionImpossible
 from disclosure.protect import protect
+from disclosure.report import report_from_dict
 from disclosure.suppression import protect_suppression
 
 DIMS2 = [{"name": "r", "codes": ["A", "B", "C"]}, {"name": "c", "codes": ["x", "y", "z"]}]
@@ -41,23 +43,27 @@ def test_small_table_is_protected(method):
     assert pt.published["conf_status"].iloc[ax] == "C"
     assert (pt.published["conf_status"] == "D").sum() >= 3  # a 2x2 rectangle at least
     rep = pt.report
-    json.dumps(rep)
-    assert rep["audit"]["passed"] and rep["audit"]["narrow"] == 0 and rep["audit"]["exact"] == 0
-    [iv] = rep["audit"]["intervals"]
+    assert isinstance(rep, SuppressionReport)
+    json.dumps(rep.to_dict())
+    assert rep.audit.passed and rep.audit.narrow == 0 and rep.audit.exact == 0
+    [iv] = rep.audit.intervals
     assert iv["cell"] == {"r": "A", "c": "x"} and iv["width"] >= 5
     assert "value" not in iv  # the report never states a suppressed cell's value
-    assert rep["secondary"]["cells"] == int((pt.published["conf_status"] == "D").sum())
-    assert rep["value_suppressed"] == int(t.values[s].sum())
+    assert rep.secondary.cells == int((pt.published["conf_status"] == "D").sum())
+    assert rep.suppressed.cells == int(s.sum())
+    # the report holds counts only, no figure derived from the suppressed values
+    d = rep.to_dict()
+    assert "value_suppressed" not in d and set(d["suppressed"]) == {"cells"}
 
 
 def test_heuristic_no_worse_than_sdctable_simpleheuristic():
     for name, cells, value in (("ex_vignette", 27, 549), ("synth_small", 55, 1973)):
         [pt] = protect_suppression([bench_table(name, "heuristic")])
         rep = pt.report
-        assert rep["audit"]["passed"]
-        assert rep["secondary"]["cells"] <= cells
-        assert rep["value_suppressed"] <= value
+        assert rep.audit.passed
+        assert rep.secondary.cells <= cells
         s = pattern_mask(pt.table, pt.published)
+        assert int(pt.table.values[s].sum()) <= value  # value suppressed
         _, res = independent_audit(pt.table, s)
         assert res.failing == []
 
@@ -66,9 +72,10 @@ def test_optimal_within_one_percent_of_best_passing_peer():
     # best peer patterns that pass the audit: ex_vignette GAUSS 488, synth_small tau-Argus OPT 965
     for name, best in (("ex_vignette", 488), ("synth_small", 965)):
         [pt] = protect_suppression([bench_table(name, "optimal")])
-        assert pt.report["audit"]["passed"]
-        assert pt.report["value_suppressed"] <= best * 1.01
-        assert pt.report["fallbacks"] == []
+        assert pt.report.audit.passed
+        value = int(pt.table.values[pattern_mask(pt.table, pt.published)].sum())
+        assert value <= best * 1.01
+        assert pt.report.fallbacks == []
 
 
 def test_five_dimensions_with_three_level_hierarchy():
@@ -89,7 +96,7 @@ def test_five_dimensions_with_three_level_hierarchy():
         s = pattern_mask(t, pt.published)
         prim, res = independent_audit(t, s)
         assert prim.sum() > 20 and res.failing == []
-        assert set(pt.report["by_dimension"]["region"][i]["level"] for i in range(4)) == {0, 1, 2, 3}
+        assert set(pt.report.by_dimension["region"][i]["level"] for i in range(4)) == {0, 1, 2, 3}
 
 
 def test_secondary_none_refuses_when_primaries_are_recomputable():
@@ -104,11 +111,11 @@ def test_confidential_cell_is_primary_and_protected():
     pt = protect(t)
     bid = t.cell_id({"r": "B", "c": "y"})
     assert pt.published["conf_status"].iloc[bid] == "C"
-    assert pt.report["primary"]["by_rule"]["manual"] == 1
+    assert pt.report.primary.by_rule["manual"] == 1
     prim = np.zeros(t.n_cells, dtype=bool)
     prim[bid] = True
     s = pattern_mask(t, pt.published)
-    assert pt.report["audit"]["intervals"][0]["width"] >= 5 and s[bid]
+    assert pt.report.audit.intervals[0]["width"] >= 5 and s[bid]
 
 
 def test_must_publish_is_respected_or_refused():
@@ -132,8 +139,8 @@ def test_zero_policy_primary_and_percent_level():
     pt = protect(t)
     cz = t.cell_id({"r": "C", "c": "z"})
     assert pt.published["conf_status"].iloc[cz] == "C"
-    assert pt.report["primary"]["by_rule"]["zero"] == 1
-    for iv in pt.report["audit"]["intervals"]:
+    assert pt.report.primary.by_rule["zero"] == 1
+    for iv in pt.report.audit.intervals:
         assert iv["width"] >= iv["required_width"] - 1e-6
         assert iv["required_width"] >= 1
 
@@ -147,16 +154,19 @@ def test_optimal_time_limit_falls_back_and_says_so(monkeypatch):
     t.spec = dataclasses.replace(t.spec, disclosure=dataclasses.replace(
         t.spec.disclosure, time_limit=1e-4))
     [pt] = protect_suppression([t])
-    assert pt.report["audit"]["passed"]
-    assert pt.report["fallbacks"] and "time limit" in pt.report["fallbacks"][0]
+    assert pt.report.audit.passed
+    assert pt.report.fallbacks and "time limit" in pt.report.fallbacks[0]
 
 
 def test_report_is_json_and_complete():
     [pt] = protect_suppression([bench_table("ex_vignette", "heuristic")])
-    rep = json.loads(json.dumps(pt.report))
-    for key in ("method", "parameters", "cells", "primary", "secondary", "value_suppressed",
+    rep = json.loads(json.dumps(pt.report.to_dict()))
+    for key in ("method", "parameters", "cells", "primary", "secondary", "suppressed",
                 "by_dimension", "audit", "seconds", "fallbacks", "warnings"):
         assert key in rep
+    assert "value_suppressed" not in rep  # counts only: no figure derived from raw values
+    assert rep["schema_version"] == 1 and rep["method"] == "suppression"
+    assert report_from_dict(rep) == pt.report  # the JSON form reads back as the typed report
     assert rep["cells"] == 168 and rep["primary"]["cells"] == 15
     assert len(rep["audit"]["intervals"]) == 15
     assert rep["audit"]["wasted_secondary"] == []
@@ -172,9 +182,10 @@ def test_optimal_by_blocks_is_protected_and_no_worse_than_the_heuristic(monkeypa
     [heur] = protect_suppression([bench_table("synth_small", "heuristic")])
     monkeypatch.setattr(so, "BLOCK_THRESHOLD", 10)  # one block per region
     [pt] = protect_suppression([bench_table("synth_small", "optimal")])
-    assert pt.report["details"]["blocks"] == 4  # three regions and the region total
-    assert pt.report["audit"]["passed"]
-    assert pt.report["value_suppressed"] <= heur.report["value_suppressed"]
+    assert pt.report.details["blocks"] == 4  # three regions and the region total
+    assert pt.report.audit.passed
     s = pattern_mask(pt.table, pt.published)
+    value_heur = int(heur.table.values[pattern_mask(heur.table, heur.published)].sum())
+    assert int(pt.table.values[s].sum()) <= value_heur  # value suppressed
     _, res = independent_audit(pt.table, s)
     assert res.failing == []

@@ -234,7 +234,7 @@ def test_search_backend_down_gives_a_retryable_5xx_and_a_rerun_completes(
     err = exc.value
     assert err.retryable is True and err.field == "HTTP 500"
     assert err.action in ("group_create", "package_create"), str(err)
-    assert err.reason.startswith("Search Index Error: Unable to add package to search index")
+    assert err.detail.startswith("Search Index Error: Unable to add package to search index")
     with pytest.raises((ckanapi.NotFound, ckanapi.NotAuthorized)):
         api(ckan, token=False).action.package_show(id=f"{series}-v1-0-0")
     res = publish_package(pkg, url=ckan.url, token=ckan.token, organization="ashyq-it",

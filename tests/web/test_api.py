@@ -178,3 +178,29 @@ def test_public_responses_never_hold_a_suppressed_value(app, store, tokens, user
         assert r.status_code == 200, path
         text = r.get_data(as_text=True)
         assert not re.search(r"(?<![\w.])(87|93)(?![\w.])", text), path
+
+
+def test_a_noise_release_whose_request_fails_spends_no_epsilon(app, store, tokens, monkeypatch):
+    """The budget is charged in the request's transaction: a request that fails after the noise
+    was drawn (here: a conflict at commit) spends nothing; the same request committed does."""
+    from publisher.budget import add_source, status
+    from publisher.web import api
+
+    with transaction(store) as s:  # adapted (issue 13): noise is charged to a registered source
+        add_source(s, "src", 4.0)
+    spec = {**SPEC, "id": "noisy", "source_id": "src", "reference_period": "2025",
+            "disclosure": {"noise": {"mechanism": "geometric", "epsilon": 1.0}}}
+    c = app.test_client()
+
+    def conflict() -> None:
+        raise wf.Conflict("the change conflicts with another one; reload and try again")
+
+    with monkeypatch.context() as m:
+        m.setattr(api, "_commit", conflict)
+        assert _create(c, tokens["prep"], spec=spec).status_code == 409
+    with store() as s:
+        assert status(s, "src", "2025").spent == 0.0
+        assert s.query(Release).filter_by(series="noisy").count() == 0
+    assert _create(c, tokens["prep"], spec=spec).status_code == 201
+    with store() as s:
+        assert status(s, "src", "2025").spent == 1.0

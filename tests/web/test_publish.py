@@ -245,12 +245,15 @@ def test_pre_release_access_is_logged(publishing_app, store, tokens):
 
 def test_noise_release_shows_epsilon_and_margins(app, store, users):
     from publisher import workflow as wf
+    from publisher.budget import add_source
     from publisher.workflow_models import User
 
     from .conftest import SETTINGS, SPEC, upload
 
-    spec = {**SPEC, "id": "noisy", "disclosure": {"noise": {"mechanism": "geometric",
-                                                            "epsilon": 1.0}}}
+    spec = {**SPEC, "id": "noisy", "source_id": "src",  # adapted (issue 13): a registered source
+            "disclosure": {"noise": {"mechanism": "geometric", "epsilon": 1.0}}}
+    with transaction(store) as s:
+        add_source(s, "src", 4.0)
     with transaction(store) as s:
         r = wf.create_release(s, s.get(User, users["prep"]), spec, upload(),
                               settings={**SETTINGS, **{k: app.config[k] for k in (
@@ -291,3 +294,33 @@ def test_a_failed_publication_is_retried_by_an_approver(publishing_app, store, t
     assert rel["state"] == "published"
     r = c.post(f"/api/releases/{rid}/retry", json={}, headers=bearer(tokens["appr"]))
     assert r.status_code == 409
+
+
+def test_the_job_packages_from_the_stored_bytes_and_records_in_its_transaction(
+        publishing_app, store, tokens, tmp_path, monkeypatch):
+    """No temporary CSV: package_release gets the protected table's bytes; the local publication
+    is recorded by the job (no migration or engine of its own)."""
+    import publisher.db as db
+    from publisher.models import LocalPublication
+
+    app = publishing_app
+    seen = []
+    real_package = service.package_release
+
+    def spy(spec, protected, *a, **kw):  # noqa: ANN001, ANN002, ANN003, ANN202
+        seen.append((type(protected), kw.get("name")))
+        return real_package(spec, protected, *a, **kw)
+
+    def refused(*_a, **_kw):  # noqa: ANN002, ANN003, ANN202
+        raise AssertionError("the job ran the migrations")
+
+    monkeypatch.setattr(service, "package_release", spy)
+    monkeypatch.setattr(db, "upgrade", refused)
+    c = app.test_client()
+    rid = _scheduled(c, tokens)
+    rel = c.get(f"/api/releases/{rid}", headers=bearer(tokens["appr"])).get_json()
+    assert rel["state"] == "published"
+    assert seen == [(bytes, f"release {rid} protected table (rev 1)")]
+    assert not list((tmp_path / "work").rglob("protected*.csv"))  # the old temporary file
+    with store() as s:
+        assert [(p.series, p.version) for p in s.query(LocalPublication)] == [("test-series", "1.0.0")]

@@ -108,6 +108,12 @@ def test_change_after_approval_voids_it(store, users):
     _do(store, wf.submit, users["prep"], rid)
     _do(store, wf.approve, users["appr"], rid)
     _do(store, wf.schedule, users["appr"], rid, utcnow() + timedelta(days=1))
+    # a scheduled release cannot change (the refusal names the state); lift the schedule first
+    with pytest.raises(wf.Conflict) as refused, transaction(store) as s:
+        wf.change_release(s, s.get(User, users["prep"]), s.get(Release, rid), None,
+                          upload(TABLE.replace("52", "53")), settings=SETTINGS, reason="typo")
+    assert refused.value.message == "cannot change a release that is scheduled"
+    _do(store, wf.unschedule, users["appr"], rid, "a typo to fix")
     with transaction(store) as s:
         r = s.get(Release, rid)
         wf.change_release(s, s.get(User, users["prep"]), r, None,

@@ -1,8 +1,7 @@
-"""Downloads besides the CSV: XLSX (labels in one language, flags in their own columns) and
-JSON-stat 2.0, both byte-reproducible for the same input.
+"""XLSX download: labels in one language, flags in their own columns, the method on sheet two.
 
-XLSX is written directly as SpreadsheetML (fast, and fully under control): every text is an
-inline string in a text-formatted cell, and no formula element is ever written, so a label like
+Written directly as SpreadsheetML (fast, and fully under control): every text is an inline
+string in a text-formatted cell, and no formula element is ever written, so a label like
 ``=cmd|' /C calc'!A0`` stays text. Zip entries and document properties carry the release's
 ``created`` time, so the same input gives the same bytes.
 """
@@ -10,48 +9,35 @@ inline string in a text-formatted cell, and no formula element is ever written, 
 from __future__ import annotations
 
 import io
-import json
 import zipfile
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from .codelists import CodeList
+from ..codelists import CodeList
+from ..i18n import N_, tr
+from ..text import LANGUAGE_IN
+from . import DownloadFormat, DownloadTable, TableText, register_format
 
-SHEET = {"data": {"kk": "Деректер", "ru": "Данные", "en": "Data"},
-         "notes": {"kk": "Әдіснама", "ru": "Методология", "en": "Method"}}
+# Headings, msgids of the package-text catalogue (datapackages.i18n), rendered with tr.
+SHEET = {"data": N_("Data"),
+         # TRANSLATORS: the name of the XLSX sheet with the method notes
+         "notes": N_("Method")}
 COLUMN = {
-    "code": {"kk": "коды", "ru": "код", "en": "code"},
-    "value": {"kk": "Мәні", "ru": "Значение", "en": "Value"},
-    "flag": {"kk": "Белгі мағынасы", "ru": "Значение отметки", "en": "Flag meaning"},
+    # TRANSLATORS: lower case, in a column heading "Region (code)"
+    "code": N_("code"),
+    "value": N_("Value"),
+    "flag": N_("Flag meaning"),
 }
 NOTE_KEYS = {
-    "title": {"kk": "Атауы", "ru": "Название", "en": "Title"},
-    "version": {"kk": "Нұсқа", "ru": "Версия", "en": "Version"},
-    "created": {"kk": "Жасалған күні", "ru": "Дата создания", "en": "Created"},
-    "license": {"kk": "Лицензия", "ru": "Лицензия", "en": "Licence"},
-    "method": {"kk": "Қорғау әдісі", "ru": "Метод защиты", "en": "Protection method"},
-    "flags": {"kk": "Белгілер", "ru": "Отметки", "en": "Flags"},
-    "citation": {"kk": "Сілтеме жасау үлгісі", "ru": "Как цитировать", "en": "How to cite"},
-    "description": {"kk": "Сипаттамасы", "ru": "Описание", "en": "Description"},
+    "title": N_("Title"),
+    "version": N_("Version"),
+    "created": N_("Created"),
+    "license": N_("Licence"),
+    "method": N_("Protection method"),
+    "flags": N_("Flags"),
+    "citation": N_("How to cite"),
+    "description": N_("Description"),
 }
-
-
-@dataclass(frozen=True)
-class TableText:
-    """Everything the downloads need besides the cells, already checked and translated."""
-
-    title: dict[str, str]
-    description: dict[str, str]
-    version: str
-    created: datetime
-    license: str
-    dimension_titles: dict[str, dict[str, str]]
-    measure_title: dict[str, str]
-    method_text: dict[str, str]
-    flags: dict[str, dict[str, dict[str, str]]]
-    citation: dict[str, str]
-    source: dict[str, str]  # the publisher's name
 
 
 _NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
@@ -198,24 +184,25 @@ def _xlsx(sheets: list[tuple[str, bytes]], *, title: str, creator: str, lang: st
 
 
 def write_xlsx(rows: list[dict[str, Any]], dims: list[str], codelists: dict[str, CodeList],
-               text: TableText, lang: str, *, moe: bool = False) -> bytes:
+               text: TableText, lang: str, *, extra: tuple[str, ...] = ()) -> bytes:
     """The table as an XLSX workbook in ``lang``: a data sheet and a method sheet.
 
     Data sheet: title, citation, then one row per cell with code and label of each dimension,
-    the value (empty where suppressed), ``obs_moe`` for noise tables, both flags and the flags'
+    the value (empty where suppressed), the method's own columns (``obs_moe`` for noise), both flags and the flags'
     meaning. Every text is a text cell, never a formula.
     """
+    code_word, flag_word = tr(COLUMN["code"])[lang], tr(COLUMN["flag"])[lang]
+    key = {k: tr(v)[lang] for k, v in NOTE_KEYS.items()}
     data = _Sheet()
     data.row(1, [text.title[lang]], BOLD)
     data.row(2, [text.citation[lang]])
     header: list[str] = []
     for d in dims:
         t = text.dimension_titles[d][lang]
-        header += [f"{t} ({COLUMN['code'][lang]})", t]
+        header += [f"{t} ({code_word})", t]
     header += [text.measure_title[lang]]
-    if moe:
-        header += ["obs_moe"]
-    header += ["obs_status", "conf_status", COLUMN["flag"][lang]]
+    header += list(extra)
+    header += ["obs_status", "conf_status", flag_word]
     hr = 4
     data.row(hr, header, BOLD)
     flags = text.flags
@@ -233,8 +220,8 @@ def write_xlsx(rows: list[dict[str, Any]], dims: list[str], codelists: dict[str,
         for d in dims:
             cells += code_cells[d][r[d]]
         cells.append(None if r["obs_value"] is None else int(r["obs_value"]))
-        if moe:
-            m = r.get("obs_moe")
+        for col in extra:
+            m = r.get(col)
             cells.append(None if m is None else float(m))
         cells += flag_cells[(r["obs_status"], r["conf_status"])]
         data.row(i, cells)
@@ -243,22 +230,22 @@ def write_xlsx(rows: list[dict[str, Any]], dims: list[str], codelists: dict[str,
 
     notes = _Sheet()
     lines: list[tuple[str, str]] = [
-        (NOTE_KEYS["title"][lang], text.title[lang]),
-        (NOTE_KEYS["description"][lang], text.description[lang]),
-        (NOTE_KEYS["version"][lang], text.version),
-        (NOTE_KEYS["created"][lang], text.created.strftime("%Y-%m-%dT%H:%M:%SZ")),
-        (NOTE_KEYS["license"][lang], text.license),
-        (NOTE_KEYS["method"][lang], text.method_text[lang]),
+        (key["title"], text.title[lang]),
+        (key["description"], text.description[lang]),
+        (key["version"], text.version),
+        (key["created"], text.created.strftime("%Y-%m-%dT%H:%M:%SZ")),
+        (key["license"], text.license),
+        (key["method"], text.method_text[lang]),
     ]
     for col, codes in flags.items():
         for code, lab in codes.items():
-            lines.append((f"{NOTE_KEYS['flags'][lang]}: {col} = {code}", lab[lang]))
-    lines.append((NOTE_KEYS["citation"][lang], text.citation[lang]))
+            lines.append((f"{key['flags']}: {col} = {code}", lab[lang]))
+    lines.append((key["citation"], text.citation[lang]))
     for i, (k, v) in enumerate(lines, start=1):
         notes.row(i, [k, v])
     notes.widths = {1: 30, 2: 100}
-    return _xlsx([(SHEET["data"][lang], data.xml(freeze_below=hr)),
-                  (SHEET["notes"][lang], notes.xml())],
+    return _xlsx([(tr(SHEET["data"])[lang], data.xml(freeze_below=hr)),
+                  (tr(SHEET["notes"])[lang], notes.xml())],
                  title=text.title[lang], creator=text.source[lang], lang=lang, when=text.created)
 
 
@@ -268,84 +255,22 @@ def _zip_time(when: datetime) -> tuple[int, int, int, int, int, int]:
     return (when.year, when.month, when.day, when.hour, when.minute, when.second - when.second % 2)
 
 
-def jsonstat(rows: list[dict[str, Any]], dims: list[str], codelists: dict[str, CodeList],
-             text: TableText, lang: str, *, moe: bool = False) -> dict:
-    """The table as a JSON-stat 2.0 dataset in ``lang``.
+@register_format
+class Xlsx(DownloadFormat):
+    name = "xlsx"
+    label = "XLSX"
+    suffix = ".xlsx"
+    format = "xlsx"
+    mediatype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
-    ``value`` is dense in row-major order of ``id``; suppressed cells are ``null`` and their
-    ``status`` is the CL_CONF_STATUS code (``C`` / ``D``). Both flag columns (and ``obs_moe``
-    for noise tables) are kept in ``extension`` with the meaning of each flag.
-    """
-    index = {d: {c: i for i, c in enumerate(codelists[d].codes)} for d in dims}
-    size = [len(codelists[d].codes) for d in dims]
-    n = 1
-    for s in size:
-        n *= s
-    value: list[int | None] = [None] * n
-    status: dict[str, str] = {}
-    obs_status: list[str | None] = [None] * n
-    conf_status: list[str | None] = [None] * n
-    moes: list[int | float | None] = [None] * n
-    for r in rows:
-        k = 0
-        for d, s in zip(dims, size, strict=True):
-            k = k * s + index[d][r[d]]
-        value[k] = None if r["obs_value"] is None else int(r["obs_value"])
-        obs_status[k] = r["obs_status"]
-        conf_status[k] = r["conf_status"]
-        if r["conf_status"] != "F":
-            status[str(k)] = r["conf_status"]
-        if moe and r.get("obs_moe") is not None:
-            m = float(r["obs_moe"])
-            moes[k] = int(m) if m.is_integer() else m
-    dimension: dict[str, Any] = {}
-    for d in dims:
-        cl = codelists[d]
-        cat: dict[str, Any] = {
-            "index": list(cl.codes),
-            "label": {c: cl.labels[c][lang] for c in cl.codes},
-        }
-        child: dict[str, list[str]] = {}
-        for c in cl.codes:
-            p = cl.parent[c]
-            if p:
-                child.setdefault(p, []).append(c)
-        if child:
-            cat["child"] = child
-        dimension[d] = {"label": text.dimension_titles[d][lang], "category": cat}
-    role: dict[str, list[str]] = {}
-    for d in dims:
-        if d in ("region", "ref_area", "country", "citizenship"):
-            role.setdefault("geo", []).append(d)
-        elif d in ("year", "time_period", "time", "period"):
-            role.setdefault("time", []).append(d)
-    ext: dict[str, Any] = {"obs_status": obs_status, "conf_status": conf_status,
-                           "flags": {col: {c: lab[lang] for c, lab in codes.items()}
-                                     for col, codes in text.flags.items()},
-                           "version": text.version, "license": text.license,
-                           "citation": text.citation[lang], "language": lang}
-    if moe:
-        ext["obs_moe"] = moes
-    out: dict[str, Any] = {
-        "version": "2.0",
-        "class": "dataset",
-        "label": text.title[lang],
-        "source": text.source[lang],
-        "updated": text.created.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "id": list(dims),
-        "size": size,
-        "dimension": dimension,
-        "value": value,
-        "note": [text.description[lang], text.method_text[lang]],
-        "extension": ext,
-    }
-    if status:
-        out["status"] = status
-    if role:
-        out["role"] = role
-    return out
+    def title(self, label: str, lang: str, in_lang: str) -> str:
+        return tr("%(title)s (XLSX, %(language)s)", title=label,
+                  language=tr(LANGUAGE_IN[lang]))[in_lang]
 
+    def description(self, lang: str, in_lang: str) -> str:
+        return tr("The table as Excel, labels in %(language)s; flags in their own columns, the "
+                  "method on the second sheet.", language=tr(LANGUAGE_IN[lang]))[in_lang]
 
-def dumps(obj: Any) -> bytes:
-    """Stable JSON bytes (UTF-8, sorted keys off: insertion order is already fixed)."""
-    return (json.dumps(obj, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+    def render(self, table: DownloadTable, lang: str) -> bytes:
+        return write_xlsx(table.rows, table.dimensions, table.codelists, table.text, lang,
+                          extra=table.extra_columns)
