@@ -36,9 +36,9 @@ log = logging.getLogger(__name__)
 
 #: work limits of the pruning step (counts, so the result does not depend on the machine's
 #: load; see :func:`prune`): attacker LPs, and LPs weighted by their model's cells (the time of
-#: a warm-started LP grows about linearly with its component; 2e6 is about 10 s here)
+#: a warm-started LP grows about linearly with its component; 1e6 is about 5 s on this machine)
 PRUNE_MAX_LPS = 200_000
-PRUNE_MAX_WORK = 2_000_000
+PRUNE_MAX_WORK = 1_000_000
 #: attacker points kept per component while pruning
 PRUNE_POOL = 256
 

@@ -44,7 +44,9 @@ from .table import CellTable
 #: tables up to this many cells are one block (a lower bound for the whole table)
 BLOCK_THRESHOLD = 6000
 #: branch-and-bound nodes over all MILP solves of one run (the work limit)
-DEFAULT_WORK_LIMIT = 20_000
+DEFAULT_WORK_LIMIT = 200
+#: work charged for one MILP solve at least (its root node: presolve, cuts, heuristics)
+MIN_NODES_PER_SOLVE = 10
 #: relative MIP gap at which a block counts as solved
 MIP_GAP = 1e-4
 
@@ -211,7 +213,7 @@ def _optimise_block(system: AuditSystem, idx: RelationIndex, s: np.ndarray, bloc
         details["milp_seconds"] += time.perf_counter() - t1
         details["iterations"] += 1
         details["nodes"] += nodes
-        used += max(nodes, 1)
+        used += max(nodes, MIN_NODES_PER_SOLVE)
         if status == "time":
             return None
         lb = max(lb, bound)

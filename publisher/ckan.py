@@ -46,8 +46,9 @@ import ckanapi
 import requests
 
 from disclosure.errors import AshyqError
+from disclosure.spec import LANGUAGES
 
-LANGS = ("kk", "ru", "en")
+LANGS = LANGUAGES
 SLUG_RE = re.compile(r"^[a-z0-9_-]{2,100}$")
 SEMVER_RE = re.compile(
     r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?$"

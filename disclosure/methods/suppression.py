@@ -7,7 +7,7 @@ Spec (``disclosure`` section)::
     zero_policy: safe         # safe | primary
     cost: value+count         # what secondary suppression minimises: value+count | value | count
     protection_level: {absolute: 5} | {percent: 10}   # default: min_frequency, absolute
-    work_limit: 20000         # optimal method: branch-and-bound nodes in all (deterministic)
+    work_limit: 200           # optimal method: branch-and-bound nodes in all (deterministic)
     time_limit: 600           # optional outer safety stop in seconds for the optimal method
     confidential: [{dim: code, ...}]   # cells marked sensitive by hand
     must_publish: [{dim: code, ...}]   # cells that must stay public

@@ -17,6 +17,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from disclosure.errors import AshyqError
+from disclosure.spec import LANGUAGES
 
 from ..workflow_models import User
 from .common import close_db, db
@@ -45,7 +46,7 @@ def select_locale() -> str:
 def _languages() -> list[str]:
     from flask import current_app
 
-    return list(current_app.config.get("LANGUAGES") or ["kk", "ru", "en"])
+    return list(current_app.config.get("LANGUAGES") or LANGUAGES)
 
 
 def init_app(app: Flask) -> None:

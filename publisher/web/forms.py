@@ -21,6 +21,7 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional, Rege
 
 from disclosure.errors import AshyqError
 from disclosure.methods import DEFAULT_METHOD
+from disclosure.spec import LANGUAGES
 
 REASON = Length(max=2000)
 
@@ -138,7 +139,7 @@ def parse_dimensions(text: str) -> list[dict[str, Any]]:
 
 def spec_from_form(form: ReleaseForm) -> dict[str, Any]:
     titles = {lang: getattr(form, f"title_{lang}").data.strip()
-              for lang in ("kk", "ru", "en") if (getattr(form, f"title_{lang}").data or "").strip()}
+              for lang in LANGUAGES if (getattr(form, f"title_{lang}").data or "").strip()}
     spec: dict[str, Any] = {"id": (form.series.data or "").strip(), "title": titles,
                             "dimensions": parse_dimensions(form.dimensions.data or "")}
     from disclosure.methods import get_method

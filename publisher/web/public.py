@@ -16,13 +16,15 @@ from typing import Any
 from flask import Blueprint, Response, abort, current_app, render_template, send_file
 from flask_babel import get_locale
 
+from disclosure.spec import LANGUAGES
+
 from .. import workflow as wf
 from ..workflow_models import WITHDRAWN, Release
 from . import present
 from .common import db, settings
 
 bp = Blueprint("public", __name__, url_prefix="/v")
-LANGS = ("kk", "ru", "en")
+LANGS = LANGUAGES
 
 
 def _lang() -> str:
