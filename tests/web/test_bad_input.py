@@ -93,11 +93,13 @@ def _cli(tmp_path: Path, spec: Any, table: str = TABLE, *extra: str) -> Any:
                                      *extra])
 
 
-@pytest.mark.parametrize(("what", "spec", "needle"), BAD_SPECS, ids=[c[0] for c in BAD_SPECS])
+# protect does not read release texts (markup is refused by the packager and at upload)
+CLI_SPECS = [c for c in BAD_SPECS if c[0] != "markup in a title"]
+
+
+@pytest.mark.parametrize(("what", "spec", "needle"), CLI_SPECS, ids=[c[0] for c in CLI_SPECS])
 def test_cli_refuses_bad_specs_with_one_line(tmp_path, monkeypatch, what, spec, needle):  # noqa: ANN001
     monkeypatch.setenv("ASHYQ_DATABASE_URL", f"sqlite:///{tmp_path / 's.sqlite'}")
-    if what == "markup in a title":
-        pytest.skip("protect does not read release texts; the packager refuses them (below)")
     r = _cli(tmp_path, spec)
     assert r.exit_code == 1, (what, r.exit_code, r.output)
     lines = r.stderr.strip().splitlines()
