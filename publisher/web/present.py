@@ -64,21 +64,100 @@ def cell_rows(release: Release) -> list[dict[str, Any]]:
 
 
 def label(release: Release, dim: str, code: str, lang: str) -> str:
-    for d in (release.spec or {}).get("dimensions", []):
-        if d.get("name") == dim:
-            lab = (d.get("labels") or {}).get(code) or {}
-            if lab:
-                return str(lab.get(lang) or lab.get("en") or code)
-    return code
+    """The label of ``code`` of ``dim`` in ``lang`` (from the release's code lists), else the code."""
+    lab = (codelists(release).get(dim) or {}).get("labels", {}).get(code) or {}
+    return str(lab.get(lang) or lab.get("en") or code)
 
 
 def code_labels(release: Release, lang: str) -> dict[str, dict[str, str]]:
-    """Per dimension, the label of each code that has one in the spec (code -> label)."""
+    """Per dimension, the label of each code in ``lang`` (code -> label): from the published
+    package's code lists (``codelists/<dimension>.csv``) when the release has one, else from the
+    spec's ``codelist:`` and inline ``labels:`` (what the package will publish)."""
     out: dict[str, dict[str, str]] = {}
-    for d in (release.spec or {}).get("dimensions", []):
-        labs = d.get("labels") or {}
-        out[str(d.get("name"))] = {str(code): str(t.get(lang) or t.get("en") or code)
-                                   for code, t in labs.items() if isinstance(t, dict)}
+    for dim, cl in codelists(release).items():
+        out[dim] = {code: str(t.get(lang) or t.get("en") or code)
+                    for code, t in cl["labels"].items()}
+    return out
+
+
+_CODELIST_CACHE: dict[tuple[Any, ...], dict[str, dict[str, Any]]] = {}
+
+
+def codelists(release: Release) -> dict[str, dict[str, Any]]:
+    """Per dimension (in spec order): ``codes`` (code-list order, a parent before its children),
+    ``parent`` (code -> parent code) and ``labels`` (code -> {kk, ru, en})."""
+    key = (release.id, release.package_path, release.content_rev,
+           json.dumps(release.spec or {}, sort_keys=True, default=str))
+    hit = _CODELIST_CACHE.get(key)
+    if hit is not None:
+        return hit
+    out = _package_codelists(release) or _spec_codelists(release)
+    if len(_CODELIST_CACHE) > 256:
+        _CODELIST_CACHE.clear()
+    _CODELIST_CACHE[key] = out
+    return out
+
+
+def _package_codelists(release: Release) -> dict[str, dict[str, Any]] | None:
+    import csv
+    from pathlib import Path
+
+    if not release.package_path:
+        return None
+    folder = Path(release.package_path) / "codelists"
+    out: dict[str, dict[str, Any]] = {}
+    for dim in dimension_names(release):
+        path = folder / f"{dim}.csv"
+        try:
+            with path.open(encoding="utf-8-sig", newline="") as fh:
+                rows = list(csv.DictReader(fh))
+        except (OSError, UnicodeDecodeError, csv.Error):
+            return None
+        codes, parent, labels = [], {}, {}
+        for r in rows:
+            code = (r.get("code") or "").strip()
+            if not code:
+                continue
+            codes.append(code)
+            parent[code] = (r.get("parent") or "").strip()
+            labels[code] = {lg: r[f"label_{lg}"] for lg in ("kk", "ru", "en")
+                            if r.get(f"label_{lg}")}
+        out[dim] = {"codes": codes, "parent": parent, "labels": labels}
+    return out
+
+
+def _spec_codelists(release: Release) -> dict[str, dict[str, Any]]:
+    from datapackages.codelists import codelist_source
+    from datapackages.i18n import tr
+    from datapackages.text import SPECIAL_CODES
+
+    from ..settings import config_path
+
+    out: dict[str, dict[str, Any]] = {}
+    try:
+        spec = spec_from_mapping(release.spec or {}, "release spec")
+    except AshyqError:
+        spec = None
+    if spec is None:  # an unreadable spec: codes of the spec as they are, labelled by themselves
+        for d in (release.spec or {}).get("dimensions", []):
+            labs = {str(c): t for c, t in (d.get("labels") or {}).items() if isinstance(t, dict)}
+            out[str(d.get("name"))] = {"codes": list(labs), "parent": {}, "labels": labs}
+        return out
+    for dim in spec.dimensions:
+        listed: dict[str, dict[str, str]] = {}
+        if dim.codelist:
+            try:
+                listed = codelist_source(dim.codelist, config_path("codelists"))[1]
+            except AshyqError:
+                listed = {}
+        labels = {}
+        for code in dim.hierarchy.codes:
+            lab = dim.labels.get(code) or listed.get(code)
+            if not lab and code in SPECIAL_CODES:
+                lab = tr(SPECIAL_CODES[code])
+            labels[code] = dict(lab) if lab else {}
+        parent = {c: dim.hierarchy.parent.get(c, "") for c in dim.hierarchy.codes}
+        out[dim.name] = {"codes": list(dim.hierarchy.codes), "parent": parent, "labels": labels}
     return out
 
 
