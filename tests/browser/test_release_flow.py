@@ -49,7 +49,13 @@ def test_prepare_approve_publish_and_open_the_public_page(browser, live):
     page.set_input_files("input[name=spec_file]", str(tmp / "spec.yaml"))
     page.click("#upload")
     page.wait_for_selector("#release-state")
-    assert page.inner_text("#release-state") == "protected"
+    # the worker protects it in the background; the page polls its progress bar and reloads
+    # itself when the job is done
+    page.wait_for_function(
+        "() => { const s = document.getElementById('release-state');"
+        " return s && s.textContent.trim() === 'protected'; }",
+        timeout=90_000)
+    assert page.locator("#protection").count() == 0
     assert page.locator("td.mark-primary").count() >= 2  # the suppressed cells, marked
     assert page.inner_text("#release-title") == 'Browser check & "quotes"'
     release_url = page.url
@@ -97,5 +103,50 @@ def test_prepare_approve_publish_and_open_the_public_page(browser, live):
     page.wait_for_selector("text=Как цитировать")
     page.click("a[hreflang=kk]")
     page.wait_for_selector("text=Қалай сілтеме жасау керек")
+    ctx.close()
+    assert not errors, errors
+
+
+def test_protection_progress_bar_updates_and_cancel(browser, live):
+    """The progress bar of a running protection updates without a reload (phase, cells,
+    primaries left), is an accessible progressbar, and Cancel leaves a draft."""
+    from tests.web.test_protect_job import _slow
+
+    base, tmp = live["base"], live["tmp"]
+    spec, table = _slow()
+    spec = {**spec, "id": f"slow-{uuid.uuid4().hex[:8]}"}
+    (tmp / "slow.yaml").write_text(yaml.safe_dump(spec, allow_unicode=True), "utf-8")
+    (tmp / "slow.csv").write_text(table, "utf-8")
+    ctx = browser.new_context(locale="en-US", viewport={"width": 375, "height": 800})
+    page = ctx.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    _login(page, base, "preparer1")
+    page.goto(f"{base}/releases/new")
+    page.set_input_files("input[name=table]", str(tmp / "slow.csv"))
+    page.set_input_files("input[name=spec_file]", str(tmp / "slow.yaml"))
+    page.click("#upload")
+    page.wait_for_selector("#protection")
+    bar = page.locator("[role=progressbar]")
+    assert bar.count() == 1 and bar.get_attribute("aria-valuemin") == "0"
+    loads: list[str] = []
+    page.on("load", lambda: loads.append(page.url))
+    # the worker reaches secondary suppression: the page shows it without reloading
+    page.wait_for_function(
+        "() => { const p = document.getElementById('protection-phase');"
+        " return p && p.textContent.includes('secondary'); }",
+        timeout=60_000)
+    assert not loads, "the page reloaded to show progress"
+    assert int(bar.get_attribute("aria-valuenow")) >= 30
+    assert page.inner_text("#protection-cells") == str(101 * 3 * 4)
+    assert int(page.inner_text("#protection-left")) > 0
+    page.screenshot(path=str(ARTIFACTS / "protection-progress.png"), full_page=True)
+    page.click("#cancel-protection")
+    page.wait_for_selector("#retry-protection", timeout=30_000)
+    assert page.inner_text("#release-state") == "draft"
+    assert page.inner_text("#protection-status") == "cancelled"
+    # the progress section fits a 375 px screen
+    assert page.evaluate("() => { const e = document.getElementById('protection');"
+                         " return e.scrollWidth <= e.clientWidth + 1; }")
     ctx.close()
     assert not errors, errors
