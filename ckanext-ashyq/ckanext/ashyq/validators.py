@@ -90,3 +90,23 @@ def ashyq_translated_output(value: Any) -> Any:
     """Stored JSON string -> dict for ``package_show``; anything else unchanged."""
     parsed = parse_translated(value)
     return parsed if parsed is not None else value
+
+
+def ashyq_keep_private(key, data, errors, context):  # noqa: ARG001 - navl signature
+    """Background writes (CKAN's site user: xloader's DataStore bookkeeping) never change
+    whether a dataset is private: they keep what is committed now, not what the job read when it
+    started (a dataset made public, or withdrawn, meanwhile)."""
+    import ckan.plugins.toolkit as tk
+    import sqlalchemy as sa
+    from ckan import model
+
+    pkg = context.get("package")
+    if pkg is None or ("private",) not in data:
+        return
+    site_user = tk.get_action("get_site_user")({"ignore_auth": True}, {})["name"]
+    if context.get("user") != site_user:
+        return
+    committed = model.Session.execute(
+        sa.text("select private from package where id = :id"), {"id": pkg.id}).scalar()
+    if committed is not None:
+        data[("private",)] = committed
