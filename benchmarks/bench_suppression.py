@@ -3,7 +3,9 @@
 For every bench table (``<bench dir>/<name>/``: spec.yaml, inner.csv, peers.csv and the peers'
 pattern CSVs; the folder is ``--bench-dir DIR``, else ``$ASHYQ_BENCH_DIR``, else
 ``../shared/bench`` next to the repository, see ``benchmarks/_bench.py``) this prints one table:
-cells suppressed (primary + secondary), value suppressed, seconds, and the result of OUR attacker
+cells suppressed (primary + secondary; of them zero cells and marginal cells), value suppressed,
+seconds, the optimal method's MIP gap (and whether it bounds the table or the worst block), and
+the result of OUR attacker
 audit on each pattern (exact / narrow / missed primary cells; "narrow" counts primaries whose
 interval is narrower than min_frequency, exact included).
 Peer seconds are the ones measured in peers.csv (other machine load; upper bounds).
@@ -79,9 +81,19 @@ def run_ours(dirpath: Path, method: str) -> dict:
     s = mask_of(t, pt.published)
     a = our_audit(t, s)
     r = pt.report
-    return {"tool": "ashyq", "method": method, "cells": int(s.sum()),
-            "secondary": r.secondary.cells, "value": int(t.values[s].sum()),
-            "seconds": secs, **a, "note": "; ".join(r.fallbacks)}
+    gap = None
+    if r.optimality is not None and r.optimality.gap is not None:
+        gap = f"{100 * r.optimality.gap:.1f} % ({r.optimality.scope})"
+    return {"tool": "ashyq", "method": method, **pattern_figures(t, s),
+            "secondary": r.secondary.cells, "seconds": secs, **a, "gap": gap,
+            "note": "; ".join(r.fallbacks)}
+
+
+def pattern_figures(t: CellTable, s: np.ndarray) -> dict:
+    """Cells and value suppressed, and of them: zero cells and marginal (total) cells."""
+    return {"cells": int(s.sum()), "value": int(t.values[s].sum()),
+            "zeros": int((s & (t.values == 0)).sum()),
+            "marginal": int((s & ~t.inner_mask).sum())}
 
 
 def run_peers(dirpath: Path) -> list[dict]:
@@ -96,26 +108,27 @@ def run_peers(dirpath: Path) -> list[dict]:
         df = pd.read_csv(f, dtype=str, keep_default_na=False)
         s = mask_of(t, df)
         a = our_audit(t, s)
-        out.append({"tool": row.tool, "method": row.method, "cells": int(s.sum()),
-                    "secondary": int(row.secondary), "value": int(t.values[s].sum()),
+        out.append({"tool": row.tool, "method": row.method, **pattern_figures(t, s),
+                    "secondary": int(row.secondary), "gap": None,
                     "seconds": float(row.seconds) if pd.notna(row.seconds) else float("nan"),
                     **a, "note": "seconds from peers.csv"})
     return out
 
 
 def fmt(rows: list[dict], title: str) -> str:
-    head = ("| tool | method | cells suppressed | secondary | value suppressed | seconds | "
-            "audit exact / narrow / missed | min width |")
-    lines = [f"### {title}", "", head, "|" + "---|" * 8]
+    head = ("| tool | method | cells suppressed | secondary | zeros | marginal cells | "
+            "value suppressed | seconds | MIP gap | audit exact / narrow / missed | min width |")
+    lines = [f"### {title}", "", head, "|" + "---|" * 11]
     for r in rows:
         secs = "–" if r["seconds"] != r["seconds"] else f"{r['seconds']:.2f}"
         mw = "–" if r["min_width"] is None else f"{r['min_width']:g}"
         verdict = "clean" if r["exact"] == r["narrow"] == r["missed"] == 0 else "FAILS"
         lines.append(f"| {r['tool']} | {r['method']} | {r['cells']:,} | {r['secondary']:,} | "
-                     f"{r['value']:,} | {secs} | {r['exact']} / {r['narrow']} / {r['missed']} "
+                     f"{r['zeros']:,} | {r['marginal']:,} | {r['value']:,} | {secs} | "
+                     f"{r.get('gap') or '–'} | {r['exact']} / {r['narrow']} / {r['missed']} "
                      f"({verdict}) | {mw} |")
         if r.get("note") and r["tool"] == "ashyq":
-            lines.append(f"|  | ↳ {r['note']} | | | | | | |")
+            lines.append(f"|  | ↳ {r['note']} | | | | | | | | | |")
     return "\n".join(lines)
 
 

@@ -46,7 +46,7 @@ from . import citation as cite
 from . import dcat
 from .codelists import CodeList, build_codelist
 from .dcat import contact_point
-from .errors import PackageError
+from .errors import R_, PackageError, Phrase, Word
 from .flags import FIELD_TEXT, flag_meanings
 from .formats import DownloadTable, TableText, dumps, formats
 from .i18n import N_, tr
@@ -99,21 +99,19 @@ def check_version(version: str, previous: str | None, source: str) -> None:
     try:
         new = parse_semver(version)
     except ValueError:
-        raise PackageError(f"version {str(version)[:40]!r} is not a semantic version "
-                           "(MAJOR.MINOR.PATCH, e.g. 1.2.0)", source=source) from None
+        raise PackageError(R_("version %(version)s is not a semantic version (MAJOR.MINOR.PATCH, e.g. 1.2.0)"), source=source, version=repr(str(version)[:40])) from None
     if previous is None:
         return
     try:
         old = parse_semver(previous)
     except ValueError:
-        raise PackageError(f"previous version {str(previous)[:40]!r} is not a semantic version",
-                           source=source) from None
+        raise PackageError(R_("previous version %(previous)s is not a semantic version"),
+                           source=source, previous=repr(str(previous)[:40])) from None
     if new == old:
-        raise PackageError(f"version {version} is already published; a published version is "
-                           "immutable, give a higher version", source=source)
+        raise PackageError(R_("version %(version)s is already published; a published version is immutable, give a higher version"), source=source, version=version)
     if new < old:
-        raise PackageError(f"version {version} goes backwards (previous version {previous})",
-                           source=source)
+        raise PackageError(R_("version %(version)s goes backwards (previous version %(previous)s)"),
+                           source=source, version=version, previous=previous)
 
 
 # ----------------------------------------------------------------------------- metadata
@@ -128,7 +126,7 @@ def _created(created: datetime | None, metadata: dict, source: str) -> datetime:
             try:
                 created = datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
             except ValueError:
-                raise PackageError("created: not an RFC 3339 date-time", source=source) from None
+                raise PackageError(R_("created: not an RFC 3339 date-time"), source=source) from None
     if created is None and os.environ.get("SOURCE_DATE_EPOCH", "").isdigit():
         created = datetime.fromtimestamp(int(os.environ["SOURCE_DATE_EPOCH"]), tz=UTC)
     if created is None:
@@ -142,17 +140,16 @@ def _license(metadata: dict, source: str) -> dict:
     raw = metadata.get("license", "CC-BY-4.0")
     if isinstance(raw, str):
         if raw not in LICENSES:
-            raise PackageError(f"license: unknown id {raw[:40]!r}; give {{name, path, title}} or "
-                               f"one of {', '.join(LICENSES)}", source=source)
+            raise PackageError(R_("license: unknown id %(raw)s; give {name, path, title} or one of %(licenses)s"), source=source, raw=repr(raw[:40]), licenses=', '.join(LICENSES))
         path, title = LICENSES[raw]
         return {"name": raw, "path": path, "title": title}
     if not isinstance(raw, dict) or not (raw.get("name") or raw.get("path")):
-        raise PackageError("license: needs a name (Open Definition id) or a path", source=source)
+        raise PackageError(R_("license: needs a name (Open Definition id) or a path"), source=source)
     out = {}
     if raw.get("name"):
         name = clean(raw["name"], "license.name", source=source, limit=100)
         if not re.match(r"^[-a-zA-Z0-9._]+$", name):
-            raise PackageError("license.name: must be an id like CC-BY-4.0", source=source)
+            raise PackageError(R_("license.name: must be an id like CC-BY-4.0"), source=source)
         out["name"] = name
     if raw.get("path"):
         out["path"] = clean_url(raw["path"], "license.path", source=source)
@@ -165,7 +162,7 @@ def _person(raw: Any, key: str, langs: Languages, source: str, *, neutral: bool 
     """A contributor or source; with ``neutral`` a plain-string title (a person's name) is the
     same in every language, otherwise a plain string counts as the default language only."""
     if not isinstance(raw, dict) or "title" not in raw:
-        raise PackageError(f"{key}: needs a title", source=source)
+        raise PackageError(R_("%(key)s: needs a title"), source=source, key=key)
     t = raw["title"]
     if neutral and isinstance(t, str):
         t = dict.fromkeys(LANGUAGES, t)
@@ -173,7 +170,7 @@ def _person(raw: Any, key: str, langs: Languages, source: str, *, neutral: bool 
     out: dict[str, Any] = {"title": title[langs.default]}
     if raw.get("role") is not None:
         if raw["role"] not in ROLES:
-            raise PackageError(f"{key}.role: must be one of {', '.join(ROLES)}", source=source)
+            raise PackageError(R_("%(key)s.role: must be one of %(roles)s"), source=source, key=key, roles=', '.join(ROLES))
         out["role"] = raw["role"]
         out["roles"] = [raw["role"]]
     for k in ("path",):
@@ -198,19 +195,18 @@ def _keywords(metadata: dict, langs: Languages, source: str) -> dict[str, list[s
     if isinstance(raw, list):  # language-neutral tags: the same in every language
         raw = dict.fromkeys(LANGUAGES, raw)
     if not isinstance(raw, dict):
-        raise PackageError("keywords: must be {kk: [..], ru: [..], en: [..]}", source=source)
+        raise PackageError(R_("keywords: must be {kk: [..], ru: [..], en: [..]}"), source=source)
     out: dict[str, list[str]] = {}
     for lang in LANGUAGES:
         words = raw.get(lang)
         if words is None:
             if lang not in langs.allow_missing:
-                raise PackageError(f"missing translation: keywords.{lang}; give the keywords in "
-                                   "every language or set allow_missing_languages", source=source)
+                raise PackageError(R_("missing translation: keywords.%(lang)s; give the keywords in every language or set allow_missing_languages"), source=source, lang=lang)
             langs.missing.append(f"keywords.{lang}")
             continue
         if not isinstance(words, list) or len(words) > 50:
-            raise PackageError(f"keywords.{lang}: must be a list of at most 50 words",
-                               source=source)
+            raise PackageError(R_("keywords.%(lang)s: must be a list of at most 50 words"),
+                               source=source, lang=lang)
         out[lang] = [clean(w, f"keywords.{lang}.{i}", source=source, limit=100)
                      for i, w in enumerate(words)]
     for lang in LANGUAGES:
@@ -237,6 +233,28 @@ class Meta:
     unit: dict[str, str]
     reference: dict[str, dict[str, str]]
     contact: dict[str, Any] | None = None  # the contact point: {name: {kk,ru,en}, email}
+    notice: dict[str, str] | None = None  # a correction's or revision's notice, per language
+
+
+def release_notice(notice: Any, default: str, *, source: str) -> dict[str, str] | None:
+    """A release's notice as ``{lang: text}`` (the languages given), checked as plain text; the
+    default language's text is required when there is a notice at all."""
+    if notice is None or notice == {} or notice == "":
+        return None
+    if isinstance(notice, str):
+        notice = {default: notice}
+    if not isinstance(notice, dict):
+        raise PackageError(R_("notice: must be a mapping of language to text"), source=source)
+    unknown = [k for k in notice if k not in LANGUAGES]
+    if unknown:
+        raise PackageError(R_("notice: unknown language %(unknown)s (languages: kk, ru, en)"),
+                           source=source, unknown=repr(str(unknown[0])[:20]))
+    out = {lang: clean(text, f"notice.{lang}", source=source, long=True)
+           for lang, text in notice.items() if isinstance(text, str) and text.strip()}
+    if default not in out:
+        raise PackageError(R_("notice: the text in the default language (%(lang)s) is required; "
+                              "the other languages are optional"), source=source, lang=default)
+    return out
 
 
 def gather_metadata(spec: TableSpec, *, source: str, created: datetime | None,
@@ -245,7 +263,7 @@ def gather_metadata(spec: TableSpec, *, source: str, created: datetime | None,
     """Every text of the release, checked and in kk/ru/en (or refused)."""
     md = spec.metadata or {}
     if not isinstance(md, dict):
-        raise PackageError("metadata must be a mapping", source=source)
+        raise PackageError(R_("metadata must be a mapping"), source=source)
     langs = Languages.from_metadata(md, source)
     title = langs.text(spec.title or None, "title")
     desc_raw = spec.description or md.get("description") or None
@@ -253,7 +271,7 @@ def gather_metadata(spec: TableSpec, *, source: str, created: datetime | None,
 
     pub = md.get("publisher") or {}
     if not isinstance(pub, dict):
-        raise PackageError("publisher: must be {name: {kk,ru,en}, path, email}", source=source)
+        raise PackageError(R_("publisher: must be {name: {kk,ru,en}, path, email}"), source=source)
     if publisher_name:
         publisher = langs.text(publisher_name, "publisher_name")
     elif pub.get("name"):
@@ -266,7 +284,7 @@ def gather_metadata(spec: TableSpec, *, source: str, created: datetime | None,
     contributors: list[dict] = []
     raw_c = md.get("contributors") or []
     if not isinstance(raw_c, list) or len(raw_c) > 100:
-        raise PackageError("contributors: must be a list (at most 100)", source=source)
+        raise PackageError(R_("contributors: must be a list (at most 100)"), source=source)
     for i, c in enumerate(raw_c):
         contributors.append(_person(c, f"contributors.{i}", langs, source, neutral=True))
     if not any(c.get("role") == "publisher" for c in contributors):
@@ -279,7 +297,7 @@ def gather_metadata(spec: TableSpec, *, source: str, created: datetime | None,
     sources = []
     raw_s = md.get("sources") or []
     if not isinstance(raw_s, list) or len(raw_s) > 100:
-        raise PackageError("sources: must be a list (at most 100)", source=source)
+        raise PackageError(R_("sources: must be a list (at most 100)"), source=source)
     for i, s in enumerate(raw_s):
         sources.append(_person(s, f"sources.{i}", langs, source))
 
@@ -291,7 +309,7 @@ def gather_metadata(spec: TableSpec, *, source: str, created: datetime | None,
     if doi is not None:
         doi = str(doi).strip().removeprefix("https://doi.org/")
         if not re.match(r"^10\.\d{4,9}/[-._;()/:A-Za-z0-9]{1,200}$", doi):
-            raise PackageError("doi: must look like 10.1234/abc", source=source)
+            raise PackageError(R_("doi: must look like 10.1234/abc"), source=source)
 
     dim_titles = {}
     for d in spec.dimensions:
@@ -311,14 +329,16 @@ def gather_metadata(spec: TableSpec, *, source: str, created: datetime | None,
         if isinstance(period, str | int):  # "2025", "2025-Q1": the same in every language
             period = dict.fromkeys(LANGUAGES, str(period))
         reference["reference_period"] = langs.text(period, "reference_period")
+    if md.get("next_release"):  # ISO date, the same in every language
+        reference["next_release"] = dict.fromkeys(LANGUAGES, str(md["next_release"]))
     extra = md.get("reference_metadata") or {}
     if not isinstance(extra, dict) or len(extra) > 40:
-        raise PackageError("reference_metadata: must be a mapping of at most 40 notes",
+        raise PackageError(R_("reference_metadata: must be a mapping of at most 40 notes"),
                            source=source)
     for k, v in extra.items():
         if not re.match(r"^[a-z][a-z0-9_]{0,40}$", str(k)):
-            raise PackageError(f"reference_metadata: key {str(k)[:40]!r} must be a-z 0-9 _",
-                               source=source)
+            raise PackageError(R_("reference_metadata: key %(k)s must be a-z 0-9 _"),
+                               source=source, k=repr(str(k)[:40]))
         reference[k] = langs.text(v, f"reference_metadata.{k}", long=True)
     return Meta(
         langs=langs, title=title, description=description or {},
@@ -401,14 +421,17 @@ def package_table(spec: TableSpec, protected_csv: Path | str | bytes, out_dir: P
                   report: dict | None = None, previous_version: str | None = None,
                   landing_url: str | None = None, created: datetime | None = None,
                   publisher_name: dict[str, str] | None = None,
-                  codelist_dir: Path | None = None, name: str | None = None) -> PackageResult:
+                  codelist_dir: Path | None = None, name: str | None = None,
+                  notice: dict[str, str] | None = None) -> PackageResult:
     """Check, build, validate and write the data package of one protected table.
 
     Writes ``out_dir`` (replacing an earlier package there, never another kind of folder) and
     ``out_dir`` + ``.zip``. Same inputs (including ``created``) give the same zip bytes.
     Raises :class:`PackageError` (one line: file, row, column, reason); then nothing is written.
     ``protected_csv`` is the protected table's CSV file or its bytes (``name`` names it in
-    messages).
+    messages). ``notice``: the notice of a correction or revision, ``{lang: text}``, required
+    in the default language; a language without its own text shows the default language's
+    (``x_release.notice``, with ``notice_languages`` naming the languages written for it).
     """
     if isinstance(protected_csv, str | Path):
         protected_csv = Path(protected_csv)
@@ -426,6 +449,7 @@ def package_table(spec: TableSpec, protected_csv: Path | str | bytes, out_dir: P
     rep = None if report is None else _typed_report(report, impl, source)
     meta = gather_metadata(spec, source=source, created=created, landing_url=landing_url,
                            publisher_name=publisher_name, warnings=warnings)
+    meta.notice = release_notice(notice, meta.langs.default, source=source)
     additive = impl.additive(rep) if rep is not None else True
     warnings.extend(impl.package_warnings(rep) if rep is not None else [])
     table = read_protected(spec, protected_csv, name=name, check_additivity=additive)
@@ -436,7 +460,8 @@ def package_table(spec: TableSpec, protected_csv: Path | str | bytes, out_dir: P
     if rep is not None:
         problem = impl.check_published(rep, facts)
         if problem:
-            raise PackageError(f"{problem}; refusing to package the table", source=name)
+            raise PackageError(R_("%(problem)s; refusing to package the table"), source=name,
+                               problem=problem if isinstance(problem, Phrase) else Word(problem))
     codelists = {d.name: build_codelist(d, meta.langs, codelist_dir, warnings)
                  for d in spec.dimensions}
     method = method_block(spec, rep, facts)
@@ -451,7 +476,7 @@ def package_table(spec: TableSpec, protected_csv: Path | str | bytes, out_dir: P
 
     if out_dir.exists() and not (out_dir.is_dir() and (
             not any(out_dir.iterdir()) or (out_dir / "datapackage.json").is_file())):
-        raise PackageError("exists and is not an earlier data package; refusing to replace it",
+        raise PackageError(R_("exists and is not an earlier data package; refusing to replace it"),
                            source=str(out_dir))
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
@@ -498,11 +523,10 @@ def _typed_report(report: dict | ProtectionReport, method: DisclosureMethod,
     try:
         rep = report_from_dict(report)
     except ReportError as e:
-        raise PackageError(f"the protection report does not fit: {e.reason}",
-                           source=source) from None
+        raise PackageError(R_("the protection report does not fit: %(reason_name)s"),
+                           source=source, reason_name=e.reason) from None
     if rep.method != method.name:
-        raise PackageError(f"the protection report is of method {rep.method!r} but the spec "
-                           f"asks for {method.name!r}", source=source)
+        raise PackageError(R_("the protection report is of method %(method)s but the spec asks for %(name)s"), source=source, method=repr(rep.method), name=repr(method.name))
     return rep
 
 
@@ -666,6 +690,12 @@ def _write_all(spec: TableSpec, table: ProtectedRows, codelists: dict[str, CodeL
     release: dict[str, Any] = {"version": spec.version, "series": spec.id}
     if previous_version:
         release["previous_version"] = previous_version
+    if meta.notice:
+        release["notice"] = {lang: meta.notice.get(lang) or meta.notice[default]
+                             for lang in LANGUAGES}
+        release["notice_languages"] = [lang for lang in LANGUAGES if meta.notice.get(lang)]
+    if "next_release" in meta.reference:
+        release["next_release"] = meta.reference["next_release"][default]
     descriptor["x_release"] = release
     descriptor["x_method"] = method
     descriptor["x_reference_metadata"] = meta.reference
@@ -688,10 +718,12 @@ def _write_all(spec: TableSpec, table: ProtectedRows, codelists: dict[str, CodeL
                      method_text=method["text"], flags=method["flags"], citation=citations,
                      source=meta.publisher, series=spec.id, unit=meta.unit,
                      reference_period=meta.reference.get("reference_period"),
-                     contact=meta.contact, default_language=default)
+                     contact=meta.contact, default_language=default,
+                     next_release=(meta.reference.get("next_release") or {}).get(default))
     timings["csv"] = time.perf_counter() - t0
     download = DownloadTable(rows=table.rows, dimensions=dims, codelists=codelists, text=text,
-                             extra_columns=tuple(c.name for c in extra))
+                             extra_columns=tuple(c.name for c in extra),
+                             extra_titles={c.name: tr(c.title) for c in extra})
     for fmt in formats():
         t0 = time.perf_counter()
         for lg in (LANGUAGES if fmt.per_language else (default,)):
@@ -753,15 +785,16 @@ def _profile(name: str) -> Any:
 def check_v1_profiles(descriptor: dict, source: str) -> None:
     """The descriptor and each resource against the Data Package v1 JSON Schema profiles, so v1
     tools (datapackage-js) accept what frictionless 5 accepts."""
-    checks: list[tuple[str, str, dict]] = [("data-package", "datapackage.json", descriptor)]
+    checks: list[tuple[str, str | Phrase, dict]] = [
+        ("data-package", "datapackage.json", descriptor)]
     for r in descriptor.get("resources", []):
-        checks.append((r.get("profile", "data-resource"), f"resource {r.get('name')}", r))
+        checks.append((r.get("profile", "data-resource"),
+                       Phrase(R_("resource %(name)s"), name=r.get("name")), r))
     for profile, what, obj in checks:
         err = next(iter(_profile(profile).iter_errors(obj)), None)
         if err is not None:
             at = "/".join(str(p) for p in err.absolute_path) or "(top)"
-            raise PackageError(f"{what} does not fit the Data Package v1 profile {profile!r} at "
-                               f"{at}: {err.message[:200]}", source=source)
+            raise PackageError(R_("%(what)s does not fit the Data Package v1 profile %(profile)s at %(at)s: %(message)s"), source=source, what=what, profile=repr(profile), at=at, message=err.message[:200])
 
 
 def _validate(descriptor_path: Path, data_name: str, source: str) -> None:
@@ -778,16 +811,16 @@ def _validate(descriptor_path: Path, data_name: str, source: str) -> None:
         task = next(t for t in report.tasks if not t.valid) if report.tasks else None
         first = (task.errors[0].message if task and task.errors else
                  (report.errors[0].message if report.errors else str(err)))
-        raise PackageError(f"frictionless validation failed: {first}",
-                           source=f"{source}: {task.place if task else 'datapackage.json'}")
+        raise PackageError(R_("frictionless validation failed: %(first)s"),
+                           source=f"{source}: {task.place if task else 'datapackage.json'}", first=first)
     rule = ("(conf_status == 'F' and obs_value != None) or "
             "(conf_status != 'F' and obs_value == None)")
     res = pkg.get_resource(data_name)
     rep = res.validate(checklist=Checklist(checks=[checks.row_constraint(formula=rule)]))
     if not rep.valid:
         e = rep.tasks[0].errors[0]
-        raise PackageError("confidentiality check failed: a suppressed cell carries a value or a "
-                           "free cell has none", source=res.path,
+        raise PackageError(R_("confidentiality check failed: a suppressed cell carries a value or a "
+                           "free cell has none"), source=res.path,
                            row=getattr(e, "row_number", None))
 
 

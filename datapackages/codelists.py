@@ -17,7 +17,7 @@ from pathlib import Path
 
 from disclosure.spec import TOTAL, Dimension
 
-from .errors import PackageError
+from .errors import R_, PackageError, Phrase, Word
 from .i18n import tr
 from .text import LANGUAGES, SPECIAL_CODES, Languages, clean
 
@@ -47,19 +47,19 @@ def _read_csv(path: Path) -> dict[str, dict[str, str]]:
         with path.open(encoding="utf-8-sig", newline="") as fh:
             rows = list(csv.reader(fh))
     except UnicodeDecodeError as e:
-        raise PackageError("code list is not UTF-8", source=src) from e
+        raise PackageError(R_("code list is not UTF-8"), source=src) from e
     if not rows or rows[0] != HEADER:
-        raise PackageError(f"code list header must be {','.join(HEADER)}", source=src, row=1)
+        raise PackageError(R_("code list header must be %(header)s"), source=src, row=1, header=','.join(HEADER))
     out: dict[str, dict[str, str]] = {}
     for i, r in enumerate(rows[1:], start=2):
         if not r:
             continue
         if len(r) != len(HEADER):
-            raise PackageError(f"has {len(r)} cells, expected {len(HEADER)}", source=src, row=i)
+            raise PackageError(R_("has %(r)s cells, expected %(header)s"), source=src, row=i, r=len(r), header=len(HEADER))
         code = r[0].strip()
         if code in out:
-            raise PackageError(f"code {code[:40]!r} is listed twice", source=src, row=i,
-                               column="code")
+            raise PackageError(R_("code %(code_name)s is listed twice"), source=src, row=i,
+                               column="code", code_name=repr(code[:40]))
         out[code] = {lang: r[2 + j] for j, lang in enumerate(LANGUAGES) if r[2 + j].strip()}
     return out
 
@@ -79,14 +79,14 @@ def codelist_source(name: str, directory: Path | None = None) -> tuple[str, dict
     if name in ISO_NAMES:
         return "iso3166 (country names from CLDR via Babel)", _iso3166()
     if not _NAME.match(name):
-        raise PackageError(f"code list name {name[:40]!r} must be a-z 0-9 - _")
+        raise PackageError(R_("code list name %(name)s must be a-z 0-9 - _"), name=repr(name[:40]))
     if directory is None:
         # This package does not know where configuration lives: the caller passes the folder
         # (the application passes its shipped config/codelists).
-        raise PackageError(f"code list {name!r}: no code-list folder given (codelist_dir)")
+        raise PackageError(R_("code list %(name)s: no code-list folder given (codelist_dir)"), name=repr(name))
     path = Path(directory) / f"{name}.csv"
     if not path.is_file():
-        raise PackageError(f"code list {name!r} not found (expected {path})")
+        raise PackageError(R_("code list %(name)s not found (expected %(path)s)"), name=repr(name), path=path)
     return f"config/codelists/{name}.csv", _read_csv(path)
 
 
@@ -105,8 +105,7 @@ def build_codelist(dim: Dimension, langs: Languages, directory: Path | None = No
     self_labelled: list[str] = []
     for code in h.codes:
         if not _CODE.match(code):
-            raise PackageError(f"dimension {dim.name!r}: code {code[:40]!r} must be 1-64 of "
-                               "A-Z a-z 0-9 _ . - +", source=langs.source)
+            raise PackageError(R_("dimension %(name)s: code %(code_name)s must be 1-64 of A-Z a-z 0-9 _ . - +"), source=langs.source, name=repr(dim.name), code_name=repr(code[:40]))
         key = f"dimensions.{dim.name}.labels.{code}"
         if code in dim.labels:
             raw = dim.labels[code]
@@ -119,9 +118,10 @@ def build_codelist(dim: Dimension, langs: Languages, directory: Path | None = No
             if unlabelled and not _PERIOD.match(code):
                 self_labelled.append(code)
         else:
-            where = f"code list {dim.codelist!r}" if dim.codelist else "the spec's labels"
-            raise PackageError(f"dimension {dim.name!r}: code {code!r} has no label in {where}",
-                               source=langs.source)
+            where = (Phrase(R_("code list %(name)s"), name=repr(dim.codelist)) if dim.codelist
+                     else Word(R_("the spec's labels")))
+            raise PackageError(R_("dimension %(name)s: code %(code_name)s has no label in %(where)s"),
+                               source=langs.source, name=repr(dim.name), code_name=repr(code), where=where)
         lab = langs.text(raw, key)
         for lang in LANGUAGES:
             lab[lang] = clean(lab[lang], f"{key}.{lang}", source=langs.source)

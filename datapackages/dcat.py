@@ -22,7 +22,7 @@ import calendar
 import re
 from typing import Any
 
-from .errors import PackageError
+from .errors import R_, PackageError
 from .i18n import N_, tr
 from .text import LANGUAGES, Languages, clean_email
 
@@ -64,7 +64,7 @@ def contact_point(metadata: dict, langs: Languages, publisher: dict[str, str],
         return {"name": dict(publisher),
                 "email": clean_email(email, "publisher.email", source=source)}
     if not isinstance(raw, dict) or not raw.get("email"):
-        raise PackageError("contact_point: must be {name, email} with an e-mail address",
+        raise PackageError(R_("contact_point: must be {name, email} with an e-mail address"),
                            source=source)
     name = raw.get("name")
     if isinstance(name, str):  # a person's or a unit's name: the same in every language
@@ -80,7 +80,7 @@ def _lit(s: str) -> str:
 
 def _iri(s: str) -> str:
     if re.search(r'[\x00-\x20<>"{}|^`\\]', s):
-        raise PackageError(f"{s[:60]!r} cannot be written as an IRI in dcat.ttl")
+        raise PackageError(R_("%(s)s cannot be written as an IRI in dcat.ttl"), s=repr(s[:60]))
     return f"<{s}>"
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from disclosure.errors import AshyqError, located
+from disclosure.errors import R_, AshyqError, Phrase, Word, located
 
 
 class PackageError(AshyqError):
@@ -12,4 +12,4 @@ class PackageError(AshyqError):
     """
 
 
-__all__ = ["AshyqError", "PackageError", "located"]
+__all__ = ["AshyqError", "PackageError", "Phrase", "R_", "Word", "located"]

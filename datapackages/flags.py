@@ -9,7 +9,7 @@ catalogue (:mod:`datapackages.i18n`).
 
 from __future__ import annotations
 
-from .errors import PackageError
+from .errors import R_, PackageError
 from .i18n import N_, tr
 
 #: ``{column: {code: msgid}}``: what each code means (msgids of the package-text catalogue)
@@ -39,7 +39,6 @@ def flag_meanings(flags: dict[str, tuple[str, ...]]) -> dict[str, dict[str, dict
         known = FLAG_LABELS.get(col, {})
         missing = [c for c in codes if c not in known]
         if missing:
-            raise PackageError(f"flag {col}={missing[0]!r} has no label (labels exist for "
-                               f"{', '.join(known) or 'no code'})")
+            raise PackageError(R_("flag %(col)s=%(missing)s has no label (labels exist for %(value)s)"), col=col, missing=repr(missing[0]), value=', '.join(known) or 'no code')
         out[col] = {c: tr(known[c]) for c in codes}
     return out

@@ -24,7 +24,7 @@ from disclosure.methods import method_of, methods
 from disclosure.spec import TableSpec
 from disclosure.table import CellTable
 
-from .errors import PackageError
+from .errors import R_, PackageError, Word
 
 _INT = re.compile(r"^-?\d{1,16}$")
 _NUM = re.compile(r"^\d{1,16}(\.\d{1,16})?([eE][+-]?\d{1,3})?$")
@@ -50,8 +50,8 @@ def reserved_columns() -> tuple[str, ...]:
 def columns_for(spec: TableSpec) -> list[str]:
     clash = [d for d in spec.dimension_names if d in reserved_columns()]
     if clash:
-        raise PackageError(f"dimension {clash[0]!r} has the name of a published column; rename it",
-                           source=f"spec {spec.id}")
+        raise PackageError(R_("dimension %(name)s has the name of a published column; rename it"),
+                           source=f"spec {spec.id}", name=repr(clash[0]))
     cols = [*spec.dimension_names, "obs_value", "obs_status", "conf_status"]
     cols += [c.name for c in method_of(spec).columns]
     return cols
@@ -66,7 +66,7 @@ def read_protected(spec: TableSpec, source: Path | str | bytes, *, name: str | N
         data = bytes(source)
         src = name or "protected table"
         if len(data) > MAX_BYTES:
-            raise PackageError(f"is larger than {MAX_BYTES // 2**20} MiB", source=src)
+            raise PackageError(R_("is larger than %(max_bytes)s MiB"), source=src, max_bytes=MAX_BYTES // 2**20)
 
         def text() -> IO[str]:
             return io.StringIO(data.decode("utf-8-sig"), newline="")
@@ -74,9 +74,9 @@ def read_protected(spec: TableSpec, source: Path | str | bytes, *, name: str | N
         path = Path(source)
         src = name or str(path)
         if not path.is_file():
-            raise PackageError("no such file", source=src)
+            raise PackageError(R_("no such file"), source=src)
         if path.stat().st_size > MAX_BYTES:
-            raise PackageError(f"file is larger than {MAX_BYTES // 2**20} MiB", source=src)
+            raise PackageError(R_("file is larger than %(max_bytes)s MiB"), source=src, max_bytes=MAX_BYTES // 2**20)
 
         def text() -> IO[str]:
             return path.open(encoding="utf-8-sig", newline="")
@@ -84,24 +84,24 @@ def read_protected(spec: TableSpec, source: Path | str | bytes, *, name: str | N
         with text() as fh:
             raw = list(csv.reader(fh, strict=True))
     except UnicodeDecodeError as e:
-        raise PackageError("is not UTF-8 text", source=src) from e
+        raise PackageError(R_("is not UTF-8 text"), source=src) from e
     except csv.Error as e:
-        raise PackageError(f"is not valid CSV ({e})", source=src) from e
+        raise PackageError(R_("is not valid CSV (%(detail)s)"), source=src, detail=str(e)) from e
     if not raw:
-        raise PackageError("is empty (no header)", source=src, row=1)
+        raise PackageError(R_("is empty (no header)"), source=src, row=1)
     header = [h.strip() for h in raw[0]]
     expected = columns_for(spec)
     for c in expected:
         if c not in header:
-            raise PackageError(f"missing column {c!r} (expected: {', '.join(expected)})",
-                               source=src, row=1, column=c)
+            raise PackageError(R_("missing column %(name)s (expected: %(expected)s)"),
+                               source=src, row=1, column=c, name=repr(c), expected=', '.join(expected))
     for c in header:
         if c not in expected:
-            raise PackageError(f"unexpected column {c[:60]!r} (expected: {', '.join(expected)})",
-                               source=src, row=1, column=c[:60])
+            raise PackageError(R_("unexpected column %(name)s (expected: %(expected)s)"),
+                               source=src, row=1, column=c[:60], name=repr(c[:60]), expected=', '.join(expected))
     if len(set(header)) != len(header):
         dup = next(c for c in header if header.count(c) > 1)
-        raise PackageError(f"column {dup!r} appears twice", source=src, row=1, column=dup)
+        raise PackageError(R_("column %(name)s appears twice"), source=src, row=1, column=dup, name=repr(dup))
     pos = {c: header.index(c) for c in expected}
 
     method_impl = method_of(spec)
@@ -121,55 +121,54 @@ def read_protected(spec: TableSpec, source: Path | str | bytes, *, name: str | N
 
     for i, r in enumerate(raw[1:], start=2):
         if not r or (len(r) == 1 and not r[0].strip()):
-            raise PackageError("blank line", source=src, row=i)
+            raise PackageError(R_("blank line"), source=src, row=i)
         if len(r) != len(header):
-            raise PackageError(f"has {len(r)} cells, the header has {len(header)}",
-                               source=src, row=i)
+            raise PackageError(R_("has %(cells)s cells, the header has %(header)s"),
+                               source=src, row=i, cells=len(r), header=len(header))
         cell = [r[pos[c]].strip() for c in expected]
         rec = dict(zip(expected, cell, strict=True))
         idx = []
         for d, ix in zip(dims, index, strict=True):
             code = rec[d]
             if code not in ix:
-                what = "is empty" if not code else f"{code[:40]!r} is not a code of dimension {d!r}"
-                raise PackageError(what, source=src, row=i, column=d)
+                if not code:
+                    raise PackageError(R_("is empty"), source=src, row=i, column=d)
+                raise PackageError(R_("%(value)s is not a code of dimension %(dimension)s"),
+                                   source=src, row=i, column=d, value=repr(code[:40]),
+                                   dimension=repr(d))
             idx.append(ix[code])
         k = int(np.ravel_multi_index(idx, shape))
         if seen[k] >= 0:
-            raise PackageError(f"duplicate cell ({', '.join(f'{d}={rec[d]}' for d in dims)}); "
-                               f"first given at row {seen[k]}", source=src, row=i)
+            raise PackageError(R_("duplicate cell (%(codes)s); first given at row %(first_row)s"), source=src, row=i, codes=', '.join(f'{d}={rec[d]}' for d in dims), first_row=seen[k])
         seen[k] = i
         for col in ("obs_status", "conf_status"):
             if rec[col] not in flags[col]:
-                raise PackageError(f"flag {rec[col][:10]!r} is not allowed for a {method} table "
-                                   f"(allowed: {', '.join(flags[col])})", source=src, row=i,
-                                   column=col)
+                raise PackageError(R_("flag %(flag)s is not allowed for a %(method)s table (allowed: %(flags)s)"), source=src, row=i,
+                                   column=col, flag=repr(rec[col][:10]), method=Word(method), flags=', '.join(flags[col]))
         conf = rec["conf_status"]
         v = rec["obs_value"]
         if conf == "F":
             if v == "":
-                raise PackageError("a free cell (conf_status F) has no value; a free cell must "
-                                   "carry its value", source=src, row=i, column="obs_value")
+                raise PackageError(R_("a free cell (conf_status F) has no value; a free cell must "
+                                   "carry its value"), source=src, row=i, column="obs_value")
             if not _INT.match(v):
-                raise PackageError("the value is not a whole number", source=src, row=i,
+                raise PackageError(R_("the value is not a whole number"), source=src, row=i,
                                    column="obs_value")
             val = int(v)
             if val < 0 and not method_impl.negative_values:
-                raise PackageError("the value is negative", source=src, row=i, column="obs_value")
+                raise PackageError(R_("the value is negative"), source=src, row=i, column="obs_value")
             if rec["obs_status"] != "A":
-                raise PackageError(f"a free cell must have obs_status A, not {rec['obs_status']!r}",
-                                   source=src, row=i, column="obs_status")
+                raise PackageError(R_("a free cell must have obs_status A, not %(flag)s"),
+                                   source=src, row=i, column="obs_status", flag=repr(rec['obs_status']))
             values[k] = val
             free[k] = True
         else:
             if v != "":
                 # Never echo the value: it is the raw count of a confidential cell.
-                raise PackageError(f"a suppressed cell (conf_status {conf}) carries a value; "
-                                   "refusing to package a leaked cell", source=src, row=i,
-                                   column="obs_value")
+                raise PackageError(R_("a suppressed cell (conf_status %(conf)s) carries a value; refusing to package a leaked cell"), source=src, row=i,
+                                   column="obs_value", conf=conf)
             if rec["obs_status"] != "Q":
-                raise PackageError(f"a suppressed cell must have obs_status Q, not "
-                                   f"{rec['obs_status']!r}", source=src, row=i, column="obs_status")
+                raise PackageError(R_("a suppressed cell must have obs_status Q, not %(flag)s"), source=src, row=i, column="obs_status", flag=repr(rec['obs_status']))
             counts[conf] += 1
             val = None
         out = {d: rec[d] for d in dims}
@@ -177,8 +176,8 @@ def read_protected(spec: TableSpec, source: Path | str | bytes, *, name: str | N
         for col in extra:
             m = rec[col.name]
             if (conf == "F" or m) and (not _NUM.match(m) or not math.isfinite(float(m))):
-                raise PackageError(f"{col.title.lower()}: not a non-negative number",
-                                   source=src, row=i, column=col.name)
+                raise PackageError(R_("%(title)s: not a non-negative number"),
+                                   source=src, row=i, column=col.name, title=Word(col.title.lower()))
             out[col.name] = m or None
         by_cell[k] = out
 
@@ -186,8 +185,7 @@ def read_protected(spec: TableSpec, source: Path | str | bytes, *, name: str | N
     if len(missing):
         codes = np.unravel_index(int(missing[0]), shape)
         what = ", ".join(f"{d}={h.codes[j]}" for d, h, j in zip(dims, hs, codes, strict=True))
-        raise PackageError(f"{len(missing)} cell(s) missing, first ({what}); a published table "
-                           "holds every cell, totals included", source=src)
+        raise PackageError(R_("%(missing)s cell(s) missing, first (%(codes)s); a published table holds every cell, totals included"), source=src, missing=len(missing), codes=what)
 
     if check_additivity:
         _check_additive(spec, values, free, seen, src)
@@ -208,6 +206,10 @@ def _check_additive(spec: TableSpec, values: np.ndarray, free: np.ndarray, seen:
         parent = int(row.indices[row.data == 1][0])
         codes = CellTable(spec=spec, values=values).codes_of(parent)
         what = ", ".join(f"{d}={c}" for d, c in codes.items())
-        more = f" ({len(bad) - 1} more relation(s) fail too)" if len(bad) > 1 else ""
-        raise PackageError(f"the total ({what}) does not equal the sum of its published parts"
-                           f"{more}", source=src, row=int(seen[parent]), column="obs_value")
+        if len(bad) > 1:
+            raise PackageError(R_("the total (%(codes)s) does not equal the sum of its published "
+                                  "parts (%(more)s more relation(s) fail too)"), source=src,
+                               row=int(seen[parent]), column="obs_value", codes=what,
+                               more=len(bad) - 1)
+        raise PackageError(R_("the total (%(codes)s) does not equal the sum of its published parts"),
+                           source=src, row=int(seen[parent]), column="obs_value", codes=what)

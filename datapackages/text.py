@@ -15,7 +15,7 @@ from typing import Any
 
 from disclosure.spec import LANGUAGE_NAMES, LANGUAGES, TEXT_LONG, TEXT_SHORT
 
-from .errors import PackageError
+from .errors import R_, PackageError
 from .i18n import N_
 
 SHORT = TEXT_SHORT  # titles, labels, names, keywords
@@ -67,39 +67,38 @@ LANGUAGE_IN = {
 def clean(value: Any, key: str, *, source: str, long: bool = False, limit: int | None = None) -> str:
     """Return ``value`` stripped, or raise :class:`PackageError` if it is not safe plain text."""
     if not isinstance(value, str):
-        raise PackageError(f"{key}: must be text, not {type(value).__name__}", source=source)
+        raise PackageError(R_("%(key)s: must be text, not %(name)s"), source=source, key=key, name=type(value).__name__)
     limit = limit or (LONG if long else SHORT)
     if len(value) > limit:
-        raise PackageError(f"{key}: text is {len(value)} characters long (at most {limit})",
-                           source=source)
+        raise PackageError(R_("%(key)s: text is %(value)s characters long (at most %(limit)s)"),
+                           source=source, key=key, value=len(value), limit=limit)
     text = value.strip()
     if not text:
-        raise PackageError(f"{key}: text is empty", source=source)
+        raise PackageError(R_("%(key)s: text is empty"), source=source, key=key)
     ctrl = (_CONTROL_LONG if long else _CONTROL_SHORT).search(text)
     if ctrl:
-        raise PackageError(f"{key}: contains the control character U+{ord(ctrl.group()):04X}",
-                           source=source)
+        raise PackageError(R_("%(key)s: contains the control character U+%(ctrl)s"),
+                           source=source, key=key, ctrl=format(ord(ctrl.group()), "04X"))
     bidi = _BIDI.search(text)
     if bidi:
-        raise PackageError(f"{key}: contains the invisible formatting character "
-                           f"U+{ord(bidi.group()):04X}", source=source)
+        raise PackageError(R_("%(key)s: contains the invisible formatting character U+%(bidi)s"), source=source, key=key, bidi=format(ord(bidi.group()), "04X"))
     if any(unicodedata.category(ch) == "Cs" or ch in "\ufffe\uffff" for ch in text):
-        raise PackageError(f"{key}: contains an unpaired surrogate or a non-character",
-                           source=source)
+        raise PackageError(R_("%(key)s: contains an unpaired surrogate or a non-character"),
+                           source=source, key=key)
     if _MARKUP.search(text):
-        raise PackageError(f"{key}: looks like HTML/script markup; give plain text", source=source)
+        raise PackageError(R_("%(key)s: looks like HTML/script markup; give plain text"), source=source, key=key)
     return text
 
 
 def clean_url(value: Any, key: str, *, source: str) -> str:
     if not isinstance(value, str) or not _URL.match(value.strip()):
-        raise PackageError(f"{key}: must be an http(s) URL without spaces or quotes", source=source)
+        raise PackageError(R_("%(key)s: must be an http(s) URL without spaces or quotes"), source=source, key=key)
     return value.strip()
 
 
 def clean_email(value: Any, key: str, *, source: str) -> str:
     if not isinstance(value, str) or not _EMAIL.match(value.strip()):
-        raise PackageError(f"{key}: not an e-mail address", source=source)
+        raise PackageError(R_("%(key)s: not an e-mail address"), source=source, key=key)
     return value.strip()
 
 
@@ -122,7 +121,7 @@ class Languages:
         if (not isinstance(raw, list) or sorted(raw) != sorted(LANGUAGES)
                 or len(set(raw)) != len(raw)):
             raise PackageError(
-                "languages: must list kk, ru and en once each, the default language first",
+                R_("languages: must list kk, ru and en once each, the default language first"),
                 source=source)
         allow = metadata.get("allow_missing_languages", False)
         if allow is True:
@@ -132,8 +131,8 @@ class Languages:
         elif isinstance(allow, list) and all(a in LANGUAGES for a in allow):
             allowed = frozenset(allow)
         else:
-            raise PackageError("allow_missing_languages: must be true, false or a list of "
-                               "languages (kk, ru, en)", source=source)
+            raise PackageError(R_("allow_missing_languages: must be true, false or a list of "
+                               "languages (kk, ru, en)"), source=source)
         return cls(tuple(raw), allowed, source)
 
     def text(self, value: Any, key: str, *, long: bool = False,
@@ -144,27 +143,25 @@ class Languages:
         """
         if value is None:
             if fallback is None:
-                raise PackageError(f"{key}: is required (in {', '.join(self.order)})",
-                                   source=self.source)
+                raise PackageError(R_("%(key)s: is required (in %(order)s)"),
+                                   source=self.source, key=key, order=', '.join(self.order))
             value = fallback
         if isinstance(value, str):
             value = {self.default: value}
         if not isinstance(value, dict):
-            raise PackageError(f"{key}: must be a mapping of language to text", source=self.source)
+            raise PackageError(R_("%(key)s: must be a mapping of language to text"), source=self.source, key=key)
         unknown = [k for k in value if k not in LANGUAGES]
         if unknown:
-            raise PackageError(f"{key}: unknown language {str(unknown[0])[:20]!r} "
-                               f"(languages: kk, ru, en)", source=self.source)
+            raise PackageError(R_("%(key)s: unknown language %(unknown)s (languages: kk, ru, en)"), source=self.source, key=key, unknown=repr(str(unknown[0])[:20]))
         out = {lang: clean(value[lang], f"{key}.{lang}", source=self.source, long=long)
                for lang in self.order if value.get(lang) not in (None, "")}
         absent = [lang for lang in self.order if lang not in out]
         refused = [lang for lang in absent if lang not in self.allow_missing]
         if refused:
             names = ", ".join(f"{key}.{lang} ({LANGUAGE_NAMES[lang]})" for lang in refused)
-            raise PackageError(f"missing translation: {names}; give the text in every language "
-                               "or set allow_missing_languages in the spec", source=self.source)
+            raise PackageError(R_("missing translation: %(names)s; give the text in every language or set allow_missing_languages in the spec"), source=self.source, names=names)
         if not out:
-            raise PackageError(f"{key}: no text in any language", source=self.source)
+            raise PackageError(R_("%(key)s: no text in any language"), source=self.source, key=key)
         for lang in absent:
             donor = next(lg for lg in self.order if lg in out)
             out[lang] = out[donor]

@@ -217,6 +217,21 @@ class Certificates:
         self.hi[cells] = np.maximum(self.hi[cells], y)
         self.points.append((cells, y))
 
+    def keep_feasible(self, suppressed: np.ndarray) -> int:
+        """Drop the points that move a cell the pattern publishes (found for a pattern that
+        suppressed more, e.g. before pruning) and recompute the extremes; returns how many are
+        left. The relations and bounds do not depend on the pattern, so the others stay
+        feasible."""
+        kept = [(c, y) for c, y in self.points if bool(np.all(suppressed[c]))]
+        if len(kept) != len(self.points):
+            self.points = kept
+            self.lo[:] = 0.0
+            self.hi[:] = 0.0
+            for c, y in kept:
+                self.lo[c] = np.minimum(self.lo[c], y)
+                self.hi[c] = np.maximum(self.hi[c], y)
+        return len(kept)
+
     def verify(self, system: AuditSystem, suppressed: np.ndarray, tol: float = 1e-5) -> bool:
         """True if every point is attacker-feasible for this pattern (else all are dropped)."""
         if not self.points:
@@ -378,7 +393,9 @@ class Attacker:
         if self.is_exact(cell):
             mdl = self._model(k)
             up, du = mdl.solve(cell, +1)
+            self.cert.add(mdl.cells, mdl.x)  # optimal points certify other cells for free
             down, dd = mdl.solve(cell, -1)
+            self.cert.add(mdl.cells, mdl.x)
             return a - down, a + up, {"up": du, "down": dd, "component": k, "exact": True,
                                       "rows": self.row_ids[self.comp_rows[k]]}
         cert = self.cert

@@ -45,7 +45,7 @@ from datetime import date
 
 import numpy as np
 
-from .errors import AshyqError
+from .errors import R_, AshyqError
 from .linked import SumLink, TableLinks
 from .spec import TOTAL, TableSpec, parse_semver
 from .table import CellTable
@@ -125,9 +125,8 @@ def parse_period(text: str, *, source: str | None = None) -> Period:
         p = _one(s)
         if p:
             return p
-    raise HistoryError(f"key reference_period: {s[:40]!r} is not an ISO 8601 period (give "
-                       "2024, 2024-Q1, 2024-01, 2024-01-15, or START/END of two of those)",
-                       source=source)
+    raise HistoryError(R_("key reference_period: %(s)s is not an ISO 8601 period (give 2024, 2024-Q1, 2024-01, 2024-01-15, or START/END of two of those)"),
+                       source=source, s=repr(s[:40]))
 
 
 def period_of(spec: TableSpec, *, source: str | None = None) -> Period | None:
@@ -146,8 +145,8 @@ def period_of(spec: TableSpec, *, source: str | None = None) -> Period | None:
                 return parse_period(str(v), source=src)
             except HistoryError:
                 continue
-        raise HistoryError("key reference_period: none of its texts is an ISO 8601 period "
-                           "(give 2024, 2024-Q1, 2024-01 or 2024-01-15)", source=src)
+        raise HistoryError(R_("key reference_period: none of its texts is an ISO 8601 period "
+                           "(give 2024, 2024-Q1, 2024-01 or 2024-01-15)"), source=src)
     return parse_period(str(raw), source=src)
 
 
@@ -168,12 +167,11 @@ class PublishedTable:
     def __post_init__(self) -> None:
         cs = np.asarray(self.conf_status).astype("<U1")
         if cs.shape != (self.table.n_cells,):
-            raise HistoryError(f"the published status has {cs.size} cells, the table "
-                               f"{self.table.n_cells}", source=self.where)
+            raise HistoryError(R_("the published status has %(size)s cells, the table %(n_cells)s"), source=self.where, size=cs.size, n_cells=self.table.n_cells)
         bad = ~np.isin(cs, ("F", "C", "D"))
         if bad.any():
-            raise HistoryError(f"conf_status {cs[bad][0]!r} is not F, C or D",
-                               source=self.where)
+            raise HistoryError(R_("conf_status %(cs)s is not F, C or D"),
+                               source=self.where, cs=repr(cs[bad][0]))
         self.conf_status = cs
 
     @property
@@ -245,8 +243,8 @@ def _ver(spec: TableSpec, src: str) -> tuple:
     try:
         return parse_semver(spec.version)
     except ValueError:
-        raise HistoryError(f"key version: {spec.version[:40]!r} is not a semantic version",
-                           source=src) from None
+        raise HistoryError(R_("key version: %(version)s is not a semantic version"),
+                           source=src, version=repr(spec.version[:40])) from None
 
 
 def link_history(tables: list[CellTable], published: list[PublishedTable]) -> History:
@@ -273,15 +271,14 @@ def link_history(tables: list[CellTable], published: list[PublishedTable]) -> Hi
     for p in linked:
         key = (p.spec.id, p.spec.version)
         if key in seen:
-            raise HistoryError(f"key version: {p.label} is given twice (also {seen[key]})",
-                               source=p.where)
+            raise HistoryError(R_("key version: %(label)s is given twice (also %(seen)s)"),
+                               source=p.where, label=p.label, seen=seen[key])
         seen[key] = p.where
         for t, w in zip(tables, new_where, strict=True):
             if p.spec.id == t.spec.id and _ver(p.spec, p.where) >= _ver(t.spec, w):
                 raise HistoryError(
-                    f"key version: the published version {p.spec.version} of {p.spec.id!r} is "
-                    f"not lower than the version protected now ({t.spec.version})",
-                    source=p.where)
+                    R_("key version: the published version %(version)s of %(id)s is not lower than the version protected now (%(version2)s)"),
+                    source=p.where, version=p.spec.version, id=repr(p.spec.id), version2=t.spec.version)
     linked.sort(key=lambda p: (p.spec.id, _ver(p.spec, p.where)))  # oldest version first
     every = list(tables) + [p.table for p in linked]
     wheres = new_where + [p.where for p in linked]
@@ -296,13 +293,10 @@ def link_history(tables: list[CellTable], published: list[PublishedTable]) -> Hi
         if len(spans) > 1:
             if None in spans:
                 j = next(j for j in same if periods[j] is None)
-                raise HistoryError("key reference_period: missing, while other tables of the "
-                                   f"source {sources[i] or '(unnamed)'!r} have one",
-                                   source=wheres[j])
+                raise HistoryError(R_("key reference_period: missing, while other tables of the source %(value)s have one"),
+                                   source=wheres[j], value=repr(sources[i] or '(unnamed)'))
             if not mt:
-                raise HistoryError(f"key measure_type: required (flow or stock): the source "
-                                   f"{sources[i] or '(unnamed)'!r} has tables of several "
-                                   "periods", source=wheres[i])
+                raise HistoryError(R_("key measure_type: required (flow or stock): the source %(value)s has tables of several periods"), source=wheres[i], value=repr(sources[i] or '(unnamed)'))
         measure.append(mt)
     groups: list[str] = []
     for i in range(len(every)):
@@ -338,9 +332,7 @@ def link_history(tables: list[CellTable], published: list[PublishedTable]) -> Hi
                 inside.append((g2, q))
             elif p.overlaps(q) and not q.contains(p):
                 i = groups.index(g2)
-                raise HistoryError(f"key reference_period: the flow periods {q.text!r} and "
-                                   f"{p.text!r} of source {src or '(unnamed)'!r} overlap "
-                                   "without one containing the other", source=wheres[i])
+                raise HistoryError(R_("key reference_period: the flow periods %(text)s and %(text2)s of source %(value)s overlap without one containing the other"), source=wheres[i], text=repr(q.text), text2=repr(p.text), value=repr(src or '(unnamed)'))
         top = [(g2, q) for g2, q in inside
                if not any(r.contains(q) for _, r in inside)]
         if not top:

@@ -21,6 +21,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .audit import required_width
+from .errors import R_, Word
 from .primary import must_publish_mask, primary_mask
 from .spec import TOTAL
 from .table import CellTable, InputError
@@ -195,10 +196,9 @@ def build_problem(tables: list[CellTable], links: TableLinks | None = None) -> S
                 vals.append(v)
             elif vals[j] != v:
                 raise InputError(
-                    f"linked tables disagree on the shared cell ({_label(dict(key))}): "
-                    f"table {t.spec.id!r} gives a different count than an earlier table",
+                    R_("linked tables disagree on the shared cell (%(key)s): table %(id)s gives a different count than an earlier table"),
                     source=t.spec.id,
-                )
+                 key=_label(dict(key)), id=repr(t.spec.id))
             m[i] = j
         maps.append(m)
     values = np.asarray(vals, dtype=np.int64)
@@ -233,8 +233,8 @@ def build_problem(tables: list[CellTable], links: TableLinks | None = None) -> S
         from .primary import ProtectionImpossible
 
         raise ProtectionImpossible(
-            f"cell ({_label(_codes(tables, maps, int(clash[0])))}) is marked 'must publish' in one "
-            "table but is primary-sensitive in a linked table")
+            R_("cell (%(cell)s) is marked 'must publish' in one table but is primary-sensitive in a "
+               "linked table"), cell=_label(_codes(tables, maps, int(clash[0]))))
     cost_kind = tables[0].spec.disclosure.cost
     return SuppressionProblem(
         tables=tables, cell_maps=maps, values=values, relations=rel, primary=primary,
@@ -308,9 +308,7 @@ def _build_linked(tables: list[CellTable], links: TableLinks) -> SuppressionProb
                 j = next((c for c in reversed(lst) if vals[c] == v), None)
                 if j is None and not any(ser in series_of[c] for c in lst):
                     raise InputError(
-                        f"tables of one source and period disagree on the shared cell "
-                        f"({_label(dict(key))}): table {t.spec.id!r} gives a different count "
-                        f"than {', '.join(sorted(series_of[lst[-1]]))}", source=t.spec.id)
+                        R_("tables of one source and period disagree on the shared cell (%(key)s): table %(id)s gives a different count than %(series_of)s"), source=t.spec.id, key=_label(dict(key)), id=repr(t.spec.id), series_of=', '.join(sorted(series_of[lst[-1]])))
             if j is None:
                 j = len(vals)
                 vals.append(v)
@@ -343,9 +341,8 @@ def _build_linked(tables: list[CellTable], links: TableLinks) -> SuppressionProb
                             hit = True
                 if not hit:
                     raise InputError(
-                        f"the flow of period {link.label} at ({_label(dict(key))}) is not the "
-                        f"sum of its sub-periods ({' + '.join(link.part_labels)})",
-                        source=next(iter(series_of[tlist[-1]])))
+                        R_("the flow of period %(label)s at (%(key)s) is not the sum of its sub-periods (%(part_labels)s)"),
+                        source=next(iter(series_of[tlist[-1]])), label=link.label, key=_label(dict(key)), part_labels=' + '.join(link.part_labels))
             else:
                 c_t = tlist[-1]
                 combo = [pl[-1] for pl in plists]
@@ -354,9 +351,8 @@ def _build_linked(tables: list[CellTable], links: TableLinks) -> SuppressionProb
                     if any(len(pl) > 1 for pl in (tlist, *plists)):
                         continue  # versions disagree: no relation known to hold
                     raise InputError(
-                        f"the flow of period {link.label} at ({_label(dict(key))}) is smaller "
-                        "than the sum of its published sub-periods", source=next(iter(
-                            series_of[c_t])))
+                        R_("the flow of period %(label)s at (%(key)s) is smaller than the sum of its published sub-periods"), source=next(iter(
+                            series_of[c_t])), label=link.label, key=_label(dict(key)))
                 r = len(vals)
                 vals.append(rest)
                 series_of.append(set())
@@ -423,27 +419,28 @@ def _build_linked(tables: list[CellTable], links: TableLinks) -> SuppressionProb
         owner[take] = ti
         free_owner[take] = True
 
-    def release(cell: int) -> str:
+    def release(cell: int) -> str | Word:
         ti = int(owner[cell])
-        return (owners[ti] or tables[ti].spec.id) if ti >= 0 else "an earlier release"
+        return (owners[ti] or tables[ti].spec.id) if ti >= 0 else Word(R_("an earlier release"))
 
     def where(cell: int) -> str:
         return _label(_codes(tables, maps, cell))
 
     for bad, why in (
         (primary & known,
-         "is primary-sensitive but the earlier release {rel} publishes it; protecting it would "
-         "need a change in that release"),
+         R_("cell (%(cell)s) is primary-sensitive but the earlier release %(release)s publishes "
+            "it; protecting it would need a change in that release")),
         (forbidden & fixed_suppressed,
-         "is marked 'must publish' but the earlier release {rel} suppresses it; publishing it "
-         "now would disclose that release's hidden cell"),
+         R_("cell (%(cell)s) is marked 'must publish' but the earlier release %(release)s "
+            "suppresses it; publishing it now would disclose that release's hidden cell")),
         (primary & forbidden,
-         "is marked 'must publish' in one table but is primary-sensitive in a linked table"),
+         R_("cell (%(cell)s) is marked 'must publish' in one table but is primary-sensitive in a "
+            "linked table")),
     ):
         hit = np.flatnonzero(bad)
         if len(hit):
             c = int(hit[0])
-            raise ProtectionImpossible(f"cell ({where(c)}) " + why.format(rel=release(c)))
+            raise ProtectionImpossible(why, cell=where(c), release=release(c))
     cost_kind = getattr(tables[0].spec.disclosure, "cost", "value+count")
     cost = cell_costs(values, cost_kind, tables[:n_new])
     for ti, pref in enumerate(links.prefer or []):

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .errors import AshyqError
+from .errors import R_, AshyqError
 from .table import CellTable
 
 if TYPE_CHECKING:
@@ -37,8 +37,8 @@ def primary_mask(table: CellTable, rules: SuppressionSpec) -> tuple[np.ndarray, 
         if mask[cid]:
             codes = ", ".join(f"{d}={c}" for d, c in table.codes_of(cid).items())
             raise ProtectionImpossible(
-                f"cell ({codes}) is marked 'must publish' but is primary-sensitive; it cannot be published"
-            )
+                R_("cell (%(codes)s) is marked 'must publish' but is primary-sensitive; it cannot "
+                   "be published"), codes=codes)
     return mask, {"frequency": int(freq.sum()), "zero": int(zeros.sum()), "manual": int(manual.sum())}
 
 

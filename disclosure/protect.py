@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from .errors import AshyqError
+from .errors import R_, AshyqError, Phrase, Word
 from .table import CellTable
 
 if TYPE_CHECKING:
@@ -67,16 +67,28 @@ def protect_linked(tables: list[CellTable], *, rng: np.random.Generator | int | 
         ctx.rng = rng
     names = {t.spec.disclosure.method for t in tables}
     if len(names) > 1:
-        raise AshyqError("tables protected together must use one disclosure method (given: "
-                         f"{', '.join(sorted(names))})", source=tables[0].spec.id)
+        raise AshyqError(R_("tables protected together must use one disclosure method (given: %(names)s)"), source=tables[0].spec.id, names=', '.join(sorted(names)))
     method = method_of(tables[0].spec)
     if len(tables) > 1 and not method.linkable:
-        raise AshyqError(f"{method.label}: linked protection is not available for this method; "
-                         "protect the tables one by one", source=tables[0].spec.id)
+        raise AshyqError(R_("%(label)s: linked protection is not available for this method; protect the tables one by one"), source=tables[0].spec.id, label=Word(method.label))
     if ctx.published and not method.history:
-        raise AshyqError(f"{method.label}: {method.history_refusal}", source=tables[0].spec.id)
+        raise AshyqError(R_("%(label)s: %(history_refusal)s"), source=tables[0].spec.id, label=Word(method.label), history_refusal=Word(method.history_refusal))
     for t in tables:
         method.check(t.spec, ctx)
     if ctx.before_draw is not None:
         ctx.before_draw()  # e.g. the service reserves the privacy budget: before any noise
-    return method.protect(tables, ctx)
+    results = method.protect(tables, ctx)
+    for t, pt in zip(tables, results, strict=False):
+        if t.absent:
+            pt.report.warnings.append(absent_warning(t))
+    return results
+
+
+def absent_warning(table: CellTable) -> str:
+    """The report's warning that inner cells absent from the input were taken as zero (their
+    codes, never a count of a cell); the review page shows it in the reader's language."""
+    cells = "; ".join("(" + ", ".join(f"{d}={c}" for d, c in codes.items()) + ")"
+                      for codes in table.absent_cells)
+    more = ", ..." if table.absent > len(table.absent_cells) else ""
+    return Phrase(R_("%(n)s inner cell(s) absent from the input were taken as zero "
+                     "(missing: zero): %(cells)s"), n=table.absent, cells=cells + more)

@@ -17,7 +17,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from .errors import AshyqError
+from .errors import R_, AshyqError
 
 #: Version of the report's JSON form; bump when a field is renamed or removed.
 REPORT_SCHEMA_VERSION = 1
@@ -51,11 +51,10 @@ def report_from_dict(data: Any) -> ProtectionReport:
     if isinstance(data, ProtectionReport):
         return data
     if not isinstance(data, dict):
-        raise ReportError("the protection report must be a JSON object", source="report")
+        raise ReportError(R_("the protection report must be a JSON object"), source="report")
     version = data.get("schema_version")
     if version != REPORT_SCHEMA_VERSION:
-        raise ReportError(f"schema_version {str(version)[:20]!r} is not the supported "
-                          f"{REPORT_SCHEMA_VERSION}; protect the table again", source="report")
+        raise ReportError(R_("schema_version %(version)s is not the supported %(report_schema_version)s; protect the table again"), source="report", version=repr(str(version)[:20]), report_schema_version=REPORT_SCHEMA_VERSION)
     from .methods import get_method
 
     method = get_method(str(data.get("method")), source="report.method")
@@ -92,10 +91,10 @@ def _build(tp: Any, value: Any, path: str) -> Any:
                 return _build(a, value, path)
             except ReportError as e:
                 errors.append(e)
-        raise errors[0] if errors else ReportError(f"{path}: has no value", source="report")
+        raise errors[0] if errors else ReportError(R_("%(path)s: has no value"), source="report", path=path)
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
-            raise ReportError(f"{path}: must be an object", source="report")
+            raise ReportError(R_("%(path)s: must be an object"), source="report", path=path)
         hints = typing.get_type_hints(tp)
         kwargs = {}
         for f in dataclasses.fields(tp):
@@ -104,28 +103,28 @@ def _build(tp: Any, value: Any, path: str) -> Any:
             if f.name not in value:
                 if (f.default is dataclasses.MISSING
                         and f.default_factory is dataclasses.MISSING):
-                    raise ReportError(f"{path}.{f.name}: is missing", source="report")
+                    raise ReportError(R_("%(path)s.%(name)s: is missing"), source="report", path=path, name=f.name)
                 continue
             kwargs[f.name] = _build(hints[f.name], value[f.name], f"{path}.{f.name}")
         return tp(**kwargs)
     if origin in (list, tuple):
         if not isinstance(value, list | tuple):
-            raise ReportError(f"{path}: must be a list", source="report")
+            raise ReportError(R_("%(path)s: must be a list"), source="report", path=path)
         (arg, *_) = typing.get_args(tp) or (Any,)
         return [_build(arg, v, f"{path}.{i}") for i, v in enumerate(value)]
     if origin is dict:
         if not isinstance(value, dict):
-            raise ReportError(f"{path}: must be an object", source="report")
+            raise ReportError(R_("%(path)s: must be an object"), source="report", path=path)
         _, arg = typing.get_args(tp) or (str, Any)
         return {k: _build(arg, v, f"{path}.{k}") for k, v in value.items()}
     if tp in _SCALARS:
         ok = isinstance(value, _SCALARS[tp]) and (tp is bool or not isinstance(value, bool))
         if not ok:
-            raise ReportError(f"{path}: must be {tp.__name__}", source="report")
+            raise ReportError(R_("%(path)s: must be %(name)s"), source="report", path=path, name=tp.__name__)
         return value
     if tp in (dict, list):
         if not isinstance(value, tp):
-            raise ReportError(f"{path}: must be {tp.__name__}", source="report")
+            raise ReportError(R_("%(path)s: must be %(name)s"), source="report", path=path, name=tp.__name__)
         return value
     return value
 

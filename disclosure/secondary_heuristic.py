@@ -29,6 +29,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .audit import TOL, Attacker, AuditSystem, Certificates
+from .errors import R_
 from .primary import ProtectionImpossible
 from .secondary_hypercube import HYPERCUBE_MIN_CELLS, hypercube
 
@@ -101,8 +102,8 @@ def singleton_repair(idx: RelationIndex, s: np.ndarray, allowed: np.ndarray, cos
             if skip is not None and skip[only[0]]:
                 continue
             err = ProtectionImpossible(
-                "the cell {cell} is the only suppressed cell of a relation whose other cells "
-                "must all be published")
+                R_("the cell %(cell)s is the only suppressed cell of a relation whose other cells "
+                   "must all be published%(blame)s"), cell="?", blame="")
             err.cell = int(only[0])
             raise err
         score = cost[cand].copy()
@@ -283,6 +284,8 @@ def _protect(system: AuditSystem, idx: RelationIndex, primary: np.ndarray, requi
         failing = []
         for p in pending:
             p = int(p)
+            if cert.hi[p] - cert.lo[p] >= max(required[p], TOL) - TOL:
+                continue  # a feasible point already shows it wide enough: no LP pair needed
             lo, hi, duals = att.bounds(p, float(required[p]), deep=fails[p] >= 2)
             stats["lps"] += 2
             width = hi - lo
@@ -330,8 +333,8 @@ def _protect(system: AuditSystem, idx: RelationIndex, primary: np.ndarray, requi
                     continue
             if not cand and not any(i in chosen for i in g):
                 err = ProtectionImpossible(
-                    "the primary cell {cell} cannot be protected: every cell that could hide it "
-                    "must be published")
+                    R_("the primary cell %(cell)s cannot be protected: every cell that could "
+                       "hide it must be published%(blame)s"), cell="?", blame="")
                 err.cell = p
                 raise err
             while deficit > TOL and cand:

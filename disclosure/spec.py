@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from .errors import AshyqError
+from .errors import R_, AshyqError
 
 TOTAL = "_T"
 #: The languages of every text (Kazakh, Russian, English); the one place that lists them.
@@ -62,23 +62,23 @@ class Hierarchy:
     @classmethod
     def from_children(cls, name: str, mapping: dict[str, list[str]]) -> Hierarchy:
         if TOTAL not in mapping:
-            raise SpecError(f"dimension {name!r}: the hierarchy has no root {TOTAL!r}")
+            raise SpecError(R_("dimension %(name)s: the hierarchy has no root %(total)s"), name=repr(name), total=repr(TOTAL))
         parent: dict[str, str] = {}
         for p, kids in mapping.items():
             if not kids:
-                raise SpecError(f"dimension {name!r}: code {p!r} is listed as a parent with no children")
+                raise SpecError(R_("dimension %(name)s: code %(p)s is listed as a parent with no children"), name=repr(name), p=repr(p))
             seen_here: set[str] = set()
             for c in kids:
                 c = str(c)
                 if c == TOTAL:
-                    raise SpecError(f"dimension {name!r}: the root {TOTAL!r} appears as a child of {p!r} (cycle)")
+                    raise SpecError(R_("dimension %(name)s: the root %(total)s appears as a child of %(p)s (cycle)"), name=repr(name), total=repr(TOTAL), p=repr(p))
                 if c in seen_here:
-                    raise SpecError(f"dimension {name!r}: code {c!r} is listed twice under {p!r}")
+                    raise SpecError(R_("dimension %(name)s: code %(c)s is listed twice under %(p)s"), name=repr(name), c=repr(c), p=repr(p))
                 seen_here.add(c)
                 if c in parent:
                     raise SpecError(
-                        f"dimension {name!r}: code {c!r} has two parents ({parent[c]!r} and {p!r})"
-                    )
+                        R_("dimension %(name)s: code %(c)s has two parents (%(parent)s and %(p)s)")
+                    , name=repr(name), c=repr(c), parent=repr(parent[c]), p=repr(p))
                 parent[c] = str(p)
         # Walk from the root; anything not reached is in a cycle or detached.
         codes: list[str] = []
@@ -88,7 +88,7 @@ class Hierarchy:
         while stack:
             code, d = stack.pop()
             if code in depth:
-                raise SpecError(f"dimension {name!r}: code {code!r} is reached twice (cycle)")
+                raise SpecError(R_("dimension %(name)s: code %(code_name)s is reached twice (cycle)"), name=repr(name), code_name=repr(code))
             depth[code] = d
             codes.append(code)
             for c in reversed(children.get(code, ())):
@@ -96,8 +96,8 @@ class Hierarchy:
         unreached = [p for p in children if p not in depth] + [c for c in parent if c not in depth]
         if unreached:
             raise SpecError(
-                f"dimension {name!r}: code {unreached[0]!r} is not reachable from {TOTAL!r} (a cycle or a detached branch)"
-            )
+                R_("dimension %(name)s: code %(unreached)s is not reachable from %(total)s (a cycle or a detached branch)")
+            , name=repr(name), unreached=repr(unreached[0]), total=repr(TOTAL))
         return cls(name=name, children=children, codes=tuple(codes), parent=parent, depth=depth)
 
     @classmethod
@@ -160,6 +160,9 @@ class TableSpec:
     measure: str = "obs_value"
     description: dict[str, str] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)
+    #: an inner cell absent from the input: ``zero`` (taken as 0, and the report says which)
+    #: or ``refuse`` (the upload is refused, naming the first one)
+    missing: str = "zero"
 
     @property
     def dimension_names(self) -> tuple[str, ...]:

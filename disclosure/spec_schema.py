@@ -29,7 +29,7 @@ from marshmallow import (
     validates_schema,
 )
 
-from .errors import AshyqError
+from .errors import R_, AshyqError, Phrase, Word
 from .spec import (
     LANGUAGES,
     SEMVER,
@@ -48,6 +48,7 @@ MAX_SPEC_BYTES = 2 * 1024 * 1024
 MAX_DEPTH = 40
 MAX_NODES = 200_000
 MAX_DIMENSIONS = 12
+MISSING_POLICIES = ("zero", "refuse")  # what an inner cell absent from the input is
 
 #: Top-level spec keys besides the structure: release metadata (all optional).
 METADATA_KEYS = {
@@ -67,6 +68,7 @@ METADATA_KEYS = {
     "reference_period": "{kk,ru,en} text, or a plain string such as 2025 used in every language",
     "source_id": "the data source (population) the table comes from; ties tables together",
     "measure_type": "flow (a longer period is the sum of its parts) or stock (end of period)",
+    "next_release": "ISO 8601 date (YYYY-MM-DD) the next version or period is due",
     "unit": "{kk,ru,en} unit of measure (default: persons)",
     "measure_title": "{kk,ru,en} title of obs_value (default: number of persons)",
     "reference_metadata": "{key: {kk,ru,en}} further ESMS-style notes (mandate, population, ...)",
@@ -74,14 +76,98 @@ METADATA_KEYS = {
 }
 
 
+# marshmallow's own messages (of the fields and validators the schemas use) as templates of the
+# UI catalogue, so a refusal reads in the reader's language: the English message is matched and
+# its values taken out; a message matching none stays as marshmallow wrote it.
+_MARSHMALLOW_FIXED = (
+    R_("Missing data for required field."), R_("Field may not be null."), R_("Invalid value."),
+    R_("Invalid input."), R_("Invalid type."), R_("Invalid input type."), R_("Unknown field."),
+    R_("Not a valid string."), R_("Not a valid utf-8 string."), R_("Not a valid number."),
+    R_("Not a valid integer."), R_("Number too large."), R_("Not a valid boolean."),
+    R_("Not a valid list."), R_("Not a valid tuple."), R_("Not a valid mapping type."),
+    R_("Special numeric values (nan or infinity) are not permitted."),
+    R_("String does not match expected pattern."), R_("Not a valid email address."),
+    R_("Not a valid URL."),
+)
+_MARSHMALLOW_PATTERNS = tuple((re.compile(pattern), template) for pattern, template in (
+    (r"^Length must be between (?P<min>.+) and (?P<max>.+)\.$",
+     R_("Length must be between %(min)s and %(max)s.")),
+    (r"^Length must be (?P<equal>.+)\.$", R_("Length must be %(equal)s.")),
+    (r"^Shorter than minimum length (?P<min>.+)\.$", R_("Shorter than minimum length %(min)s.")),
+    (r"^Longer than maximum length (?P<max>.+)\.$", R_("Longer than maximum length %(max)s.")),
+    (r"^Must be greater than or equal to (?P<min>\S+) and less than or equal to (?P<max>\S+)\.$",
+     R_("Must be greater than or equal to %(min)s and less than or equal to %(max)s.")),
+    (r"^Must be greater than (?P<min>\S+) and less than (?P<max>\S+)\.$",
+     R_("Must be greater than %(min)s and less than %(max)s.")),
+    (r"^Must be greater than or equal to (?P<min>\S+)\.$",
+     R_("Must be greater than or equal to %(min)s.")),
+    (r"^Must be greater than (?P<min>\S+)\.$", R_("Must be greater than %(min)s.")),
+    (r"^Must be less than or equal to (?P<max>\S+)\.$", R_("Must be less than or equal to %(max)s.")),
+    (r"^Must be less than (?P<max>\S+)\.$", R_("Must be less than %(max)s.")),
+    (r"^Must be one of: (?P<choices>.*)\.$", R_("Must be one of: %(choices)s.")),
+    (r"^Must be equal to (?P<other>.*)\.$", R_("Must be equal to %(other)s.")),
+))
+
+
+# what the YAML and JSON parsers say, likewise
+_PARSER_PATTERNS = tuple((re.compile(pattern), template) for pattern, template in (
+    (r"^expected (?P<expected>.+), but (?:found|got) (?P<found>.+)$",
+     R_("expected %(expected)s, but found %(found)s")),
+    (r"^found character (?P<found>.+) that cannot start any token$",
+     R_("found character %(found)s that cannot start any token")),
+    (r"^found undefined alias (?P<found>.+)$", R_("found undefined alias %(found)s")),
+    (r"^the spec expands to more than (?P<n>[\d,]+) values \(YAML aliases repeated too often\)$",
+     R_("the spec expands to more than %(n)s values (YAML aliases repeated too often)")),
+))
+_PARSER_FIXED = (
+    R_("mapping values are not allowed here"), R_("could not find expected ':'"),
+    R_("found unexpected end of stream"), R_("cannot be parsed"), R_("Expecting value"),
+    R_("Expecting property name enclosed in double quotes"), R_("Extra data"),
+    R_("Expecting ',' delimiter"), R_("Expecting ':' delimiter"),
+    R_("Unterminated string starting at"), R_("Invalid control character at"),
+)
+
+
+def problem_text(message: Any) -> str:
+    """A validation message as translatable text: a :class:`Phrase` or :class:`Word` as it is,
+    a marshmallow or parser message as the template it was made from, any other text as a
+    :class:`Word` (the catalogue translates the custom messages the schemas give)."""
+    if isinstance(message, Phrase | Word):
+        return message
+    message = str(message)
+    for pattern, template in _MARSHMALLOW_PATTERNS + _PARSER_PATTERNS:
+        m = pattern.match(message)
+        if m:
+            return Phrase(template, **m.groupdict())
+    return Word(message)
+
+
+def _joined(items: list[str], template: str = R_("%(first)s or %(second)s")) -> str:
+    """``a or b or c`` (or another conjunction's ``template``) in the reader's language."""
+    out = items[0]
+    for item in items[1:]:
+        out = Phrase(template, first=out, second=item)
+    return out
+
+
+def _key_text(key: str) -> str:
+    if key in ("(spec)", "(file)"):
+        return Word({"(spec)": R_("(spec)"), "(file)": R_("(file)")}[key])
+    m = re.fullmatch(r"line (\d+)", key)
+    return Phrase(R_("line %(line)s"), line=m.group(1)) if m else key
+
+
 class SpecValidationError(AshyqError):
     """A spec that does not validate; ``problems`` lists (key path, reason)."""
 
     def __init__(self, source: str, problems: list[tuple[str, str]]):
         self.problems = problems
-        first = problems[0]
-        more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
-        super().__init__(f"{first[0]}: {first[1]}{more}", source=source)
+        key, problem = _key_text(problems[0][0]), problem_text(problems[0][1])
+        if len(problems) > 1:
+            super().__init__(R_("%(key)s: %(problem)s (and %(more)s more problem(s))"),
+                             source=source, key=key, problem=problem, more=len(problems) - 1)
+        else:
+            super().__init__(R_("%(key)s: %(problem)s"), source=source, key=key, problem=problem)
 
 
 def _flatten(messages: Any, prefix: str = "") -> list[tuple[str, str]]:
@@ -106,7 +192,7 @@ def _flatten(messages: Any, prefix: str = "") -> list[tuple[str, str]]:
 def _clean_text(value: str) -> str:
     """Refuse control characters (other than newline/tab) in human-readable text."""
     if re.search(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", value):
-        raise ValidationError("contains control characters")
+        raise ValidationError(R_("contains control characters"))
     return value
 
 
@@ -120,6 +206,24 @@ class LangText(fields.Dict):
     def __init__(self, limit: int = TEXT_SHORT, **kw: Any):
         super().__init__(keys=fields.String(validate=validate.OneOf(LANGUAGES)),
                          values=_text(limit), **kw)
+
+
+class IsoDate(fields.Field):
+    """A calendar date, ``YYYY-MM-DD`` (a YAML date or a string); kept as that string."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kw: Any) -> Any:
+        import datetime as dt
+
+        if isinstance(value, dt.datetime):
+            value = value.date()
+        if isinstance(value, dt.date):
+            return value.isoformat()
+        if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
+            try:
+                return dt.date.fromisoformat(value.strip()).isoformat()
+            except ValueError:
+                pass
+        raise ValidationError(R_("must be a date YYYY-MM-DD"))
 
 
 class TextOrLang(fields.Field):
@@ -142,7 +246,7 @@ class DimensionSchema(Schema):
         unknown = EXCLUDE
 
     name = fields.String(required=True, validate=validate.Regexp(
-        NAME, error="must be a name (letters, digits, _; starting with a letter)"))
+        NAME, error=R_("must be a name (letters, digits, _; starting with a letter)")))
     codes = fields.List(fields.String(validate=validate.Regexp(CODE)),
                         validate=validate.Length(min=1))
     hierarchy = fields.Dict(
@@ -171,7 +275,8 @@ class DimensionSchema(Schema):
     @validates_schema
     def _one_of(self, data: dict, **_: Any) -> None:
         if ("codes" in data) == ("hierarchy" in data):
-            raise ValidationError("give either 'codes' (flat) or 'hierarchy' (parent -> children)")
+            raise ValidationError(R_("give either 'codes' (flat) or 'hierarchy' (parent -> "
+                                     "children)"))
 
 
 class DisclosureField(fields.Field):
@@ -185,25 +290,27 @@ class DisclosureField(fields.Field):
         from .methods import UnknownMethod, get_method, methods
 
         if not isinstance(value, dict):
-            raise ValidationError("must be a mapping")
+            raise ValidationError(R_("must be a mapping"))
         if "method" in value:
             try:
                 method = get_method(str(value["method"]))
             except UnknownMethod as e:
-                raise ValidationError({"method": [e.reason]}) from None
+                raise ValidationError({"method": [Phrase(e.template, **e.params)]}) from None
         else:
             claims = [m for m in methods() if m.claims(value)]
             if not claims:
-                hints = " or ".join(f"'{m.keys[0]}' ({m.label})" for m in methods() if m.keys)
-                raise ValidationError(f"give {hints}")
+                hints = [Phrase(R_("'%(key)s' (%(label)s)"), key=m.keys[0], label=Word(m.label))
+                         for m in methods() if m.keys]
+                raise ValidationError(Phrase(R_("give %(hints)s"), hints=_joined(hints)))
             method = claims[0]
         mixed = [m for m in methods() if m is not method and m.conflicts(value)]
         if mixed:
             names = sorted([method.name, *(m.name for m in mixed)])
             keys = sorted({k for m in mixed for k in m.conflicts(value)})
-            raise ValidationError(
-                f"asks for {' and '.join(names)} ({', '.join(keys)}) together without saying "
-                "how to combine them; give the keys of one method only")
+            raise ValidationError(Phrase(
+                R_("asks for %(methods)s (%(keys)s) together without saying how to combine them; "
+                   "give the keys of one method only"),
+                methods=_joined(names, R_("%(first)s and %(second)s")), keys=", ".join(keys)))
         section = {k: v for k, v in value.items() if k != "method"}
         try:
             params = method.schema().load(section)
@@ -231,14 +338,15 @@ class TableSpecSchema(Schema):
     class Meta:
         unknown = INCLUDE  # further top-level keys are kept as metadata (x_ extensions)
 
-    id = fields.String(required=True, validate=validate.Regexp(SLUG, error="must be a slug: a-z 0-9 - _"))
+    id = fields.String(required=True, validate=validate.Regexp(SLUG, error=R_("must be a slug: a-z 0-9 - _")))
     version = fields.String(load_default="1.0.0", validate=validate.Regexp(
-        SEMVER, error="must be a semantic version like 1.2.0"))
+        SEMVER, error=R_("must be a semantic version like 1.2.0")))
     title = LangText(required=True)
     description = LangText(limit=TEXT_LONG)
     dimensions = fields.List(fields.Nested(DimensionSchema), required=True,
                              validate=validate.Length(min=1, max=MAX_DIMENSIONS))
     measure = fields.String(load_default="obs_value", validate=validate.Equal("obs_value"))
+    missing = fields.String(load_default="zero", validate=validate.OneOf(MISSING_POLICIES))
     disclosure = DisclosureField(required=True)
     # release metadata (METADATA_KEYS): shapes and limits here, the texts in full by the packager
     languages = fields.List(fields.String(validate=validate.OneOf(LANGUAGES)),
@@ -256,10 +364,11 @@ class TableSpecSchema(Schema):
     reference_period = TextOrLang()
     source_id = fields.String(validate=validate.Length(min=1, max=100))
     measure_type = fields.String(validate=validate.OneOf(["flow", "stock"]))
+    next_release = IsoDate()
     unit = LangText()
     measure_title = LangText()
     reference_metadata = fields.Dict(keys=fields.String(validate=validate.Regexp(
-        r"^[a-z][a-z0-9_]{0,40}$", error="keys must be a-z 0-9 _")),
+        r"^[a-z][a-z0-9_]{0,40}$", error=R_("keys must be a-z 0-9 _"))),
         values=fields.Raw(), validate=validate.Length(max=40))
     synthetic = fields.Boolean()
 
@@ -277,18 +386,21 @@ class TableSpecSchema(Schema):
         names = [d.get("name") for d in data.get("dimensions", [])]
         dupes = {n for n in names if names.count(n) > 1}
         if dupes:
-            raise ValidationError(f"dimension {sorted(dupes)[0]!r} is given twice", "dimensions")
+            raise ValidationError(Phrase(R_("dimension %(name)s is given twice"),
+                                         name=repr(sorted(dupes)[0])), "dimensions")
         if data.get("measure", "obs_value") in names:
-            raise ValidationError("a dimension may not be named like the measure", "dimensions")
+            raise ValidationError(R_("a dimension may not be named like the measure"),
+                                  "dimensions")
 
 
-_STRUCTURE = ("id", "version", "title", "description", "dimensions", "measure", "disclosure")
+_STRUCTURE = ("id", "version", "title", "description", "dimensions", "measure", "disclosure",
+              "missing")
 
 
 def spec_from_mapping(data: Any, source: str = "spec") -> TableSpec:
     """Validate a spec mapping and build the ``TableSpec`` (raises :class:`SpecValidationError`)."""
     if not isinstance(data, dict):
-        raise SpecValidationError(source, [("(spec)", "the spec must be a mapping")])
+        raise SpecValidationError(source, [("(spec)", R_("the spec must be a mapping"))])
     _check_depth(data, source)
     try:
         clean = TableSpecSchema().load(data)
@@ -301,7 +413,8 @@ def spec_from_mapping(data: Any, source: str = "spec") -> TableSpec:
             h = (Hierarchy.from_children(d["name"], d["hierarchy"]) if "hierarchy" in d
                  else Hierarchy.flat(d["name"], d["codes"]))
         except SpecError as e:
-            raise SpecValidationError(source, [(f"dimensions.{i}", e.reason)]) from e
+            raise SpecValidationError(source, [(f"dimensions.{i}",
+                                                Phrase(e.template, **e.params))]) from e
         dims.append(Dimension(name=d["name"], hierarchy=h, title=d.get("title", {}),
                               codelist=d.get("codelist"), labels=d.get("labels", {})))
 
@@ -317,6 +430,7 @@ def spec_from_mapping(data: Any, source: str = "spec") -> TableSpec:
         id=clean["id"], version=clean["version"], title=clean["title"],
         description=clean.get("description", {}), dimensions=tuple(dims),
         disclosure=disclosure, measure=clean["measure"], metadata=metadata,
+        missing=clean["missing"],
     )
 
 
@@ -353,13 +467,13 @@ def _load_yaml(text: str) -> Any:
 def parse_spec_text(data: bytes | str, *, name: str) -> dict[str, Any]:
     """The mapping of a spec file's bytes (JSON if ``name`` ends in .json, else YAML)."""
     if len(data) > MAX_SPEC_BYTES:
-        raise SpecValidationError(name, [("(file)", f"the spec is larger than "
-                                                    f"{MAX_SPEC_BYTES // 2**20} MiB")])
+        raise SpecValidationError(name, [("(file)", Phrase(
+            R_("the spec is larger than %(mib)s MiB"), mib=MAX_SPEC_BYTES // 2**20))])
     if isinstance(data, bytes):
         try:
             data = data.decode("utf-8-sig")
         except UnicodeDecodeError:
-            raise SpecValidationError(name, [("(file)", "not UTF-8 text")]) from None
+            raise SpecValidationError(name, [("(file)", R_("not UTF-8 text"))]) from None
     try:
         out = json.loads(data) if name.lower().endswith(".json") else _load_yaml(data)
     except (yaml.YAMLError, json.JSONDecodeError, RecursionError) as e:
@@ -370,9 +484,10 @@ def parse_spec_text(data: bytes | str, *, name: str) -> dict[str, Any]:
         where = f"line {line + 1}" if line is not None else "(file)"
         problem = (getattr(e, "problem", None) or getattr(e, "msg", None)
                    or (str(e) if isinstance(e, yaml.YAMLError) else "") or "cannot be parsed")
-        raise SpecValidationError(name, [(where, f"not valid YAML/JSON: {problem}")]) from None
+        raise SpecValidationError(name, [(where, Phrase(R_("not valid YAML/JSON: %(problem)s"),
+                                                        problem=problem_text(problem)))]) from None
     if not isinstance(out, dict):
-        raise SpecValidationError(name, [("(spec)", "the spec must be a mapping")])
+        raise SpecValidationError(name, [("(spec)", R_("the spec must be a mapping"))])
     return out
 
 
@@ -381,8 +496,8 @@ def _check_depth(obj: Any, source: str) -> None:
     while stack:
         o, d = stack.pop()
         if d > MAX_DEPTH:
-            raise SpecValidationError(source, [("(spec)", f"nested deeper than {MAX_DEPTH} "
-                                                          "levels")])
+            raise SpecValidationError(source, [("(spec)", Phrase(
+                R_("nested deeper than %(depth)s levels"), depth=MAX_DEPTH))])
         if isinstance(o, dict):
             stack.extend((v, d + 1) for v in o.values())
         elif isinstance(o, list):

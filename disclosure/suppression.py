@@ -33,6 +33,7 @@ import time
 import numpy as np
 
 from .audit import TOL, Attacker, AuditSystem, Certificates, audit
+from .errors import R_, Phrase
 from .linked import SuppressionProblem, build_problem
 from .methods.suppression import (
     AuditResult,
@@ -85,13 +86,12 @@ def protect_suppression(tables: list[CellTable], published: list | None = None
         cell = getattr(e, "cell", None)
         if cell is None:
             raise
-        msg = str(e).format(cell=_where(prob, cell))
-        if prob.n_new < len(prob.tables):
-            msg += _blame(prob, cell)
-        raise ProtectionImpossible(msg) from None
+        blame = _blame(prob, cell) if prob.n_new < len(prob.tables) else ""
+        raise ProtectionImpossible(e.template, **(e.params | {"cell": _where(prob, cell),
+                                                               "blame": blame})) from None
 
 
-def _where(prob: SuppressionProblem, cell: int, paren: bool = True) -> str:
+def _where(prob: SuppressionProblem, cell: int, paren: bool = True) -> str | Phrase:
     """``(codes)``, plus the earlier release holding the cell when it is not a new table's."""
     ti = prob.table_of(cell)
     label = _label(prob.codes_of(cell))
@@ -99,11 +99,12 @@ def _where(prob: SuppressionProblem, cell: int, paren: bool = True) -> str:
         label = f"({label})"
     if ti is not None and ti >= prob.n_new and prob.links is not None:
         owner = (prob.links.owners or [None] * len(prob.tables))[ti]
-        label += f" of the earlier release {owner or prob.tables[ti].spec.id}"
+        return Phrase(R_("%(cell)s of the earlier release %(release)s"), cell=label,
+                      release=owner or prob.tables[ti].spec.id)
     return label
 
 
-def _blame(prob: SuppressionProblem, cell: int) -> str:
+def _blame(prob: SuppressionProblem, cell: int) -> str | Phrase:
     """Which earlier release pins ``cell``: the published cells in the attacker's cut when every
     cell the new tables may suppress is suppressed (so only a change there could help)."""
     system = AuditSystem.build(prob.values, prob.relations, prob.ub)
@@ -123,9 +124,9 @@ def _blame(prob: SuppressionProblem, cell: int) -> str:
                     for i in pins if prob.owner[i] >= 0})
     if not names:
         return ""
-    return ("; the earlier release " + ", ".join(names) + " publishes cells that pin it even "
-            "with every cell of this release suppressed: protecting it would need a change in "
-            "that release")
+    return Phrase(R_("; the earlier release %(releases)s publishes cells that pin it even with "
+                     "every cell of this release suppressed: protecting it would need a change "
+                     "in that release"), releases=", ".join(names))
 
 
 def _in_reach(prob: SuppressionProblem, system: AuditSystem) -> np.ndarray:
@@ -219,6 +220,7 @@ def _protect(prob: SuppressionProblem, tables: list[CellTable], hist=None  # noq
 
     # A secondary cell the attacker computes exactly hides nothing: publishing it does not change
     # the attacker's polytope, so it is released (published) and only counted in the report.
+    cert.keep_feasible(s)  # points found before pruning may move a cell now published
     wasted, unproven = wasted_secondaries(system, s, must, cert)
     if wasted:
         s = s.copy()
@@ -244,14 +246,17 @@ def _protect(prob: SuppressionProblem, tables: list[CellTable], hist=None  # noq
                        attacker=Attacker(system, s, cert, need=required, shape=shape))
     if result.failing:
         first = int(result.failing[0])
-        msg = (f"{len(result.failing)} primary cell(s) are not protected by the pattern "
-               f"(first: {_where(prob, first, paren=False)}); "
-               + ("secondary suppression is 'none': choose 'heuristic' or 'optimal'"
-                  if method == "none" else
-                  "protection is impossible with the cells that must be published"))
-        if history:
-            msg += _blame(prob, first)
-        raise ProtectionImpossible(msg)
+        params = {"failing": len(result.failing), "cell": _where(prob, first, paren=False),
+                  "blame": _blame(prob, first) if history else ""}
+        if method == "none":
+            raise ProtectionImpossible(
+                R_("%(failing)s primary cell(s) are not protected by the pattern (first: "
+                   "%(cell)s); secondary suppression is 'none': choose 'heuristic' or "
+                   "'optimal'%(blame)s"), **params)
+        raise ProtectionImpossible(
+            R_("%(failing)s primary cell(s) are not protected by the pattern (first: %(cell)s); "
+               "protection is impossible with the cells that must be published%(blame)s"),
+            **params)
     seconds = time.perf_counter() - t0
     if unproven:
         details = details | {"secondary_not_shown_movable": unproven}
@@ -296,23 +301,60 @@ def wasted_secondaries(system: AuditSystem, s: np.ndarray, primary: np.ndarray,
 
     Exact in small components. In large components a cell is cleared when a certificate point
     moves it; the others are counted as "not shown to be movable" (second value) and kept.
+
+    Most secondaries move: a few LP pairs with random-sign objectives over a component's open
+    secondaries (and every optimal point found on the way) show that at once, so the per-cell
+    LP pair runs only for the few cells no point has moved yet. A point only ever keeps a cell
+    suppressed; a cell is released only by its own exact LP pair.
     """
     sec = np.flatnonzero(s & ~primary)
     if len(sec) == 0:
         return [], 0
     att = Attacker(system, s, cert)
     att.prime(sec, np.full(len(system.values), TOL * 2))
+    cert = att.cert
+    rng = np.random.default_rng(0)  # deterministic: same pattern, same answer
+    for k in np.unique(att.comp_of[sec]):
+        if not att.is_exact(int(att.comp_cells[k][0])):
+            continue
+        cells = att.comp_cells[k]
+        tk = sec[att.comp_of[sec] == k]
+        mdl = att._model(int(k))
+        for _ in range(WASTED_ROUNDS):
+            open_ = tk[cert.hi[tk] - cert.lo[tk] < TOL]
+            if len(open_) < 2:
+                break
+            w = np.zeros(len(cells))
+            w[np.searchsorted(cells, open_)] = np.where(rng.random(len(open_)) < 0.5, -1.0, 1.0)
+            for x in mdl.solve_batch(w):
+                cert.add(cells, x)
+            if np.count_nonzero(cert.hi[open_] - cert.lo[open_] < TOL) > 0.9 * len(open_):
+                break  # this round moved few: the per-cell LPs are as cheap
     out = []
     unproven = 0
     for j in sec:
         j = int(j)
+        if cert.hi[j] - cert.lo[j] >= TOL:
+            continue  # a feasible point moves it: it hides something
+        if att.is_exact(j):
+            mdl = att._model(int(att.comp_of[j]))
+            up, _ = mdl.solve(j, +1)
+            cert.add(mdl.cells, mdl.x)
+            if up >= TOL:
+                continue
+            down, _ = mdl.solve(j, -1)
+            cert.add(mdl.cells, mdl.x)
+            if up + down < TOL:
+                out.append(j)
+            continue
         lo, hi, info = att.bounds(j, TOL * 2, deep=False)
         if hi - lo < TOL:
-            if info["exact"]:
-                out.append(j)
-            else:
-                unproven += 1
+            unproven += 1
     return out, unproven
+
+
+#: random-direction LP pairs per small component before the per-cell LPs of wasted_secondaries
+WASTED_ROUNDS = 8
 
 
 def _label(codes: dict[str, str]) -> str:

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .errors import AshyqError, located
+from .errors import R_, AshyqError, located
 from .spec import TOTAL, Hierarchy, TableSpec
 
 __all__ = ["CellTable", "InputError", "located", "read_cells", "aggregate"]
@@ -32,12 +32,19 @@ class InputError(AshyqError):
     """Bad input data; carries where (source, row, column) and why."""
 
 
+ABSENT_LISTED = 20  # absent cells named in a report's warning (all are counted)
+
+
 @dataclass
 class CellTable:
     """Every cell of a table: ``values`` is the flat cube of counts (int64) in C order."""
 
     spec: TableSpec
     values: np.ndarray
+    #: inner cells absent from the input, taken as zero (``missing: zero``): how many, and the
+    #: codes of the first few (codes only, never a count)
+    absent: int = 0
+    absent_cells: tuple[dict[str, str], ...] = ()
 
     @property
     def hierarchies(self) -> tuple[Hierarchy, ...]:
@@ -156,14 +163,14 @@ def read_cells(df: pd.DataFrame, spec: TableSpec, source: str | None = None) -> 
     cols = [str(c) for c in df.columns]
     for c in expected:
         if c not in cols:
-            raise InputError(f"missing column {c!r} (expected columns: {', '.join(expected)})",
-                             source=source, column=c)
+            raise InputError(R_("missing column %(name)s (expected columns: %(expected)s)"),
+                             source=source, column=c, name=repr(c), expected=', '.join(expected))
     extra = [c for c in cols if c not in expected]
     if extra:
-        raise InputError(f"unexpected column {extra[0]!r} (expected columns: {', '.join(expected)})",
-                         source=source, column=extra[0])
+        raise InputError(R_("unexpected column %(name)s (expected columns: %(expected)s)"),
+                         source=source, column=extra[0], name=repr(extra[0]), expected=', '.join(expected))
     if len(df) == 0:
-        raise InputError("the table has no rows", source=source)
+        raise InputError(R_("the table has no rows"), source=source)
 
     hs = [d.hierarchy for d in spec.dimensions]
     idx = []
@@ -175,8 +182,10 @@ def read_cells(df: pd.DataFrame, spec: TableSpec, source: str | None = None) -> 
         if len(bad):
             i = int(bad[0])
             val = raw.iloc[i]
-            what = "is empty" if pd.isna(val) or str(val).strip() == "" else f"{str(val)!r} is not a code of dimension {d!r}"
-            raise InputError(what, source=source, row=i + 2, column=d)
+            if pd.isna(val) or str(val).strip() == "":
+                raise InputError(R_("is empty"), source=source, row=i + 2, column=d)
+            raise InputError(R_("%(value)s is not a code of dimension %(dimension)s"), source=source,
+                             row=i + 2, column=d, value=repr(str(val)), dimension=repr(d))
         idx.append(cat.codes.astype(np.int64))
 
     vals = df[measure]
@@ -185,22 +194,24 @@ def read_cells(df: pd.DataFrame, spec: TableSpec, source: str | None = None) -> 
     if len(bad):
         i = int(bad[0])
         raw = vals.iloc[i]
-        reason = "is empty" if pd.isna(raw) or str(raw).strip() == "" else f"{str(raw)[:40]!r} is not a number"
-        raise InputError(f"the count {reason}", source=source, row=i + 2, column=measure)
+        if pd.isna(raw) or str(raw).strip() == "":
+            raise InputError(R_("the count is empty"), source=source, row=i + 2, column=measure)
+        raise InputError(R_("the count %(value)s is not a number"), source=source, row=i + 2,
+                         column=measure, value=repr(str(raw)[:40]))
     arr = num.to_numpy(dtype=float)
     frac = np.flatnonzero(arr != np.floor(arr))
     if len(frac):
         i = int(frac[0])
-        raise InputError(f"the count {str(vals.iloc[i]).strip()!r} is not a whole number",
-                         source=source, row=i + 2, column=measure)
+        raise InputError(R_("the count %(value)s is not a whole number"),
+                         source=source, row=i + 2, column=measure, value=repr(str(vals.iloc[i]).strip()))
     neg = np.flatnonzero(arr < 0)
     if len(neg):
         i = int(neg[0])
-        raise InputError(f"the count {str(vals.iloc[i]).strip()!r} is negative",
-                         source=source, row=i + 2, column=measure)
+        raise InputError(R_("the count %(value)s is negative"),
+                         source=source, row=i + 2, column=measure, value=repr(str(vals.iloc[i]).strip()))
     if np.any(arr > 2**53):
         i = int(np.flatnonzero(arr > 2**53)[0])
-        raise InputError("the count is too large", source=source, row=i + 2, column=measure)
+        raise InputError(R_("the count is too large"), source=source, row=i + 2, column=measure)
     counts = arr.astype(np.int64)
 
     shape = tuple(len(h.codes) for h in hs)
@@ -211,8 +222,8 @@ def read_cells(df: pd.DataFrame, spec: TableSpec, source: str | None = None) -> 
     if len(dup):
         a, b = sorted(int(x) for x in (order[dup[0]], order[dup[0] + 1]))
         codes = ", ".join(f"{d}={df[d].iloc[b]}" for d in dims)
-        raise InputError(f"duplicate cell ({codes}); first given at row {a + 2}",
-                         source=source, row=b + 2)
+        raise InputError(R_("duplicate cell (%(codes)s); first given at row %(first_row)s"),
+                         source=source, row=b + 2, codes=codes, first_row=a + 2)
 
     leaf_masks = [np.array([h.is_leaf(c) for c in h.codes]) for h in hs]
     is_inner = np.ones(len(df), dtype=bool)
@@ -229,8 +240,22 @@ def read_cells(df: pd.DataFrame, spec: TableSpec, source: str | None = None) -> 
     inner = np.zeros(inner_shape, dtype=np.int64)
     sel = np.flatnonzero(is_inner)
     if len(sel) == 0:
-        raise InputError("the table has no inner cells (every row is a total)", source=source)
-    inner[tuple(lp[ix[sel]] for lp, ix in zip(leaf_pos, idx, strict=True))] = counts[sel]
+        raise InputError(R_("the table has no inner cells (every row is a total)"), source=source)
+    where = tuple(lp[ix[sel]] for lp, ix in zip(leaf_pos, idx, strict=True))
+    inner[where] = counts[sel]
+    given = np.zeros(inner_shape, dtype=bool)
+    given[where] = True
+    absent = np.flatnonzero(~given.reshape(-1))
+    absent_cells = tuple(
+        {h.name: h.leaves[j] for h, j in zip(hs, np.unravel_index(int(a), inner_shape),
+                                              strict=True)}
+        for a in absent[:ABSENT_LISTED])
+    if len(absent) and spec.missing == "refuse":
+        raise InputError(R_("the cell (%(codes)s) is absent from the table; every inner cell "
+                            "must be given (the spec says missing: refuse; missing: zero takes "
+                            "an absent cell as 0)"), source=source,
+                         codes=", ".join(f"{d}={c}" for d, c in absent_cells[0].items()),
+                         absent=len(absent))
     cube = aggregate(spec, inner).reshape(-1)
 
     tot_rows = np.flatnonzero(~is_inner)
@@ -241,9 +266,11 @@ def read_cells(df: pd.DataFrame, spec: TableSpec, source: str | None = None) -> 
         if len(wrong):
             i = int(tot_rows[wrong[0]])
             codes = ", ".join(f"{d}={df[d].iloc[i]}" for d in dims)
-            more = f" ({len(wrong) - 1} more total(s) do not add up either)" if len(wrong) > 1 else ""
-            raise InputError(
-                f"the total ({codes}) does not equal the sum of its parts{more}",
-                source=source, row=i + 2, column=measure,
-            )
-    return CellTable(spec=spec, values=cube)
+            if len(wrong) > 1:
+                raise InputError(
+                    R_("the total (%(codes)s) does not equal the sum of its parts (%(more)s more "
+                       "total(s) do not add up either)"),
+                    source=source, row=i + 2, column=measure, codes=codes, more=len(wrong) - 1)
+            raise InputError(R_("the total (%(codes)s) does not equal the sum of its parts"),
+                             source=source, row=i + 2, column=measure, codes=codes)
+    return CellTable(spec=spec, values=cube, absent=len(absent), absent_cells=absent_cells)

@@ -39,12 +39,17 @@ def _password(password_env: str | None) -> str:
 def _create(username: str, display_name: str, roles: list[str], password_env: str | None) -> None:
     import re
 
+    from .security_models import PasswordRejected, password_problem
     from .workflow import audit
     from .workflow_models import User
 
     if not re.fullmatch(r"[a-z0-9][a-z0-9_.-]{1,63}", username):
         raise click.UsageError(f"user name {username!r}: {USERNAME_HELP}")
     password = _password(password_env)
+    try:
+        password_problem(password, username, int(load_settings()["PASSWORD_MIN_LENGTH"]))
+    except PasswordRejected as e:
+        raise click.ClickException(str(e)) from e
     factory = _factory()
     try:
         with transaction(factory) as s:
@@ -261,5 +266,103 @@ def source_set_budget(source_id: str, total: float, reason: str) -> None:
     click.echo(f"source {key}: budget set to epsilon {given:g} per reference period", err=True)
 
 
+def _set_active(username: str, active: bool) -> None:
+    from .security_models import AccountRefused, set_active
+    from .workflow_models import User
+
+    factory = _factory()
+    try:
+        with transaction(factory) as s:
+            u = s.scalar(select(User).where(User.username == username))
+            if u is None:
+                raise click.ClickException(f"no user {username!r}")
+            try:
+                set_active(s, None, u, active)
+            except AccountRefused as e:
+                raise click.ClickException(str(e)) from e
+    finally:
+        factory.kw["bind"].dispose()
+    click.echo(f"{username}: {'active' if active else 'deactivated (sessions ended, tokens revoked)'}",
+               err=True)
+
+
+@click.command("deactivate-user")
+@click.argument("username")
+def deactivate_user(username: str) -> None:
+    """Deactivate a user: their sessions end and their API tokens are revoked at once."""
+    _set_active(username, False)
+
+
+@click.command("activate-user")
+@click.argument("username")
+def activate_user(username: str) -> None:
+    """Reactivate a deactivated user (their old tokens stay revoked)."""
+    _set_active(username, True)
+
+
+@click.command("revoke-token")
+@click.argument("prefix_or_user")
+@click.option("--all", "all_of_user", is_flag=True,
+              help="PREFIX_OR_USER is a user name: revoke every token of that user.")
+def revoke_token(prefix_or_user: str, all_of_user: bool) -> None:
+    """Revoke an API token by its prefix (as shown on the Account page, e.g. ashyq_AbCdE),
+    or with --all every token of a user."""
+    from .security_models import revoke_token as revoke
+    from .workflow_models import ApiToken, User
+
+    factory = _factory()
+    try:
+        with transaction(factory) as s:
+            if all_of_user:
+                u = s.scalar(select(User).where(User.username == prefix_or_user))
+                if u is None:
+                    raise click.ClickException(f"no user {prefix_or_user!r}")
+                toks = s.scalars(select(ApiToken).where(ApiToken.user_id == u.id,
+                                                        ApiToken.revoked_at.is_(None))).all()
+            else:
+                key = prefix_or_user.rstrip("…").strip()
+                if len(key) < 8:
+                    raise click.UsageError("give the token's prefix of 8 to 12 characters")
+                toks = s.scalars(select(ApiToken).where(ApiToken.prefix.startswith(key[:12]),
+                                                        ApiToken.revoked_at.is_(None))).all()
+                if len(toks) > 1:
+                    raise click.ClickException(f"{len(toks)} tokens start with {key!r}; "
+                                               "give more of the prefix")
+                if not toks:
+                    raise click.ClickException(f"no unrevoked token starts with {key!r}")
+            for tok in toks:
+                revoke(s, None, tok)
+            n = len(toks)
+    finally:
+        factory.kw["bind"].dispose()
+    click.echo(f"revoked {n} token(s)", err=True)
+
+
+@click.group("requests")
+def requests_group() -> None:
+    """Data requests from NGOs, academia and media (see the README's "Data requests")."""
+
+
+@requests_group.command("remind")
+def requests_remind() -> None:
+    """Remind assignees at 75% of the time and the head of unit when a request is overdue;
+    then send every queued email (retrying failed ones). Run it daily (cron or a timer)."""
+    from . import requests as rq
+
+    settings = load_settings()
+    factory = _factory()
+    try:
+        with transaction(factory) as s:
+            res = rq.remind(s, settings)
+    finally:
+        factory.kw["bind"].dispose()
+    click.echo(f"{res.reminded} reminder(s) at 75% of the time, {res.overdue} overdue notice(s), "
+               f"{res.no_address} without an address to send to; mail sent {res.sent}, "
+               f"failed {res.failed}", err=True)
+    if res.failed:
+        sys.exit(1)
+
+
 commands: list[click.Command] = [create_admin, create_user, create_token, worker, audit_export,
-                                 audit_verify, source]
+                                 audit_verify, source, deactivate_user, activate_user,
+                                 revoke_token, requests_group]

@@ -7,7 +7,7 @@ from typing import Any
 from flask import Flask, jsonify
 
 from .db import make_engine, session_factory
-from .settings import load_settings
+from .settings import load_settings, secret_key
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -15,6 +15,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     settings = load_settings(config)
     app = Flask(__name__, instance_relative_config=False)
     app.config.update(settings)
+    app.config["SECRET_KEY"] = secret_key(settings)  # development: the deployment's own
     app.config["MAX_CONTENT_LENGTH"] = settings["MAX_UPLOAD_BYTES"]
     engine = make_engine(settings["DATABASE_URL"])
     app.extensions["ashyq.engine"] = engine

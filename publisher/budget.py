@@ -39,7 +39,7 @@ from sqlalchemy import DateTime, Float, Integer, String, UniqueConstraint, selec
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from disclosure.errors import AshyqError
+from disclosure.errors import R_, AshyqError, Phrase, Word
 
 from .db import Base
 
@@ -120,9 +120,11 @@ class BudgetExceeded(BudgetError):  # noqa: N818 - the name the service uses
         self.source, self.period, self.requested, self.status = source, period, requested, status
         self.remaining = status.remaining
         super().__init__(
-            f"privacy budget exceeded for source {source!r}, period {period!r}: this release needs "
-            f"epsilon {requested:g} but only {status.remaining:g} of {status.total:g} remains "
-            f"({status.spent:g} spent)")
+            R_("privacy budget exceeded for source %(source_id)s, period %(period)s: this release "
+               "needs epsilon %(requested)s but only %(remaining)s of %(total)s remains "
+               "(%(spent)s spent)"), source_id=repr(source), period=repr(period),
+            requested=f"{requested:g}", remaining=f"{status.remaining:g}",
+            total=f"{status.total:g}", spent=f"{status.spent:g}")
 
 
 # -- sources ----------------------------------------------------------------------------------
@@ -205,13 +207,13 @@ def set_source_budget(session: Session, source_id: str, total: float, *, reason:
     return src
 
 
-def _registered_ids(session: Session) -> str:
+def _registered_ids(session: Session) -> Phrase:
     ids = list(session.scalars(select(PrivacySource.id).order_by(PrivacySource.id)
                                .limit(MAX_LISTED + 1)))
     if not ids:
-        return "none is registered yet"
+        return Phrase(R_("none is registered yet"))
     more = ", ..." if len(ids) > MAX_LISTED else ""
-    return "registered: " + ", ".join(ids[:MAX_LISTED]) + more
+    return Phrase(R_("registered: %(ids)s"), ids=", ".join(ids[:MAX_LISTED]) + more)
 
 
 def source_of(session: Session, spec: TableSpec) -> PrivacySource:
@@ -219,15 +221,13 @@ def source_of(session: Session, spec: TableSpec) -> PrivacySource:
     naming the key ``source_id`` and the registered ids."""
     raw = spec.metadata.get("source_id")
     src = f"spec {spec.id}"
-    hint = "an administrator registers one with 'publisher source add ID --budget E'"
+    hint = Word(R_("an administrator registers one with 'publisher source add ID --budget E'"))
     if raw is None or (isinstance(raw, str) and not raw.strip()):
-        raise BudgetError(f"key source_id: missing; a noise release is charged to a registered "
-                          f"data source ({_registered_ids(session)}; {hint})", source=src)
+        raise BudgetError(R_("key source_id: missing; a noise release is charged to a registered data source (%(registered)s; %(hint)s)"), source=src, registered=_registered_ids(session), hint=hint)
     found = get_source(session, raw) if isinstance(raw, str) else None
     if found is None:
         shown = str(raw).strip()[:70]
-        raise BudgetError(f"key source_id: {shown!r} is not a registered data source "
-                          f"({_registered_ids(session)}; {hint})", source=src)
+        raise BudgetError(R_("key source_id: %(source_id)s is not a registered data source (%(registered)s; %(hint)s)"), source=src, source_id=repr(shown), registered=_registered_ids(session), hint=hint)
     return found
 
 
@@ -243,8 +243,7 @@ def period_key(spec: TableSpec) -> str:
     except HistoryError as e:
         raw = spec.metadata.get("reference_period")
         shown = (next(iter(raw.values()), "") if isinstance(raw, dict) else str(raw)).strip()
-        raise BudgetError(f"key reference_period: {shown[:40]!r} is not an ISO 8601 period (give "
-                          "2024, 2024-Q1, 2024-01 or 2024-01-15)", source=src) from e
+        raise BudgetError(R_("key reference_period: %(period)s is not an ISO 8601 period (give 2024, 2024-Q1, 2024-01 or 2024-01-15)"), source=src, period=repr(shown[:40])) from e
     if p is None:
         return NO_PERIOD
     if p.kind == "year":
@@ -255,9 +254,7 @@ def period_key(spec: TableSpec) -> str:
         return f"{p.start.year:04d}-{p.start.month:02d}"
     if p.kind == "day":
         return p.start.isoformat()
-    raise BudgetError("key reference_period: the privacy budget is kept per year, quarter, "
-                      "month or day (2024, 2024-Q1, 2024-01, 2024-01-15), not per interval "
-                      f"({p.text[:40]!r})", source=src)
+    raise BudgetError(R_("key reference_period: the privacy budget is kept per year, quarter, month or day (2024, 2024-Q1, 2024-01, 2024-01-15), not per interval (%(text)s)"), source=src, text=repr(p.text[:40]))
 
 
 # -- the ledger -------------------------------------------------------------------------------
@@ -281,8 +278,7 @@ def _registered(session: Session, source: str) -> PrivacySource:
     key = normalise_source_id(source)
     src = session.get(PrivacySource, key, populate_existing=True)
     if src is None:
-        raise BudgetError(f"key source_id: {source[:70]!r} is not a registered data source "
-                          f"({_registered_ids(session)})")
+        raise BudgetError(R_("key source_id: %(source_id)s is not a registered data source (%(registered)s)"), source_id=repr(source[:70]), registered=_registered_ids(session))
     return src
 
 

@@ -37,7 +37,7 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -45,7 +45,7 @@ from typing import Any
 import ckanapi
 import requests
 
-from disclosure.errors import AshyqError
+from disclosure.errors import R_, AshyqError, Gettext, Phrase
 from disclosure.spec import LANGUAGES
 
 LANGS = LANGUAGES
@@ -67,6 +67,71 @@ FORMATS = {
 }
 
 
+#: Frictionless (SPDX) licence ids -> ids of CKAN's default licence register, so that CKAN knows
+#: the licence (title, URL, open or not). A register that has the SPDX id itself wins.
+CKAN_LICENSES = {
+    "cc-by-4.0": "cc-by", "cc-by-sa-4.0": "cc-by-sa", "cc0-1.0": "cc-zero",
+    "odc-by-1.0": "odc-by", "odbl-1.0": "odc-odbl", "pddl-1.0": "odc-pddl",
+    "ogl-uk-3.0": "uk-ogl", "gfdl-1.3": "gfdl",
+}
+#: Titles and descriptions of the two files Ashyq adds beside the package's resources.
+DESCRIPTOR_TEXT = (
+    {"kk": "Деректер пакетінің сипаттамасы (datapackage.json)",
+     "ru": "Описание пакета данных (datapackage.json)",
+     "en": "Data package descriptor (datapackage.json)"},
+    {"kk": "Frictionless Data Package сипаттамасы: файлдар, құрылым, лицензия.",
+     "ru": "Описание Frictionless Data Package: файлы, структура, лицензия.",
+     "en": "Frictionless Data Package descriptor: files, structure, licence."},
+)
+ZIP_TEXT = (
+    {"kk": "Бүкіл деректер пакеті (ZIP)", "ru": "Весь пакет данных (ZIP)",
+     "en": "The whole data package (ZIP)"},
+    {"kk": "Барлық файлдары бар деректер пакеті бір zip-файлда.",
+     "ru": "Пакет данных со всеми файлами одним zip-файлом.",
+     "en": "The whole data package as one zip file."},
+)
+
+
+def ckan_license_id(license_id: str, register: set[str] | None = None) -> str:
+    """CKAN's id of a Frictionless licence id: the register's own spelling when it has the id
+    (case-insensitively), else the mapped id of CKAN's default register (``CC-BY-4.0`` ->
+    ``cc-by``) when ``register`` is unknown (None) or has it, else ``license_id`` unchanged."""
+    if register is not None:
+        for known in register:
+            if known.lower() == license_id.lower():
+                return known
+    mapped = CKAN_LICENSES.get(license_id.lower())
+    if mapped and (register is None or mapped in register):
+        return mapped
+    return license_id
+
+
+def ckan_resource_titles(files: list[LocalFile], title: dict[str, str]) -> list[LocalFile]:
+    """Resource titles that differ at their start in every language: a title that is the
+    dataset's title plus a qualifier (``<title> (XLSX, in Russian)``) becomes
+    ``XLSX, in Russian — <title>`` (CKAN cuts titles after 25-50 characters); titles still
+    shared by two files get the file's path appended."""
+    out = []
+    for f in files:
+        titles = {}
+        for lang, text in f.title_translated.items():
+            base = title.get(lang, "")
+            rest = text[len(base):].strip() if base and text.startswith(base) else ""
+            if rest.startswith("(") and rest.endswith(")"):
+                rest = rest[1:-1].strip()
+            titles[lang] = f"{rest} — {base}" if rest else text
+        out.append(replace(f, title_translated=titles))
+    for lang in LANGS:
+        seen: dict[str, int] = {}
+        for f in out:
+            if lang in f.title_translated:
+                seen[f.title_translated[lang]] = seen.get(f.title_translated[lang], 0) + 1
+        for f in out:
+            if seen.get(f.title_translated.get(lang, ""), 0) > 1:
+                f.title_translated[lang] = f"{f.title_translated[lang]} ({f.name})"
+    return out
+
+
 class CkanPublishError(AshyqError):
     """A publication that did not complete: ``<action>: <field>: <reason>``.
 
@@ -75,10 +140,18 @@ class CkanPublishError(AshyqError):
     permission, name clash, a published version whose bytes differ).
     """
 
-    def __init__(self, action: str, field: str | None, reason: str, *, retryable: bool = False):
-        super().__init__(f"{action}: {field}: {reason}" if field else f"{action}: {reason}")
+    def __init__(self, action: str, field: str | None, reason: str, *, retryable: bool = False,
+                 **params: Any):
+        # ``reason`` is a template marked R_ (or CKAN's own words); ``action: field:`` prefix it
         self.action, self.field, self.retryable = action, field, retryable
-        self.detail = reason
+        self._prefix = f"{action}: {field}: " if field else f"{action}: "
+        super().__init__(reason, **params)
+        self.detail = self.reason
+        self.reason = self._prefix + self.reason
+        self.args = (self.message,)
+
+    def localized_reason(self, gettext: Gettext) -> str:
+        return self._prefix + super().localized_reason(gettext)
 
 
 @dataclass(frozen=True)
@@ -147,6 +220,18 @@ class LocalPackage:
     files: tuple[LocalFile, ...]
     notes: tuple[str, ...] = ()
     publisher_title: str | None = None
+    landing_url: str | None = None  # the address the package's citations give
+    previous_version: str | None = None  # the version this one replaces (x_release)
+    notice: dict[str, str] | None = None  # its correction/revision notice, per language
+
+    @property
+    def corrects(self) -> str | None:
+        """The version this one corrects: a PATCH after the same MAJOR.MINOR (semver)."""
+        prev = self.previous_version
+        if not prev:
+            return None
+        a, b = prev.split("+")[0].split("."), self.version.split("+")[0].split(".")
+        return prev if len(a) >= 3 and len(b) >= 3 and a[:2] == b[:2] and a != b else None
 
     @property
     def dataset_name(self) -> str:
@@ -177,8 +262,8 @@ def sha256_of(path: Path) -> tuple[str, int]:
     return h.hexdigest(), n
 
 
-def _bad(field_: str, reason: str) -> CkanPublishError:
-    return CkanPublishError("datapackage.json", field_, reason)
+def _bad(field_: str, reason: str, **params: Any) -> CkanPublishError:
+    return CkanPublishError("datapackage.json", field_, reason, **params)
 
 
 def _translations(descriptor: dict[str, Any], key: str) -> dict[str, str]:
@@ -232,10 +317,10 @@ def _local_file(directory: Path, rel: str, *, name: str, description: str = "",
                 fmt: str | None = None, mediatype: str | None = None) -> Path:
     p = PurePosixPath(rel)
     if p.is_absolute() or ".." in p.parts or re.match(r"^[a-z][a-z0-9+.-]*://", rel, re.I):
-        raise _bad(f"resources[{name}].path", f"{rel!r} is not a relative path inside the package")
+        raise _bad(f"resources[{name}].path", R_("%(rel)s is not a relative path inside the package"), rel=repr(rel))
     path = directory / Path(*p.parts)
     if not path.is_file():
-        raise _bad(f"resources[{name}].path", f"file {rel!r} not found in {directory}")
+        raise _bad(f"resources[{name}].path", R_("file %(rel)s not found in %(directory)s"), rel=repr(rel), directory=directory)
     return path
 
 
@@ -246,21 +331,21 @@ def read_package(package_dir: Path, *, series: str | None = None) -> LocalPackag
     try:
         descriptor = json.loads(dp_path.read_text("utf-8"))
     except FileNotFoundError:
-        raise CkanPublishError("datapackage.json", None, f"{dp_path} not found") from None
+        raise CkanPublishError("datapackage.json", None, R_("%(dp_path)s not found"), dp_path=dp_path) from None
     except (ValueError, UnicodeDecodeError) as exc:
-        raise CkanPublishError("datapackage.json", None, f"{dp_path} is not JSON: {exc}") from None
+        raise CkanPublishError("datapackage.json", None, R_("%(dp_path)s is not JSON: %(exc)s"), dp_path=dp_path, exc=exc) from None
     if not isinstance(descriptor, dict):
-        raise _bad("(root)", "the descriptor must be a JSON object")
+        raise _bad("(root)", R_("the descriptor must be a JSON object"))
 
     series = series or descriptor.get("name")
     if not isinstance(series, str) or not SLUG_RE.match(series):
-        raise _bad("name", f"{series!r} is not a series slug (2-100 of a-z 0-9 - _)")
+        raise _bad("name", R_("%(series)s is not a series slug (2-100 of a-z 0-9 - _)"), series=repr(series))
     version = descriptor.get("version")
     if not isinstance(version, str) or not SEMVER_RE.match(version):
-        raise _bad("version", f"{version!r} is not a semantic version (MAJOR.MINOR.PATCH)")
+        raise _bad("version", R_("%(version)s is not a semantic version (MAJOR.MINOR.PATCH)"), version=repr(version))
     slug = dataset_slug(series, version)
     if len(slug) > 100:
-        raise _bad("name", f"dataset name {slug!r} is longer than CKAN's 100 characters")
+        raise _bad("name", R_("dataset name %(slug)s is longer than CKAN's 100 characters"), slug=repr(slug))
     package_id = str(descriptor.get("id") or f"{series}@{version}")
 
     default_lang = _default_language(descriptor)
@@ -269,7 +354,8 @@ def read_package(package_dir: Path, *, series: str | None = None) -> LocalPackag
         title.setdefault(default_lang, descriptor["title"].strip())
     missing = [lang for lang in LANGS if lang not in title]
     if missing:
-        raise _bad("x_translations.title", "no title in " + ", ".join(missing))
+        raise _bad("x_translations.title", R_("no title in %(languages)s"),
+                   languages=", ".join(missing))
     description = _translations(descriptor, "description")
     if isinstance(descriptor.get("description"), str) and descriptor["description"].strip():
         description.setdefault(default_lang, descriptor["description"].strip())
@@ -286,21 +372,21 @@ def read_package(package_dir: Path, *, series: str | None = None) -> LocalPackag
     notes: list[str] = []
     resources = descriptor.get("resources")
     if not isinstance(resources, list) or not resources:
-        raise _bad("resources", "the package has no resources")
+        raise _bad("resources", R_("the package has no resources"))
     for i, res in enumerate(resources):
         if not isinstance(res, dict):
-            raise _bad(f"resources[{i}]", "must be an object")
+            raise _bad(f"resources[{i}]", R_("must be an object"))
         rname = str(res.get("name") or i)
         paths = res.get("path")
         if paths is None:
             if "data" in res:
                 notes.append(f"resource {rname!r} is inline data (kept in datapackage.json)")
                 continue
-            raise _bad(f"resources[{rname}].path", "missing")
+            raise _bad(f"resources[{rname}].path", R_("missing"))
         if isinstance(paths, str):
             paths = [paths]
         if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
-            raise _bad(f"resources[{rname}].path", "must be a string or a list of strings")
+            raise _bad(f"resources[{rname}].path", R_("must be a string or a list of strings"))
         algo, stated = _stated_hash(res)
         if len(paths) > 1 and stated:
             notes.append(f"resource {rname!r}: the stated hash covers all {len(paths)} parts")
@@ -310,12 +396,12 @@ def read_package(package_dir: Path, *, series: str | None = None) -> LocalPackag
             if stated and len(paths) == 1:
                 if algo == "sha256" and stated != digest:
                     raise _bad(f"resources[{rname}].hash",
-                               f"states sha256 {stated} but {rel} has {digest}: rebuild the package")
+                               R_("states sha256 %(stated)s but %(rel)s has %(digest)s: rebuild the package"), stated=stated, rel=rel, digest=digest)
                 if algo == "md5":
                     md5 = hashlib.md5(path.read_bytes(), usedforsecurity=False).hexdigest()
                     if md5 != stated:
                         raise _bad(f"resources[{rname}].hash",
-                                   f"states md5 {stated} but {rel} has {md5}")
+                                   R_("states md5 %(stated)s but %(rel)s has %(md5)s"), stated=stated, rel=rel, md5=md5)
                     notes.append(f"resource {rname!r}: md5 stated; sha256 computed locally")
                 elif algo not in ("sha256", "md5"):
                     notes.append(f"resource {rname!r}: hash algorithm {algo!r} not checked")
@@ -323,7 +409,7 @@ def read_package(package_dir: Path, *, series: str | None = None) -> LocalPackag
                 notes.append(f"resource {rname!r}: no hash stated; sha256 computed locally")
             stated_bytes = res.get("bytes")
             if isinstance(stated_bytes, int) and len(paths) == 1 and stated_bytes != size:
-                raise _bad(f"resources[{rname}].bytes", f"states {stated_bytes} but {rel} has {size}")
+                raise _bad(f"resources[{rname}].bytes", R_("states %(stated_bytes)s but %(rel)s has %(size)s"), stated_bytes=stated_bytes, rel=rel, size=size)
             fmt, mime = FORMATS.get(path.suffix.lower(), (path.suffix.lstrip(".").upper(), ""))
             if isinstance(res.get("format"), str) and res["format"]:
                 fmt = res["format"].upper() if len(res["format"]) <= 5 else res["format"]
@@ -337,20 +423,32 @@ def read_package(package_dir: Path, *, series: str | None = None) -> LocalPackag
 
     dp_digest, dp_size = sha256_of(dp_path)
     files.append(LocalFile("datapackage.json", dp_path, dp_digest, dp_size, "JSON",
-                           "application/json", "Frictionless Data Package descriptor"))
+                           "application/json", "Frictionless Data Package descriptor",
+                           dict(DESCRIPTOR_TEXT[0]), dict(DESCRIPTOR_TEXT[1])))
     zip_path = directory.with_name(directory.name + ".zip")
     if zip_path.is_file():
         z_digest, z_size = sha256_of(zip_path)
         files.append(LocalFile(zip_path.name, zip_path, z_digest, z_size, "ZIP",
-                               "application/zip", "The whole data package as one zip file"))
+                               "application/zip", "The whole data package as one zip file",
+                               dict(ZIP_TEXT[0]), dict(ZIP_TEXT[1])))
     else:
         notes.append(f"no {zip_path.name} beside the package: the zip is not published")
+    files = ckan_resource_titles(files, title)
     names = [f.name for f in files]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
-        raise _bad("resources", "two files would get the same CKAN resource name: " + ", ".join(dupes))
+        raise _bad("resources", R_("two files would get the same CKAN resource name: %(names)s"),
+                   names=", ".join(dupes))
+    landing = descriptor.get("x_landing_url")
+    release = descriptor.get("x_release") if isinstance(descriptor.get("x_release"), dict) else {}
+    notice = release.get("notice")
+    notice = ({k: str(v) for k, v in notice.items() if k in LANGS and isinstance(v, str) and v}
+              if isinstance(notice, dict) else None)
+    previous = release.get("previous_version")
     return LocalPackage(directory, series, version, package_id, title, description, license_id,
-                        keywords, tuple(files), tuple(notes), _publisher_title(descriptor))
+                        keywords, tuple(files), tuple(notes), _publisher_title(descriptor),
+                        landing if isinstance(landing, str) else None,
+                        previous if isinstance(previous, str) else None, notice or None)
 
 
 def _publisher_title(descriptor: dict[str, Any]) -> str | None:
@@ -419,18 +517,18 @@ class CkanClient:
                 msg = msg.get("message", "")
             hint = "" if self.token else " (no API token given)"
             return CkanPublishError(action, "authorization",
-                                    f"HTTP 403 {msg or 'access denied'}{hint}: check CKAN_API_TOKEN "
-                                    "and the user's rights on the organization")
+                                    R_("HTTP 403 %(value)s%(hint)s: check CKAN_API_TOKEN and the user's rights on the organization"), value=msg or 'access denied', hint=hint)
         if isinstance(exc, ckanapi.NotFound):
-            return CkanPublishError(action, "id", f"not found: {exc.args[0] if exc.args else ''}")
+            return CkanPublishError(action, "id", R_("not found: %(value)s"), value=exc.args[0] if exc.args else '')
         if isinstance(exc, requests.Timeout):
-            return CkanPublishError(action, "connection", f"timed out talking to {self.url}",
-                                    retryable=True)
+            return CkanPublishError(action, "connection", R_("timed out talking to %(url)s"),
+                                    retryable=True, url=self.url)
         if isinstance(exc, requests.ConnectionError):
-            return CkanPublishError(action, "connection", f"cannot reach CKAN at {self.url}",
-                                    retryable=True)
+            return CkanPublishError(action, "connection", R_("cannot reach CKAN at %(url)s"),
+                                    retryable=True, url=self.url)
         status = self.last_status
-        text = self.last_error or ("the response carried no CKAN error" if status else str(exc)[:300])
+        text = self.last_error or (R_("the response carried no CKAN error") if status
+                                   else str(exc)[:300])
         if isinstance(exc, ckanapi.CKANAPIError | ckanapi.ServerIncompatibleError):
             retry = status is None or status >= 500 or status == 429
             return CkanPublishError(action, f"HTTP {status}", text, retryable=retry)
@@ -497,8 +595,8 @@ class CkanClient:
             except requests.RequestException as exc:
                 delay = next(delays, None)
                 if delay is None:
-                    raise CkanPublishError("download", url, f"failed: {type(exc).__name__}",
-                                           retryable=True) from None
+                    raise CkanPublishError("download", url, R_("failed: %(name)s"),
+                                           retryable=True, name=type(exc).__name__) from None
                 self.sleep(delay)
 
 
@@ -533,7 +631,7 @@ def _ensure_organization(run: _Run) -> dict[str, Any]:
     org = c.show("organization_show", run.organization)
     if org is not None:
         return org
-    run.progress(f"creating organization {run.organization}")
+    run.progress(Phrase(R_("creating organization %(organization)s"), organization=run.organization))
     try:
         return c.call("organization_create",
                       {"name": run.organization,
@@ -550,12 +648,16 @@ def _ensure_series_group(run: _Run) -> None:
     c, series = run.client, run.pkg.series
     if c.show("group_show", series) is not None:
         return
-    run.progress(f"creating group {series} for the series")
+    run.progress(Phrase(R_("creating group %(series)s for the series"), series=series))
     title = run.pkg.title.get("en") or series
     desc = "\n".join(f"{lang}: {run.pkg.title[lang]}" for lang in LANGS if lang in run.pkg.title)
     try:
         c.call("group_create", {"name": series, "title": title,
-                                "description": f"All versions of {series}.\n{desc}"}, retry=False)
+                                "description": f"All versions of {series}.\n{desc}",
+                                "extras": [{"key": "title_translated",  # ckanext-ashyq shows it
+                                            "value": json.dumps(run.pkg.title,
+                                                                ensure_ascii=False)}]},
+               retry=False)
     except CkanPublishError as err:
         if c.show("group_show", series) is None:
             raise err from None
@@ -579,16 +681,32 @@ def _metadata(run: _Run, previous: str | None) -> dict[str, Any]:
         meta["notes"] = pkg.description.get("en") or next(iter(pkg.description.values()))
     if previous:
         meta["previous_version"] = previous
+    if pkg.notice:
+        meta["notice_translated"] = pkg.notice
     if run.embargo:
         meta["embargo_until"] = run.embargo.astimezone(UTC).isoformat()
     if pkg.license_id:
-        meta["license_id"] = pkg.license_id
+        meta["license_id"] = _license_in_register(run, pkg.license_id)
     if pkg.keywords:
         meta["tags"] = [
             {"name": re.sub(r"[^\w .-]", "", k)[:100]} for k in pkg.keywords
             if len(re.sub(r"[^\w .-]", "", k)) >= 2
         ]
     return meta
+
+
+def _license_in_register(run: _Run, license_id: str) -> str:
+    """The id of CKAN's licence register for ``license_id`` (see :func:`ckan_license_id`)."""
+    try:
+        register = {str(lic["id"]) for lic in run.client.call("license_list", {}, anonymous=True)
+                    if isinstance(lic, dict) and lic.get("id")}
+    except CkanPublishError:
+        register = None  # an old or unusual CKAN: map to the default register's ids
+    found = ckan_license_id(license_id, register)
+    if register is not None and found not in register:
+        run.notes.append(f"licence {license_id!r} is not in CKAN's licence register: "
+                         "CKAN shows it without a title and not as open")
+    return found
 
 
 def _is_ours(dataset: dict[str, Any], pkg: LocalPackage) -> bool:
@@ -611,7 +729,7 @@ def _refresh_metadata(run: _Run, ds: dict[str, Any]) -> dict[str, Any]:
     patch = {k: meta[k] for k in REFRESHED if k in meta and ds.get(k) != meta[k]}
     if not patch:
         return ds
-    run.progress("updating metadata: " + ", ".join(sorted(patch)))
+    run.progress(Phrase(R_("updating metadata: %(keys)s"), keys=", ".join(sorted(patch))))
     return run.client.call("package_patch", {"id": ds["id"], **patch})
 
 
@@ -646,31 +764,26 @@ def _ensure_dataset(run: _Run) -> dict[str, Any]:
             raise  # a bogus/expired token (CKAN treats it as anonymous) or no rights
         raise CkanPublishError(
             "package_create", "name",
-            f"That URL is already in use: {name} exists but this token may not read it "
-            "(another organization's private dataset?)") from None
+            R_("That URL is already in use: %(name)s exists but this token may not read it (another organization's private dataset?)"), name=name) from None
     if ds is not None:
         if ds.get("state") == "deleted":
             raise CkanPublishError("package_create", "name",
-                                   f"That URL is already in use by a deleted dataset ({name}); "
-                                   "purge it in CKAN or publish a new version")
+                                   R_("That URL is already in use by a deleted dataset (%(name)s); purge it in CKAN or publish a new version"), name=name)
         if (not _is_ours(ds, pkg) and ds.get("series") == pkg.series
                 and ds.get("version") == pkg.version):
             raise CkanPublishError(
                 "package_create", "name",
-                f"That URL is already in use: version {pkg.version} of {pkg.series} is already "
-                f"published from data package {ds.get('datapackage_id')!r}; a published version "
-                "is immutable: give the release a new version")
+                R_("That URL is already in use: version %(version)s of %(series)s is already published from data package %(ds)s; a published version is immutable: give the release a new version"), version=pkg.version, series=pkg.series, ds=repr(ds.get('datapackage_id')))
         if not _is_ours(ds, pkg):
             raise CkanPublishError(
                 "package_create", "name",
-                f"That URL is already in use: {name} exists but is not version {pkg.version} of "
-                f"series {pkg.series} from data package {pkg.package_id} "
-                f"(it holds series={ds.get('series')!r}, version={ds.get('version')!r})")
-        run.progress(f"resuming {name} ({'private' if ds.get('private') else 'public'})")
+                R_("That URL is already in use: %(name)s exists but is not version %(version)s of series %(series)s from data package %(package_id)s (it holds series=%(ds)s, version=%(ds2)s)"), name=name, version=pkg.version, series=pkg.series, package_id=pkg.package_id, ds=repr(ds.get('series')), ds2=repr(ds.get('version')))
+        run.progress(Phrase(R_("resuming %(name)s (private)") if ds.get("private")
+                            else R_("resuming %(name)s (public)"), name=name))
         return _refresh_metadata(run, ds) if ds.get("private") else ds
     meta = _metadata(run, _previous_version(run))
     meta["private"] = True
-    run.progress(f"creating dataset {name} (private)")
+    run.progress(Phrase(R_("creating dataset %(name)s (private)"), name=name))
     try:
         return c.call("package_create", meta, retry=False)
     except CkanPublishError as err:
@@ -748,7 +861,7 @@ def _sync_resources(run: _Run, dataset_id: str) -> dict[str, Any]:
             ds = c.call("package_show", {"id": dataset_id})
             same = [r for r in ds.get("resources", []) if r.get("name") == f.name]
             for extra in same[1:]:  # a duplicate from an earlier, interrupted run
-                run.progress(f"removing duplicate resource {f.name}")
+                run.progress(Phrase(R_("removing duplicate resource %(name)s"), name=f.name))
                 _delete_resource(c, extra["id"])
             current = same[0] if same else None
             if (current and current.get("hash") == f.sha256 and current.get("url_type") == "upload"
@@ -756,7 +869,7 @@ def _sync_resources(run: _Run, dataset_id: str) -> dict[str, Any]:
                 break
             try:
                 _upload(run, dataset_id, f, current["id"] if current else None)
-                run.progress(f"uploaded {f.name} ({f.size} bytes)")
+                run.progress(Phrase(R_("uploaded %(name)s (%(size)s bytes)"), name=f.name, size=f.size))
                 break
             except CkanPublishError as err:
                 delay = next(attempts, None)
@@ -766,7 +879,7 @@ def _sync_resources(run: _Run, dataset_id: str) -> dict[str, Any]:
     ds = c.call("package_show", {"id": dataset_id})
     for r in ds.get("resources", []):
         if r.get("name") not in wanted:
-            run.progress(f"removing resource {r.get('name')!r} that is not in the package")
+            run.progress(Phrase(R_("removing resource %(name)s that is not in the package"), name=repr(r.get('name'))))
             _delete_resource(c, r["id"])
     ds = c.call("package_show", {"id": dataset_id})
     order = [f.name for f in pkg.files]
@@ -857,24 +970,24 @@ def withdraw_dataset(
     and no resource file downloads. Idempotent; raises :class:`CkanPublishError` (``retryable``
     when CKAN could not be reached or still serves it) otherwise."""
     if not url:
-        raise CkanPublishError("withdraw", "CKAN_URL", "no CKAN URL given")
+        raise CkanPublishError("withdraw", "CKAN_URL", R_("no CKAN URL given"))
     if not token:
-        raise CkanPublishError("withdraw", "CKAN_API_TOKEN", "no API token given")
+        raise CkanPublishError("withdraw", "CKAN_API_TOKEN", R_("no API token given"))
     say = progress or (lambda _m: None)
     client = CkanClient(url, token, session=session, policy=policy)
     try:
         ds = client.show("package_show", dataset_name)
         was_public = bool(ds) and not ds.get("private") and ds.get("state") != "deleted"
         if was_public:
-            say(f"making {dataset_name} private")
+            say(Phrase(R_("making %(dataset_name)s private"), dataset_name=dataset_name))
             client.call("package_patch", {"id": ds["id"], "private": True})
         urls = [r["url"] for r in (ds or {}).get("resources", []) if r.get("url")]
         status, problems = _anonymous_gone(client, dataset_name, urls)
         if problems:
             raise CkanPublishError("verify", dataset_name,
-                                   "still readable anonymously after the withdrawal: "
-                                   + "; ".join(problems), retryable=True)
-        say(f"{dataset_name} withdrawn: anonymous read-back refused ({status})")
+                                   R_("still readable anonymously after the withdrawal: %(problems)s"),
+                                   problems="; ".join(problems), retryable=True)
+        say(Phrase(R_("%(dataset_name)s withdrawn: anonymous read-back refused (%(status)s)"), dataset_name=dataset_name, status=status))
         return WithdrawResult(dataset_name, was_public, len(urls), True, status)
     finally:
         client.close()
@@ -920,15 +1033,23 @@ def publish_package(
     dataset private (never half-public); calling again with the same package completes it.
     """
     if not url:
-        raise CkanPublishError("publish", "CKAN_URL", "no CKAN URL given")
+        raise CkanPublishError("publish", "CKAN_URL", R_("no CKAN URL given"))
     if not token:
-        raise CkanPublishError("publish", "CKAN_API_TOKEN", "no API token given")
+        raise CkanPublishError("publish", "CKAN_API_TOKEN", R_("no API token given"))
     if embargo is not None and embargo.tzinfo is None:
-        raise CkanPublishError("publish", "embargo", "must be timezone-aware (e.g. UTC)")
+        raise CkanPublishError("publish", "embargo", R_("must be timezone-aware (e.g. UTC)"))
     pkg = read_package(Path(package_dir), series=series)
+    from .addresses import is_loopback
+
+    if pkg.landing_url and is_loopback(pkg.landing_url) and not is_loopback(url):
+        raise _bad("x_landing_url", R_(
+            "the package cites %(landing)s, an address on this machine that no reader of "
+            "%(ckan)s can reach: set ASHYQ_PUBLIC_BASE_URL to the public address (or leave it "
+            "on loopback to cite the CKAN dataset) and package the release again"),
+            landing=pkg.landing_url, ckan=url)
     org = organization or DEFAULT_ORGANIZATION
     if not SLUG_RE.match(org):
-        raise CkanPublishError("organization_create", "name", f"{org!r} is not a CKAN name")
+        raise CkanPublishError("organization_create", "name", R_("%(org)s is not a CKAN name"), org=repr(org))
     client = CkanClient(url, token, session=session, policy=policy)
     try:
         return _publish(_Run(client, pkg, org, embargo, progress or (lambda _m: None)))
@@ -946,10 +1067,10 @@ def _publish(run: _Run) -> PublishResult:
         problems = _verify(run, ds, anonymous=True)
         if problems:
             raise CkanPublishError("verify", ds["name"],
-                                   "the published version differs from this package "
-                                   "(a published version is immutable: give the release a new "
-                                   "version): " + "; ".join(problems))
-        run.progress(f"{ds['name']} is already published and identical")
+                                   R_("the published version differs from this package (a published "
+                                      "version is immutable: give the release a new version): "
+                                      "%(problems)s"), problems="; ".join(problems))
+        run.progress(Phrase(R_("%(ds)s is already published and identical"), ds=ds['name']))
         return _result(run, ds, verified=True, public=True, anon=True,
                        latest=_latest(client, pkg.series))
 
@@ -957,10 +1078,11 @@ def _publish(run: _Run) -> PublishResult:
     if (ds.get("embargo_until") or None) != wanted_embargo:
         client.call("package_patch", {"id": ds["id"], "embargo_until": wanted_embargo or ""})
     ds = _sync_resources(run, ds["id"])
-    run.progress("verifying uploads (authorized download + sha256)")
+    run.progress(Phrase(R_("verifying uploads (authorized download + sha256)")))
     problems = _verify(run, ds, anonymous=False)
     if problems:
-        run.progress("mismatch found, re-uploading the affected files once: " + "; ".join(problems))
+        run.progress(Phrase(R_("mismatch found, re-uploading the affected files once: "
+                               "%(problems)s"), problems="; ".join(problems)))
         for f in pkg.files:
             if any(p.startswith(f"{f.name}:") for p in problems):
                 rid = next((r["id"] for r in ds["resources"] if r["name"] == f.name), None)
@@ -968,13 +1090,14 @@ def _publish(run: _Run) -> PublishResult:
         ds = _sync_resources(run, ds["id"])
         problems = _verify(run, ds, anonymous=False)
         if problems:
-            raise CkanPublishError("verify", ds["name"], "; ".join(problems), retryable=False)
+            raise CkanPublishError("verify", ds["name"], R_("%(problems)s"), problems="; ".join(problems),
+                                   retryable=False)
 
     if embargo is not None and embargo > datetime.now(UTC):
-        run.progress(f"complete and verified; private until the embargo {embargo.isoformat()}")
+        run.progress(Phrase(R_("complete and verified; private until the embargo %(embargo)s"), embargo=embargo.isoformat()))
         return _result(run, ds, verified=True, public=False, anon=False, latest=None)
 
-    run.progress(f"making {ds['name']} public")
+    run.progress(Phrase(R_("making %(ds)s public"), ds=ds['name']))
     client.call("package_patch", {"id": ds["id"], "private": False})
     ds = client.call("package_show", {"id": ds["id"]})
     anon_ds = client.call("package_show", {"id": ds["id"]}, anonymous=True)
@@ -982,8 +1105,31 @@ def _publish(run: _Run) -> PublishResult:
     if problems:
         client.call("package_patch", {"id": ds["id"], "private": True})
         raise CkanPublishError("verify", ds["name"],
-                               "anonymous read-back failed, dataset made private again: "
-                               + "; ".join(problems), retryable=True)
+                               R_("anonymous read-back failed, dataset made private again: %(problems)s"),
+                               problems="; ".join(problems), retryable=True)
+    _mark_corrected(run, ds)
     latest = _latest(client, pkg.series)
-    run.progress(f"published {ds['name']} (newest in series: {latest})")
+    run.progress(Phrase(R_("published %(ds)s (newest in series: %(latest)s)"), ds=ds['name'], latest=latest))
     return _result(run, ds, verified=True, public=True, anon=True, latest=latest)
+
+
+def _mark_corrected(run: _Run, ds: dict[str, Any]) -> None:
+    """On the dataset of the version a correction replaces: that it was corrected, by which
+    version (its dataset name and address) and the notice. Its files stay as they are."""
+    pkg = run.pkg
+    old = pkg.corrects
+    if old is None:
+        return
+    name = dataset_slug(pkg.series, old)
+    patch = {"id": name, "corrected_by": ds["name"],
+             "corrected_by_url": pkg.landing_url or f"{run.client.url}/dataset/{ds['name']}"}
+    if pkg.notice:
+        patch["notice_translated"] = pkg.notice
+    try:
+        run.client.call("package_patch", patch)
+    except CkanPublishError as err:
+        if err.field == "id" and err.detail.startswith("not found"):
+            run.progress(Phrase(R_("%(name)s is not on this CKAN: not marked as corrected"), name=name))
+            return
+        raise
+    run.progress(Phrase(R_("%(name)s marked as corrected by %(ds)s"), name=name, ds=ds['name']))

@@ -84,9 +84,14 @@ def main() -> None:
 @main.command()
 @click.argument("spec", type=click.Path(dir_okay=False))
 @click.argument("input_csv", metavar="INPUT.csv", type=click.Path(dir_okay=False))
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
-              help="Protected table (CSV): every cell with obs_status/conf_status flags.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False),
+              help="Protected table (CSV): every cell with obs_status/conf_status flags "
+                   "(required unless --dry-run).")
 @click.option("--report", type=click.Path(dir_okay=False), help="Write the disclosure report (JSON) here.")
+@click.option("--dry-run", is_flag=True,
+              help="Check the spec and input and print what the run would do — for noise the "
+                   "margin of error of every level per epsilon and what the draw would spend of "
+                   "the source's budget — without drawing, charging or writing anything.")
 @click.option("--link", nargs=3, multiple=True, metavar="SPEC INPUT.csv OUTPUT.csv",
               help="A linked table of the same release, protected together with the first "
                    "(shared cells suppressed in all or none). Repeatable.")
@@ -96,9 +101,9 @@ def main() -> None:
                    "is fixed and the audit runs on the joint system (versions, periods, shared "
                    "cells). Repeatable; nothing is written to these files.")
 @refusing
-def protect(spec: str, input_csv: str, output: str, report: str | None,
+def protect(spec: str, input_csv: str, output: str | None, report: str | None,
             link: tuple[tuple[str, str, str], ...],
-            published: tuple[tuple[str, str, str], ...] = ()) -> None:
+            published: tuple[tuple[str, str, str], ...] = (), dry_run: bool = False) -> None:
     """Protect a table: cell suppression (primary + secondary + audit) or DP noise, per the SPEC.
 
     INPUT.csv is long format: one column per dimension (codes; totals coded _T) and obs_value.
@@ -108,6 +113,16 @@ def protect(spec: str, input_csv: str, output: str, report: str | None,
     from .service import protect_files
 
     settings = load_settings()
+    if dry_run:
+        from . import accuracy
+
+        with session_scope(settings) as session:
+            d = accuracy.dry_run(spec, input_csv, settings=settings, session=session)
+            session.rollback()  # a dry run writes nothing, not even a ledger row
+        click.echo(accuracy.format_dry_run(d))
+        return
+    if not output:
+        raise click.UsageError("Missing option '-o' / '--output' (or give --dry-run).")
     t0 = time.perf_counter()
     with session_scope(settings) as session:
         outcomes = protect_files([(spec, input_csv, output), *link], settings=settings,

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from .db import Base
 
-MODEL_MODULES = ("publisher.budget", "publisher.workflow_models")
+MODEL_MODULES = ("publisher.budget", "publisher.workflow_models", "publisher.security_models")
 
 
 def utcnow() -> datetime:

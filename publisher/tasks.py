@@ -1,5 +1,12 @@
-"""Background publishing on Huey: SQLite storage (``instance/huey.db``) by default, Redis when the
-setting ``HUEY_URL`` is set (e.g. the Redis CKAN uses).
+"""Background protection and publishing on Huey: SQLite storage (``instance/huey.db``) by default,
+Redis when the setting ``HUEY_URL`` is set (e.g. the Redis CKAN uses).
+
+Protection jobs (:func:`run_protection`): the upload request validated and queued the job; the
+worker protects in a child process with a time limit (``PROTECT_TIME_LIMIT``, the child killed)
+and a memory limit (``PROTECT_MEMORY_MB``, ``RLIMIT_AS``), writes progress and a heartbeat,
+kills the child when a cancel is asked, and writes the result only when it finished (one
+transaction, ``publisher.workflow.finish_protection``). A job without a heartbeat for
+``PROTECT_STALE_AFTER`` seconds lost its worker and is marked failed (the preparer protects again).
 
 Guarantees:
 - A release is published only when :func:`publisher.workflow.check_publishable` passes (scheduled,
@@ -20,8 +27,10 @@ Guarantees:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -44,7 +53,10 @@ from .workflow_models import (
 )
 
 log = logging.getLogger(__name__)
-STALE_AFTER = timedelta(minutes=10)
+#: a publication job left "running" without a heartbeat for this long lost its worker (a
+#: running job's heartbeat renews ``updated_at`` every ``PUBLISH_HEARTBEAT``)
+STALE_AFTER = timedelta(seconds=60)
+PUBLISH_HEARTBEAT = 10.0  # seconds
 RETRIES = 5
 RETRY_DELAY = 30  # seconds
 
@@ -217,8 +229,9 @@ def _package(factory: sessionmaker[Session], release_id: int, settings: dict[str
         protected = s.scalar(select(Release.protected_csv).where(Release.id == r.id))
         name = f"release {r.id} protected table (rev {r.content_rev})"
         report = r.report
+        notice = dict(r.notices) if r.notices else None
     result = package_release(spec, protected, out_dir, report=report, settings=settings,
-                             previous_version=previous_version, name=name)
+                             previous_version=previous_version, name=name, notice=notice)
     with transaction(factory) as s:
         r = s.get(Release, release_id)
         r.package_path = str(result.path)
@@ -231,9 +244,6 @@ def run_publication(release_id: int, settings: dict[str, Any] | None = None) -> 
 
     Raises :class:`RetryableFailure` for a failure worth retrying (Huey retries the task).
     """
-    from .service import PublishFailed, publish_release
-    from .workflow import mark_published
-
     settings = settings or current_settings()
     factory = _factory(settings)
     claim = _claim(factory, release_id)
@@ -241,6 +251,47 @@ def run_publication(release_id: int, settings: dict[str, Any] | None = None) -> 
         return run_withdrawal(release_id, settings)
     if claim != "claimed":
         return claim
+    with _publication_heartbeat(factory, release_id):
+        return _run_claimed_publication(factory, release_id, settings)
+
+
+class _publication_heartbeat:  # noqa: N801 - used as a context manager
+    """While a publication runs, renew its job's ``updated_at`` every ``PUBLISH_HEARTBEAT``
+    seconds, so a job whose worker was killed is taken over after ``STALE_AFTER`` (not 10
+    minutes) and a long upload is not mistaken for a lost one."""
+
+    def __init__(self, factory: sessionmaker[Session], release_id: int) -> None:
+        self.factory, self.release_id = factory, release_id
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._beat, daemon=True,
+                                       name=f"heartbeat-{release_id}")
+
+    def _beat(self) -> None:
+        while not self.stop.wait(PUBLISH_HEARTBEAT):
+            try:
+                with transaction(self.factory) as s:
+                    s.execute(update(PublicationJob)
+                              .where(PublicationJob.release_id == self.release_id,
+                                     PublicationJob.status == "running")
+                              .values(updated_at=utcnow())
+                              .execution_options(synchronize_session=False))
+            except Exception as e:  # noqa: BLE001 - a missed beat is retried at the next one
+                log.warning("heartbeat of release %s: %s", self.release_id, type(e).__name__)
+
+    def __enter__(self) -> _publication_heartbeat:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=5)
+
+
+def _run_claimed_publication(factory: sessionmaker[Session], release_id: int,
+                             settings: dict[str, Any]) -> str:
+    from .service import PublishFailed, publish_release
+    from .workflow import mark_published
+
     try:
         with factory() as s:
             content_rev = s.get(Release, release_id).content_rev
@@ -420,7 +471,246 @@ def due_releases(settings: dict[str, Any], now: datetime | None = None) -> list[
     return out
 
 
+# -- protection jobs -------------------------------------------------------------------------------
+
+#: percent shown for each phase of a protection job (the phases come from the service and the
+#: disclosure methods' progress calls)
+PHASE_PERCENT = {"waiting": 0, "starting": 5, "reading": 10, "protecting": 20, "secondary": 30,
+                 "noise": 30, "audited": 90, "noised": 90, "saving": 95, "done": 100}
+
+
+def _protect_settings(settings: dict[str, Any]) -> tuple[float, float]:
+    """(heartbeat period, staleness) of protection jobs, in seconds."""
+    beat = float(settings.get("PROTECT_HEARTBEAT") or 2)
+    return beat, max(float(settings.get("PROTECT_STALE_AFTER") or 30), 3 * beat)
+
+
+def mark_stale_protections(settings: dict[str, Any], now: datetime | None = None) -> list[int]:
+    """Running protection jobs whose heartbeat stopped (their worker was killed) are marked
+    failed ("worker_lost", retryable); returns their ids (the periodic sweep; progress reads
+    do the same in their request, :func:`publisher.workflow.fail_stale_protections`)."""
+    from .workflow import fail_stale_protections
+
+    _, stale_after = _protect_settings(settings)
+    with transaction(_factory(settings)) as s:
+        return fail_stale_protections(s, stale_after=stale_after, now=now)
+
+
+def _audit_job(s: Session, job_id: int, action: str, reason: str,
+               detail: dict[str, Any] | None = None) -> None:
+    from .job_models import ProtectionJobRelease
+    from .workflow import audit
+
+    for rid in s.scalars(select(ProtectionJobRelease.release_id)
+                         .where(ProtectionJobRelease.job_id == job_id)):
+        audit(s, None, action, release=s.get(Release, rid), reason=reason,
+              detail={"job": job_id, **(detail or {})})
+
+
+def _claim_protection(factory: sessionmaker[Session], job_id: int) -> bool:
+    from .job_models import PENDING, RUNNING, ProtectionJob
+
+    with transaction(factory) as s:
+        now = utcnow()
+        res = s.execute(update(ProtectionJob).where(
+            ProtectionJob.id == job_id, ProtectionJob.status == PENDING,
+            ProtectionJob.cancel_requested.is_(False))
+            .values(status=RUNNING, attempts=ProtectionJob.attempts + 1, started_at=now,
+                    heartbeat_at=now, phase="starting", percent=PHASE_PERCENT["starting"],
+                    error_code=None, error=None)
+            .execution_options(synchronize_session=False))
+        return res.rowcount == 1
+
+
+def _job_update(factory: sessionmaker[Session], job_id: int, **values: Any) -> bool:
+    """Write progress / heartbeat of a running job; returns whether a cancel was asked."""
+    from .job_models import RUNNING, ProtectionJob
+
+    with transaction(factory) as s:
+        s.execute(update(ProtectionJob).where(ProtectionJob.id == job_id,
+                                              ProtectionJob.status == RUNNING)
+                  .values(heartbeat_at=utcnow(), **values)
+                  .execution_options(synchronize_session=False))
+        return bool(s.scalar(select(ProtectionJob.cancel_requested)
+                             .where(ProtectionJob.id == job_id)))
+
+
+def _end_job(factory: sessionmaker[Session], job_id: int, status: str, code: str | None,
+             error: dict[str, Any] | None = None) -> None:
+    from .job_models import RUNNING, ProtectionJob
+
+    with transaction(factory) as s:
+        res = s.execute(update(ProtectionJob).where(ProtectionJob.id == job_id,
+                                                    ProtectionJob.status == RUNNING)
+                        .values(status=status, error_code=code, error=error,
+                                finished_at=utcnow())
+                        .execution_options(synchronize_session=False))
+        if res.rowcount:
+            _audit_job(s, job_id, "protect_cancelled" if status == "cancelled"
+                       else "protect_failed", code or "", {"error": (error or {}).get("type")})
+
+
+def _reserve_for(factory: sessionmaker[Session], job_id: int, items: list[tuple[Any, ...]],
+                 settings: dict[str, Any]) -> list[dict[str, Any] | None]:
+    """Charge the privacy budget of the job's draw (its own committed transaction: a draw
+    that happened is spent, whether or not the job then finishes)."""
+    from dataclasses import asdict
+
+    from .service import _reserve_budget
+    from .specs import spec_from_mapping
+
+    with transaction(factory) as s:
+        out = []
+        for spec_map, _, _ in items:
+            res = _reserve_budget(spec_from_mapping(spec_map, source="spec"), settings, s)
+            out.append(None if res is None else asdict(res))
+        if any(out):
+            _audit_job(s, job_id, "budget_charged", "", {"epsilon": [
+                r["epsilon"] for r in out if r]})
+        return out
+
+
+def run_protection(job_id: int, settings: dict[str, Any] | None = None) -> str:
+    """Run one protection job: "done", or why not ("busy", "cancelled", "failed", "refused").
+
+    The releases are validated again (the upload's validation path) and protected in a child
+    process with the job's time and memory limits (``PROTECT_ISOLATION: inline`` runs it in
+    this process, without limits: for tests); a heartbeat is written every
+    ``PROTECT_HEARTBEAT`` seconds and a cancel asked meanwhile kills the child. The result is
+    written in one transaction with the releases' move to "protected"
+    (:func:`publisher.workflow.finish_protection`); any other end leaves them drafts."""
+    from disclosure.errors import AshyqError
+
+    from .job_models import CANCELLED, FAILED, ProtectionJob
+    from .service import (
+        ProtectionStopped,
+        check_budget,
+        error_data,
+        protect_isolated,
+        protect_tables,
+    )
+    from .specs import spec_from_mapping
+    from .workflow import Pair, Upload, finish_protection, job_releases, validate_pairs
+
+    settings = settings or current_settings()
+    factory = _factory(settings)
+    if not _claim_protection(factory, job_id):
+        return "busy"
+    beat, _ = _protect_settings(settings)
+    last_beat = [0.0]
+    try:
+        with factory() as s:
+            job = s.get(ProtectionJob, job_id)
+            members = job_releases(s, job)
+            items = [(dict(r.spec), r.upload_name,
+                      s.scalar(select(Release.upload_bytes).where(Release.id == r.id)) or b"")
+                     for r, _ in members]
+
+        def progress(phase: str, **figures: Any) -> None:
+            values: dict[str, Any] = {"phase": phase[:40]}
+            if phase in PHASE_PERCENT:
+                values["percent"] = PHASE_PERCENT[phase]
+            for k in ("cells", "primaries", "primaries_left"):
+                if k in figures and figures[k] is not None:
+                    values[k] = int(figures[k])
+            _job_update(factory, job_id, **values)
+            last_beat[0] = time.monotonic()
+
+        def tick() -> bool:
+            now = time.monotonic()
+            if now - last_beat[0] < beat:
+                return False
+            last_beat[0] = now
+            return _job_update(factory, job_id)
+
+        from .history import published_for
+
+        ids = [r.id for r, _ in members]
+        if settings.get("PROTECT_ISOLATION") == "inline":
+            with transaction(factory) as s:
+                parsed = validate_pairs(s, [Pair(m, Upload(n, d)) for m, n, d in items], settings)
+                # the attacker holds every table of the source already approved or published
+                history = published_for(s, [p[0] for p in parsed], exclude_ids=ids)
+            outs = protect_tables(parsed, settings=settings, progress=progress,
+                                  published=history,
+                                  reserve=lambda specs: _inline_reserve(
+                                      factory, job_id, items, settings))
+            results = [{"csv": oc.protected_csv_bytes, "report": oc.report.to_dict(),
+                        "budget": oc.budget} for oc in outs]
+        else:
+            # the child validates the tables again (within its limits); the budget, which
+            # needs the store, is checked here
+            with transaction(factory) as s:
+                specs = [spec_from_mapping(spec_map, source="spec") for spec_map, _, _ in items]
+                for spec in specs:
+                    check_budget(spec, s)
+                history = published_for(s, specs, exclude_ids=ids)
+            progress("starting")
+            results = protect_isolated(items, settings=settings, progress=progress, tick=tick,
+                                       published=history,
+                                       reserve=lambda: _reserve_for(factory, job_id, items,
+                                                                    settings))
+        progress("saving")
+        with transaction(factory) as s:
+            finish_protection(s, s.get(ProtectionJob, job_id), results)
+        return "done"
+    except ProtectionStopped as e:
+        status = CANCELLED if e.code == "cancelled" else FAILED
+        _end_job(factory, job_id, status, e.code, error_data(e))
+        return "cancelled" if status == CANCELLED else "failed"
+    except AshyqError as e:
+        if getattr(e, "code", "") == "cancelled":
+            _end_job(factory, job_id, CANCELLED, "cancelled")
+            return "cancelled"
+        _end_job(factory, job_id, FAILED, "refused", error_data(e))
+        return "refused"
+    except Exception as e:
+        log.error("protection job %s failed: %s", job_id, type(e).__name__)
+        _end_job(factory, job_id, FAILED, "internal", {"template": "internal error (%(kind)s)",
+                                                        "params": {"kind": type(e).__name__},
+                                                        "type": type(e).__name__})
+        return "failed"
+
+
+def _inline_reserve(factory: sessionmaker[Session], job_id: int, items: list[tuple[Any, ...]],
+                    settings: dict[str, Any]) -> list[Any]:
+    from .service import _Reservation
+
+    data = _reserve_for(factory, job_id, items, settings)
+    return [None if r is None else _Reservation(**r) for r in data]
+
+
+def due_protections(settings: dict[str, Any]) -> list[int]:
+    """Pending protection jobs (their task was lost, or the worker was down)."""
+    from .job_models import PENDING, ProtectionJob
+
+    with _factory(settings)() as s:
+        return list(s.scalars(select(ProtectionJob.id).where(
+            ProtectionJob.status == PENDING, ProtectionJob.cancel_requested.is_(False))))
+
+
 # -- Huey tasks ------------------------------------------------------------------------------------
+
+@huey.task()
+def protect_task(job_id: int) -> str:
+    return run_protection(job_id)
+
+
+@huey.periodic_task(crontab(minute="*"))
+def protect_sweep() -> list[int]:
+    """Every minute: jobs whose worker died are marked failed; pending jobs whose task was
+    lost are queued again."""
+    mark_stale_protections(current_settings())
+    ids = due_protections(current_settings())
+    for jid in ids:
+        protect_task(jid)
+    return ids
+
+
+def enqueue_protection(job_id: int) -> None:
+    """Queue a protection job (in ``HUEY_IMMEDIATE`` mode it runs at once, in this process)."""
+    protect_task(job_id)
+
 
 @huey.task(retries=RETRIES, retry_delay=RETRY_DELAY)
 def publish_task(release_id: int) -> str:
@@ -435,6 +725,18 @@ def publish_due() -> list[int]:
     for rid in ids:
         publish_task(rid)
     return ids
+
+
+@huey.periodic_task(crontab(minute="0"))
+def remind_requests() -> dict[str, int]:
+    """Every hour: data-request reminders (the assignee at 75 % of the time, the head of unit
+    when overdue; each once per request) and the mail outbox, as ``publisher requests remind``."""
+    from . import requests
+
+    settings = current_settings()
+    with transaction(_factory(settings)) as s:
+        res = requests.remind(s, settings)
+    return dataclasses.asdict(res)
 
 
 def enqueue_publication(release_id: int, when: datetime | None = None) -> None:

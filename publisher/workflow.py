@@ -25,6 +25,11 @@ Guarantees:
 - No figure derived from raw suppressed values leaves the service (:func:`safe_report`), nor a
   plain hash of the raw file; the raw table is shown only to the release's contributors, its
   approver(s) and administrators, and each view is audited (:func:`raw_upload`).
+- Protection is a job (:class:`~publisher.job_models.ProtectionJob`): the upload is validated
+  by one path (:func:`validate_pairs`, also run by the job) and stored as a draft; the worker's
+  result is written only by :func:`finish_protection`, which moves every release of the job to
+  "protected" in one transaction, and only if the job was not cancelled and no release changed
+  since it was queued. Linked tables are releases of one job, changed and protected together.
 - Withdrawing a version published to CKAN queues a withdrawal job that makes the dataset private
   there and verifies it anonymously (``publisher.tasks``); the public page says why.
 """
@@ -47,6 +52,18 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from disclosure.errors import AshyqError
 
+from .job_models import ACTIVE as JOB_ACTIVE
+from .job_models import (
+    CANCELLED,
+    DONE,
+    FAILED,
+    HELD_FOR,
+    PENDING,
+    RUNNING,
+    HeldUpload,
+    ProtectionJob,
+    ProtectionJobRelease,
+)
 from .workflow_models import (
     APPROVED,
     CORRECTED,
@@ -72,9 +89,11 @@ AUDIT_LOCK = 7_302_011  # advisory-lock key of audit-log appends (PostgreSQL)
 EDITABLE = (DRAFT, PROTECTED, SUBMITTED, APPROVED)
 CONTENT_ACTIONS = ("create", "change")
 REVIEW_ACTIONS = ("approve", "send_back")
-# Keys of a report holding figures derived from raw values (sums of suppressed cells): never
-# stored by new protections, and removed on output from reports stored before.
-RAW_REPORT_KEYS = ("value_suppressed", "primary_value", "secondary_value")
+# Keys of a report holding figures derived from raw values, removed from every answer (API,
+# review page, exports): sums of suppressed cells (never stored by new protections; removed from
+# reports stored before) and a primary cell's required interval width, which under a percent
+# protection level is p % of the cell's raw value (kept in the stored report only).
+RAW_REPORT_KEYS = ("value_suppressed", "primary_value", "secondary_value", "required_width")
 # Audit-detail keys not shown outside the database (rows written before they were dropped).
 HIDDEN_DETAIL_KEYS = ("upload_sha256",)
 WITHDRAW_STEP = "withdraw"
@@ -365,77 +384,102 @@ def latest_version(session: Session, series: str) -> str | None:
 
 @dataclass
 class Upload:
-    """An uploaded table: its file name and bytes (CSV, UTF-8)."""
+    """An uploaded table: its file name and bytes (CSV, UTF-8); ``held``: the token of the
+    held upload it was read from, if any."""
 
     name: str
     data: bytes
+    held: str | None = None
+
+
+def hold_upload(session: Session, user: User, upload: Upload) -> str:
+    """Keep a file of a refused form for ``user`` (expired ones are removed); its token."""
+    import secrets
+
+    session.execute(HeldUpload.__table__.delete().where(
+        HeldUpload.created_at < utcnow() - HELD_FOR))
+    token = secrets.token_hex(24)
+    session.add(HeldUpload(token=token, user_id=user.id, name=upload.name[:255],
+                           data=upload.data, created_at=utcnow()))
+    session.flush()
+    return token
+
+
+def held_upload(session: Session, user: User, token: str | None) -> Upload | None:
+    """The file ``user`` had held under ``token`` (None if unknown, someone else's or expired)."""
+    if not token or len(token) > 64:
+        return None
+    row = session.scalar(select(HeldUpload).where(HeldUpload.token == token,
+                                                  HeldUpload.user_id == user.id,
+                                                  HeldUpload.created_at >= utcnow() - HELD_FOR))
+    if row is None:
+        return None
+    return Upload(row.name, row.data, held=token)
+
+
+def drop_held(session: Session, user: User, tokens: Iterable[str]) -> None:
+    """Remove the user's held files (once the form that used them succeeded)."""
+    tokens = [t for t in tokens if t]
+    if tokens:
+        session.execute(HeldUpload.__table__.delete().where(HeldUpload.token.in_(tokens),
+                                                            HeldUpload.user_id == user.id))
 
 
 def _read_table(upload: Upload) -> pd.DataFrame:
-    from .service import read_table_bytes
+    """The uploaded table as text columns (CSV, or an XLSX workbook's first sheet)."""
+    from .service import read_upload
 
-    name = upload.name.lower()
-    if name.endswith(".xlsx"):
-        return _read_xlsx(upload)
-    return read_table_bytes(upload.data, source=upload.name)
+    return read_upload(upload.name, upload.data)
 
 
-def _xlsx_text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
+@dataclass
+class Pair:
+    """One table of a release as uploaded: its spec (a mapping) and its file."""
+
+    spec_map: dict[str, Any]
+    upload: Upload
 
 
-def _read_xlsx(upload: Upload) -> pd.DataFrame:
-    """The first sheet as text. Formulas are read as their text (``=...``), never evaluated and
-    never taken from a cached result, so they are refused like any other wrong code."""
-    import io
-
-    from openpyxl import load_workbook
-
-    from disclosure.table import InputError
-
-    try:
-        wb = load_workbook(io.BytesIO(upload.data), read_only=True, data_only=False)
-    except Exception as e:  # noqa: BLE001 - any unreadable workbook is the user's input error
-        raise InputError(f"not a readable XLSX workbook ({type(e).__name__})",
-                         source=upload.name) from e
-    try:
-        rows = [[_xlsx_text(v) for v in row] for row in wb.worksheets[0].iter_rows(values_only=True)]
-    finally:
-        wb.close()
-    while rows and not any(v.strip() for v in rows[-1]):  # trailing blank rows only, so
-        rows.pop()                                          # row numbers match the sheet
-    if not rows:
-        raise InputError("the first sheet is empty", source=upload.name)
-    header = [h.strip() for h in rows[0]]
-    width = len(header)
-    body = [(r + [""] * width)[:width] for r in rows[1:]]
-    return pd.DataFrame(body, columns=header, dtype=str)
-
-
-def _protect(release: Release, spec_map: dict[str, Any], upload: Upload,
-             settings: dict[str, Any], session: Session) -> None:
-    """Validate spec and table and protect; on failure nothing on ``release`` is changed."""
-    from .service import protect_upload
+def validate_pairs(session: Session | None, pairs: list[Pair], settings: dict[str, Any]
+                   ) -> list[tuple[Any, pd.DataFrame, str]]:
+    """The one validation path of an upload, run by the web request before a job is queued
+    and again by the job: each spec parsed and its texts checked as the data package will
+    check them, each table read with its codes and totals, the service's limits, the method's
+    checks, linked tables on one method, and the privacy budget. Returns the service's items
+    ``(spec, frame, source)``; raises the first refusal."""
+    from .service import validate_tables
     from .specs import spec_from_mapping
 
-    spec = spec_from_mapping(spec_map, source="spec")
-    _check_texts(spec)
-    df = _read_table(upload)
-    outcome = protect_upload(spec, df, source=upload.name, settings=settings, session=session)
+    items = []
+    for pair in pairs:
+        spec = spec_from_mapping(pair.spec_map, source="spec")
+        _check_texts(spec)
+        items.append((spec, _read_table(pair.upload), pair.upload.name))
+    validate_tables(items, settings=settings, session=session)
+    return items
+
+
+def _store_content(release: Release, spec_map: dict[str, Any], spec: Any, upload: Upload,
+                   settings: dict[str, Any]) -> None:
+    """The release's new content (spec and upload): a new revision, not protected yet."""
     release.spec = spec_map
     release.title = dict(spec.title)
     release.upload_name = upload.name[:255]
     release.upload_bytes = upload.data
     release.upload_sha256 = ""
-    release.upload_hmac = upload_hmac(upload.data, (settings or {}).get("SECRET_KEY"))
-    release.protected_csv = outcome.protected_csv_bytes
-    release.report = _jsonable(outcome.report.to_dict())
+    from .settings import secret_key
+
+    release.upload_hmac = upload_hmac(upload.data, secret_key(settings or {}))
+    release.protected_csv = None
+    release.report = None
     release.protect_error = None
     release.content_rev = (release.content_rev or 0) + 1
+
+
+def _store_protected(release: Release, csv: bytes, report: dict[str, Any]) -> None:
+    release.protected_csv = csv
+    release.report = _jsonable(report)
+    release.protect_error = None
 
 
 def _check_texts(spec: Any) -> None:
@@ -456,16 +500,10 @@ def _jsonable(obj: Any) -> Any:
 
 # -- transitions -------------------------------------------------------------------------------------
 
-def create_release(session: Session, actor: User, spec_map: dict[str, Any], upload: Upload, *,
-                   settings: dict[str, Any], kind: str = "initial",
-                   previous_id: int | None = None, notice: str | None = None) -> Release:
-    """A preparer uploads a table and its spec: the release is created (draft) and protected.
-
-    ``kind`` "initial" takes the version from the spec (default 1.0.0) for a new series;
-    "revision" and "correction" follow the series' published version (MINOR / PATCH; MAJOR when
-    the dimensions change) and need ``previous_id``; a correction needs a ``notice``.
-    """
-    _require_role(actor, "preparer")
+def _new_release(session: Session, actor: User, spec_map: dict[str, Any], *, kind: str,
+                 previous_id: int | None, notice: str | None) -> tuple[Release, dict[str, Any]]:
+    """A release row (not added) for ``spec_map`` with its series and version decided by
+    ``kind``; the spec mapping as it will be stored (id and version set)."""
     if not isinstance(spec_map, dict):
         raise WorkflowError(N_("the spec must be a mapping"))
     spec_map = dict(spec_map)
@@ -503,31 +541,95 @@ def create_release(session: Session, actor: User, spec_map: dict[str, Any], uplo
     else:
         raise WorkflowError(N_("unknown release kind %(name)s (initial, revision, correction)"),
                             name=kind)
-
     release = Release(series=series or "?", version=str(spec_map.get("version") or "1.0.0"),
                       kind=kind, state=DRAFT, title={}, spec={}, notice=notice_text or None,
                       previous_id=previous.id if previous else None, prepared_by_id=actor.id,
                       changed_by_id=actor.id, content_rev=0, upload_name="", upload_sha256="")
-    _protect(release, spec_map, upload, settings, session)  # raises before anything is stored
-    release.series = str(spec_map["id"])
-    release.version = str(spec_map.get("version") or "1.0.0")
-    if session.scalars(select(Release.id).where(Release.series == release.series,
-                                                Release.version == release.version)).first():
-        raise Conflict(N_("%(series)s %(version)s exists already"), series=release.series,
-                       version=release.version)
-    session.add(release)
+    return release, spec_map
+
+
+def create_release(session: Session, actor: User, spec_map: dict[str, Any], upload: Upload, *,
+                   settings: dict[str, Any], kind: str = "initial",
+                   previous_id: int | None = None, notice: str | None = None,
+                   linked: list[Pair] | tuple[Pair, ...] = (), defer: bool = False,
+                   notices: dict[str, str] | None = None) -> Release:
+    """A preparer uploads a table and its spec: the release is created (draft) and protected.
+
+    ``kind`` "initial" takes the version from the spec (default 1.0.0) for a new series;
+    "revision" and "correction" follow the series' published version (MINOR / PATCH; MAJOR when
+    the dimensions change) and need ``previous_id``; a correction needs a ``notice``.
+    ``linked``: further tables (new series) protected together with this one (a cell they
+    share is suppressed in all or none); each becomes a release of its own.
+
+    Everything is validated first (:func:`validate_pairs`); nothing is stored on a refusal.
+    With ``defer`` the releases stay drafts and a protection job is queued (the caller
+    commits, then hands the job to the worker: ``publisher.web.jobs.enqueue_protection``);
+    without, they are protected here, in the caller's process (the CLI, tests).
+    """
+    _require_role(actor, "preparer")
+    if linked and kind != "initial":
+        raise WorkflowError(N_("linked tables can be uploaded together for a first release "
+                               "only; revise or correct them one by one"))
+    from .notices import notice_texts  # the notice in kk/ru/en (``notices``: {lang: text})
+
+    default = str(settings.get("DEFAULT_LANGUAGE") or "kk")
+    texts = notice_texts(notices, notice, kind=kind, default=default)
+    release, spec_map = _new_release(session, actor, spec_map, kind=kind, previous_id=previous_id,
+                                     notice=(texts or {}).get(default, notice))
+    release.notices = texts
+    releases = [release]
+    maps = [spec_map]
+    for pair in linked:
+        other, other_map = _new_release(session, actor, pair.spec_map, kind="initial",
+                                        previous_id=None, notice=notice)
+        releases.append(other)
+        maps.append(other_map)
+    uploads = [upload, *(p.upload for p in linked)]
+    pairs = [Pair(m, u) for m, u in zip(maps, uploads, strict=True)]
+    items = validate_pairs(session, pairs, settings)  # raises before anything is stored
+    seen: set[tuple[str, str]] = set()
+    for r, m, (spec, _, _), up in zip(releases, maps, items, uploads, strict=True):
+        r.series = str(m["id"])
+        r.version = str(m.get("version") or "1.0.0")
+        if (r.series, r.version) in seen or session.scalars(
+                select(Release.id).where(Release.series == r.series,
+                                         Release.version == r.version)).first():
+            raise Conflict(N_("%(series)s %(version)s exists already"), series=r.series,
+                           version=r.version)
+        seen.add((r.series, r.version))
+        _store_content(r, m, spec, up, settings)
+    outcomes = None
+    if not defer:
+        from .history import published_for
+        from .service import protect_tables
+
+        outcomes = protect_tables(items, settings=settings, session=session,
+                                  published=published_for(session, [i[0] for i in items]))
+    for r in releases:
+        session.add(r)
     session.flush()
-    audit(session, actor, "create", release=release, from_state=None, to_state=DRAFT,
-          reason=notice_text, detail={"kind": kind, "version": release.version,
-                                      "upload": release.upload_name})
-    _move(session, actor, release, PROTECTED, "protect",
-          detail={"content_rev": release.content_rev})
+    for r in releases:
+        audit(session, actor, "create", release=r, from_state=None, to_state=DRAFT,
+              reason=r.notice or "", detail={"kind": r.kind, "version": r.version,
+                                             "upload": r.upload_name,
+                                             **({"linked": [o.series for o in releases
+                                                            if o is not r]}
+                                                if len(releases) > 1 else {})})
+    if defer:
+        queue_protection(session, actor, releases)
+        return release
+    for r, oc in zip(releases, outcomes, strict=True):
+        _store_protected(r, oc.protected_csv_bytes, oc.report.to_dict())
+        _move(session, actor, r, PROTECTED, "protect", detail={"content_rev": r.content_rev})
     return release
 
 
 def change_release(session: Session, actor: User, release: Release, spec_map: dict[str, Any] | None,
-                   upload: Upload | None, *, settings: dict[str, Any], reason: str = "") -> Release:
-    """Replace the table and/or spec; re-protects, and voids any approval."""
+                   upload: Upload | None, *, settings: dict[str, Any], reason: str = "",
+                   defer: bool = False) -> Release:
+    """Replace the table and/or spec; re-protects (``defer``: queues the protection job, as
+    :func:`create_release`), and voids any approval. A release protected together with linked
+    ones is protected again together with them (they return to draft too)."""
     _require_role(actor, "preparer")
     if actor.id not in contributors(session, release) and not actor.has_role("admin"):
         raise NotFound(N_("no release %(id)s"), id=release.id) \
@@ -536,41 +638,226 @@ def change_release(session: Session, actor: User, release: Release, spec_map: di
     lock_release(session, release)
     _refuse_if_publishing(session, release, N_("change"))
     _require_state(release, *EDITABLE, doing=N_("change"))
+    if _delivered_privately(session, release):
+        raise Conflict(N_("this release was delivered to a requester: it is out of the office "
+                          "and cannot change; prepare a new version instead"), code="delivered")
     if spec_map is None and upload is None:
         raise WorkflowError(N_("give a new table, a new spec or both"))
+    if spec_map is not None and not isinstance(spec_map, dict):
+        raise WorkflowError(N_("the spec must be a mapping"))
     new_spec = dict(spec_map if spec_map is not None else release.spec)
     new_spec["id"] = release.series
     new_spec["version"] = release.version
     if upload is None:
         upload = Upload(release.upload_name, _stored_upload(session, release))
-    before = release.state
-    before_rev = release.content_rev
-    had_approval = release.approved_by_id is not None
-    _protect(release, new_spec, upload, settings, session)
-    release.changed_by = actor
-    session.flush()
-    # conditional on the revision and state read: a concurrent change or transition loses
-    res = session.execute(update(Release).where(Release.id == release.id,
-                                                Release.state == before,
-                                                Release.content_rev == release.content_rev)
-                          .values(state=DRAFT).execution_options(synchronize_session=False))
-    if res.rowcount != 1 or release.content_rev != before_rev + 1:
-        raise Conflict(N_("the release changed meanwhile (it is no longer %(state)s); reload "
-                          "and try again"), state=before)
-    set_committed_value(release, "state", DRAFT)
-    audit(session, actor, "change", release=release, from_state=before, to_state=DRAFT,
-          reason=_reason(reason, required=False),
-          detail={"content_rev": release.content_rev})
-    if had_approval:
-        audit(session, actor, "approval_voided", release=release, from_state=before,
-              to_state=DRAFT, reason="the table or spec changed after approval",
-              detail={"approved_by": release.approved_by.username if release.approved_by else None})
-        release.approved_by = None
-        release.approved_rev = None
-        release.approved_at = None
-        release.embargo_at = None
-    _move(session, actor, release, PROTECTED, "protect", detail={"content_rev": release.content_rev})
+    partners = linked_partners(session, release)
+    for p in partners:
+        lock_release(session, p)
+        if p.state not in EDITABLE:
+            raise Conflict(N_("the linked table %(series)s is %(state)s: tables protected "
+                              "together change together"), series=p.series, state=p.state)
+    group = [release, *partners]
+    pairs = [Pair(new_spec, upload), *(Pair(dict(p.spec), Upload(p.upload_name,
+                                                                  _stored_upload(session, p)))
+                                       for p in partners)]
+    items = validate_pairs(session, pairs, settings)  # raises before anything is changed
+    outcomes = None
+    if not defer:
+        from .history import published_for
+        from .service import protect_tables
+
+        outcomes = protect_tables(items, settings=settings, session=session,
+                                  published=published_for(session, [i[0] for i in items],
+                                                          exclude_ids=[r.id for r in group]))
+    for r, pair, (spec, _, _) in zip(group, pairs, items, strict=True):
+        before = r.state
+        before_rev = r.content_rev
+        had_approval = r.approved_by_id is not None
+        _cancel_active(session, actor, r)
+        _store_content(r, pair.spec_map, spec, pair.upload, settings)
+        r.changed_by = actor
+        session.flush()
+        # conditional on the revision and state read: a concurrent change or transition loses
+        res = session.execute(update(Release).where(Release.id == r.id,
+                                                    Release.state == before,
+                                                    Release.content_rev == r.content_rev)
+                              .values(state=DRAFT).execution_options(synchronize_session=False))
+        if res.rowcount != 1 or r.content_rev != before_rev + 1:
+            raise Conflict(N_("the release changed meanwhile (it is no longer %(state)s); reload "
+                              "and try again"), state=before)
+        set_committed_value(r, "state", DRAFT)
+        audit(session, actor, "change", release=r, from_state=before, to_state=DRAFT,
+              reason=_reason(reason, required=False) if r is release else
+              f"protected again with the linked table {release.series}",
+              detail={"content_rev": r.content_rev})
+        if had_approval:
+            audit(session, actor, "approval_voided", release=r, from_state=before,
+                  to_state=DRAFT, reason="the table or spec changed after approval",
+                  detail={"approved_by": r.approved_by.username if r.approved_by else None})
+            r.approved_by = None
+            r.approved_rev = None
+            r.approved_at = None
+            r.embargo_at = None
+    if defer:
+        queue_protection(session, actor, group)
+        return release
+    for r, oc in zip(group, outcomes, strict=True):
+        _store_protected(r, oc.protected_csv_bytes, oc.report.to_dict())
+        _move(session, actor, r, PROTECTED, "protect", detail={"content_rev": r.content_rev})
     return release
+
+
+# -- protection jobs ------------------------------------------------------------------------------
+
+def protection_job(session: Session, release: Release) -> ProtectionJob | None:
+    """The release's latest protection job (None before the first)."""
+    return session.scalar(select(ProtectionJob).join(
+        ProtectionJobRelease, ProtectionJobRelease.job_id == ProtectionJob.id)
+        .where(ProtectionJobRelease.release_id == release.id)
+        .order_by(ProtectionJob.id.desc()).limit(1))
+
+
+def job_releases(session: Session, job: ProtectionJob) -> list[tuple[Release, int]]:
+    """The releases a job protects, in order, with the content revision it was queued for."""
+    rows = session.execute(select(ProtectionJobRelease.release_id,
+                                  ProtectionJobRelease.content_rev)
+                           .where(ProtectionJobRelease.job_id == job.id)
+                           .order_by(ProtectionJobRelease.position)).all()
+    return [(session.get(Release, rid), rev) for rid, rev in rows]
+
+
+def linked_partners(session: Session, release: Release) -> list[Release]:
+    """The other releases last protected together with ``release``."""
+    job = protection_job(session, release)
+    if job is None:
+        return []
+    return [r for r, _ in job_releases(session, job) if r.id != release.id]
+
+
+def queue_protection(session: Session, actor: User | None, releases: list[Release]
+                     ) -> ProtectionJob:
+    """A pending protection job for ``releases`` (drafts) at their current revision."""
+    job = ProtectionJob(status=PENDING, phase="waiting", percent=0, attempts=0,
+                        cancel_requested=False, requested_by_id=actor.id if actor else None,
+                        created_at=utcnow())
+    session.add(job)
+    session.flush()
+    for i, r in enumerate(releases):
+        session.add(ProtectionJobRelease(job_id=job.id, release_id=r.id, position=i,
+                                         content_rev=r.content_rev))
+        audit(session, actor, "protect_queued", release=r, detail={
+            "job": job.id, "content_rev": r.content_rev})
+    session.flush()
+    return job
+
+
+def _cancel_active(session: Session, actor: User | None, release: Release) -> None:
+    """Cancel the release's pending or running job (a change supersedes it)."""
+    job = protection_job(session, release)
+    if job is None or job.status not in JOB_ACTIVE:
+        return
+    if job.status == PENDING:
+        job.status, job.error_code, job.finished_at = CANCELLED, "cancelled", utcnow()
+    job.cancel_requested = True
+
+
+def cancel_protection(session: Session, actor: User, release: Release) -> ProtectionJob:
+    """Cancel the release's protection: a pending job is cancelled at once, a running one is
+    stopped by its worker within seconds (the protection process is killed). The releases
+    stay drafts with no protected table; nothing of the job is written."""
+    if actor.id not in contributors(session, release) and not actor.has_role("admin"):
+        raise Forbidden(N_("only the preparer of a release can cancel its protection"))
+    lock_release(session, release)
+    job = protection_job(session, release)
+    if job is None or job.status not in JOB_ACTIVE:
+        raise Conflict(N_("no protection of this release is waiting or running"))
+    job.cancel_requested = True
+    if job.status == PENDING:
+        job.status, job.error_code, job.finished_at = CANCELLED, "cancelled", utcnow()
+    for r, _ in job_releases(session, job):
+        audit(session, actor, "protect_cancel", release=r, detail={"job": job.id})
+    return job
+
+
+def retry_protection(session: Session, actor: User, release: Release) -> ProtectionJob:
+    """Queue the protection of a draft again (after a failure, a cancel or a lost worker)."""
+    if actor.id not in contributors(session, release) and not actor.has_role("admin"):
+        raise Forbidden(N_("only the preparer of a release can protect it"))
+    lock_release(session, release)
+    _require_state(release, DRAFT, doing=N_("protect"))
+    job = protection_job(session, release)
+    if job is not None and job.status in JOB_ACTIVE:
+        raise Conflict(N_("the protection of this release is already waiting or running"))
+    group = [release] + [p for p in linked_partners(session, release)]
+    for p in group[1:]:
+        lock_release(session, p)
+        if p.state != DRAFT:
+            raise Conflict(N_("the linked table %(series)s is %(state)s: tables protected "
+                              "together change together"), series=p.series, state=p.state)
+    return queue_protection(session, actor, group)
+
+
+def fail_stale_protections(session: Session, *, stale_after: float,
+                           now: datetime | None = None) -> list[int]:
+    """Mark failed ("worker_lost") the running protection jobs whose heartbeat is older than
+    ``stale_after`` seconds: their worker was killed. Their releases stay drafts; the preparer
+    protects again (:func:`retry_protection`). Returns the jobs' ids."""
+    from datetime import timedelta
+
+    now = now or utcnow()
+    limit = now - timedelta(seconds=stale_after)
+    stale = (ProtectionJob.status == RUNNING) & (
+        ProtectionJob.heartbeat_at.is_(None) | (ProtectionJob.heartbeat_at < limit))
+    ids = list(session.scalars(select(ProtectionJob.id).where(stale)))
+    done = []
+    for jid in ids:
+        res = session.execute(update(ProtectionJob).where(ProtectionJob.id == jid, stale)
+                              .values(status=FAILED, error_code="worker_lost", finished_at=now)
+                              .execution_options(synchronize_session=False))
+        if res.rowcount:
+            done.append(jid)
+            for rid in session.scalars(select(ProtectionJobRelease.release_id)
+                                       .where(ProtectionJobRelease.job_id == jid)):
+                audit(session, None, "protect_failed", release=session.get(Release, rid),
+                      reason="worker_lost", detail={"job": jid})
+    return done
+
+
+def finish_protection(session: Session, job: ProtectionJob, results: list[dict[str, Any]]
+                      ) -> list[Release]:
+    """Record a finished job's protected tables and move its releases to "protected", in the
+    caller's transaction, only if the job was not cancelled and no release changed since it
+    was queued (else :class:`Conflict`, and nothing is written)."""
+    members = job_releases(session, job)
+    for r, _ in members:
+        lock_release(session, r)
+    session.refresh(job)
+    if job.cancel_requested or job.status != RUNNING:
+        raise Conflict(N_("the protection was cancelled"), code="cancelled")
+    if len(results) != len(members):
+        raise Conflict(N_("the protection did not return every table"))
+    actor = session.get(User, job.requested_by_id) if job.requested_by_id else None
+    for (r, rev), res in zip(members, results, strict=True):
+        if r.state != DRAFT or r.content_rev != rev:
+            raise Conflict(N_("the release changed meanwhile (it is no longer %(state)s); reload "
+                              "and try again"), state=DRAFT)
+        _store_protected(r, res["csv"], res["report"])
+        _move(session, actor, r, PROTECTED, "protect",
+              detail={"content_rev": r.content_rev, "job": job.id})
+    job.status, job.phase, job.percent, job.finished_at = DONE, "done", 100, utcnow()
+    job.primaries_left = 0 if job.primaries is not None else None
+    return [r for r, _ in members]
+
+
+def _delivered_privately(session: Session, release: Release) -> bool:
+    """True once a data-request answer delivered the release privately (publisher.requests)."""
+    try:
+        from .request_models import RequestRelease
+    except ImportError:  # pragma: no cover - the data-request module is part of the package
+        return False
+    return session.scalar(select(RequestRelease.id).where(
+        RequestRelease.release_id == release.id, RequestRelease.mode == "private")
+        .limit(1)) is not None
 
 
 def _refuse_if_publishing(session: Session, release: Release, doing: str) -> None:
@@ -606,6 +893,15 @@ def approve(session: Session, actor: User, release: Release, comment: str = "") 
         raise Forbidden(N_("you prepared or changed this release: another approver must "
                            "approve it"), code="four_eyes")
     text_ = _reason(comment, required=False)
+    from .history import uncovered
+
+    stale = uncovered(session, release)
+    if stale:  # protected before these became held: its pattern was never audited with them
+        raise Conflict(N_("this release was protected before %(releases)s of its data source "
+                          "were approved or published: its pattern was not audited against "
+                          "them; send it back so that it is protected again"),
+                       releases=", ".join(f"{r.series} {r.version}" for r in stale[:10]),
+                       code="history_changed")
     _decide(session, actor, release, "approve")
     release.approved_by = actor
     release.approved_rev = release.content_rev

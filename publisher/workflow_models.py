@@ -193,6 +193,8 @@ class Release(Base):
     title: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     spec: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     notice: Mapped[str | None] = mapped_column(Text, nullable=True)  # correction/revision notice
+    # the notice in kk/ru/en ({lang: text}; the default language required for a correction)
+    notices: Mapped[dict[str, str] | None] = mapped_column(JSON, nullable=True)
     previous_id: Mapped[int | None] = mapped_column(ForeignKey("release.id"), nullable=True)
 
     upload_name: Mapped[str] = mapped_column(String(255), default="")
@@ -231,6 +233,11 @@ class Release(Base):
     changed_by: Mapped[User | None] = relationship(foreign_keys=[changed_by_id], lazy="joined")
     approved_by: Mapped[User | None] = relationship(foreign_keys=[approved_by_id], lazy="joined")
     previous: Mapped[Release | None] = relationship(remote_side=[id], lazy="select")
+
+    def notice_in(self, lang: str) -> str | None:
+        """The correction or revision notice in ``lang``, else in the language it was written."""
+        texts = self.notices or {}
+        return texts.get(lang) or self.notice or next(iter(texts.values()), None)
 
     def title_in(self, lang: str) -> str:
         t = self.title or {}

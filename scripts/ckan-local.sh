@@ -19,8 +19,17 @@
 #   - CKAN 2.12.0 + ckanext-scheming 3.1.0 + ckanext-dcat 2.4.4 + the project's ckanext-ashyq in its
 #     own venv (.stack/ckan-venv), the project's schema (config/ckan/ashyq_dataset.yaml), under
 #     gunicorn on 127.0.0.1:$CKAN_PORT;
-#   - a sysadmin `ashyqadmin` and an API token (kept in .stack/ckan/token.txt).
+#   - a sysadmin `ashyqadmin` and an API token (kept in .stack/ckan/token.txt);
+#   - the DataStore (database datastore_default on the same PostgreSQL) with ckanext-xloader
+#     2.6.0 and CKAN's background worker (`ckan jobs worker`, log: .stack/ckan/log/worker.log):
+#     CSV resources of public datasets are loaded and previewed with datatables_view.
 # Ports (env): CKAN_PORT 55000, CKAN_REDIS_PORT 56379, CKAN_SOLR_PORT 58983, ASHYQ_PG_PORT 55432.
+# ASHYQ_STACK_PORT_BASE=N (e.g. 61000) gives a checkout its own four ports instead: CKAN N,
+# Redis N+1, Solr N+2, PostgreSQL N+3 (a port set explicitly still wins), so two checkouts'
+# stacks (each with its own ASHYQ_STACK_DIR, default <checkout>/.stack) run side by side.
+# A second `up` while the stack runs answers in seconds: daemons never inherit the lock's file
+# descriptor 9, and a lock file held only by such a daemon (left by an older version of this
+# script) is replaced instead of waited for.
 # CKAN_MAX_RESOURCE_MB (10) sets ckan.max_resource_size.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -28,16 +37,30 @@ STACK="${ASHYQ_STACK_DIR:-$ROOT/.stack}"
 CK="$STACK/ckan"
 VENV="$STACK/ckan-venv"
 LOG="$CK/log"
-CKAN_PORT="${CKAN_PORT:-55000}"
-REDIS_PORT="${CKAN_REDIS_PORT:-56379}"
-SOLR_PORT="${CKAN_SOLR_PORT:-58983}"
-PG_PORT="${ASHYQ_PG_PORT:-55432}"
+BASE="${ASHYQ_STACK_PORT_BASE:-}"
+if [[ -n "$BASE" ]]; then
+  [[ "$BASE" =~ ^[0-9]+$ ]] && (( BASE >= 1024 && BASE <= 65532 )) \
+    || { echo "ckan-local: ERROR: ASHYQ_STACK_PORT_BASE must be a port number 1024-65532" >&2; exit 2; }
+  CKAN_PORT="${CKAN_PORT:-$BASE}"
+  REDIS_PORT="${CKAN_REDIS_PORT:-$((BASE + 1))}"
+  SOLR_PORT="${CKAN_SOLR_PORT:-$((BASE + 2))}"
+  PG_PORT="${ASHYQ_PG_PORT:-$((BASE + 3))}"
+else
+  CKAN_PORT="${CKAN_PORT:-55000}"
+  REDIS_PORT="${CKAN_REDIS_PORT:-56379}"
+  SOLR_PORT="${CKAN_SOLR_PORT:-58983}"
+  PG_PORT="${ASHYQ_PG_PORT:-55432}"
+fi
 MAX_MB="${CKAN_MAX_RESOURCE_MB:-10}"
 URL="http://127.0.0.1:$CKAN_PORT"
 INI="$CK/ckan.ini"
 ADMIN=ashyqadmin
 PY="${CKAN_PYTHON:-python3.11}"
 PINS=("ckan[requirements]==2.12.0" "ckanext-scheming==3.1.0" "ckanext-dcat==2.4.4" "gunicorn==27.0.1")
+# ckanext-xloader (CSV resources into the DataStore: the table preview) is installed without its
+# declared dependencies, whose lower bounds (certifi, urllib3, idna) are newer than CKAN 2.12's
+# pins; what it imports besides CKAN's own packages is pinned here.
+XLOADER_PINS=("ckanext-xloader==2.6.0" "tabulator==1.53.5" "Unidecode==1.4.0" "chardet==7.6.0")
 
 say() { echo "ckan-local: $*" >&2; }
 die() { echo "ckan-local: ERROR: $*" >&2; exit 1; }
@@ -98,13 +121,16 @@ ext_hash() { (cd "$ROOT/ckanext-ashyq" && find . -type f ! -path '*/__pycache__/
 ensure_venv() {
   command -v "$PY" >/dev/null || PY=python3
   local want have
-  want="$( (printf '%s\n' "${PINS[@]}"; "$PY" --version) | sha256sum | cut -c1-16)"
+  want="$( (printf '%s\n' "${PINS[@]}" "${XLOADER_PINS[@]}"; "$PY" --version) | sha256sum | cut -c1-16)"
   have="$(cat "$VENV/.ashyq-stamp" 2>/dev/null || true)"
   if [[ "$want" != "$have" || ! -x "$VENV/bin/ckan" ]]; then
     say "installing CKAN 2.12.0 + extensions into $VENV (about a minute; log: $LOG/pip.log)"
     [[ -x "$VENV/bin/python" ]] || "$PY" -m venv "$VENV"
     "$VENV/bin/python" -m pip install -q -U pip >"$LOG/pip.log" 2>&1 || die "pip upgrade failed (see $LOG/pip.log)"
     "$VENV/bin/python" -m pip install "${PINS[@]}" >>"$LOG/pip.log" 2>&1 || die "pip install failed (see $LOG/pip.log)"
+    "$VENV/bin/python" -m pip install --no-deps "${XLOADER_PINS[0]}" >>"$LOG/pip.log" 2>&1 \
+      && "$VENV/bin/python" -m pip install "${XLOADER_PINS[@]:1}" >>"$LOG/pip.log" 2>&1 \
+      || die "installing ckanext-xloader failed (see $LOG/pip.log)"
     echo "$want" > "$VENV/.ashyq-stamp"
   fi
   want="$(ext_hash)"
@@ -125,7 +151,8 @@ ensure_pg() {
   if ! psql_pg -d postgres -c 'select 1' >/dev/null 2>&1; then
     touch "$CK/pg.started-by-ckan-local"
   fi
-  ASHYQ_PG_PORT="$PG_PORT" ASHYQ_STACK_DIR="$STACK" "$ROOT/scripts/pg-local.sh" up ckan_default \
+  # 9>&-: PostgreSQL (started by pg-local.sh) must not inherit the lock file descriptor
+  ASHYQ_PG_PORT="$PG_PORT" ASHYQ_STACK_DIR="$STACK" "$ROOT/scripts/pg-local.sh" up ckan_default 9>&- \
     || die "PostgreSQL did not come up on port $PG_PORT (in use by another cluster? see $STACK/pg/pg.log)"
   if [[ "$(psql_pg -d postgres -c "select 1 from pg_roles where rolname='ckan_default'")" != 1 ]]; then
     psql_pg -d postgres -c "create role ckan_default login password 'ckan_default'"
@@ -180,12 +207,17 @@ ckan.site_id=default
 solr_url=http://127.0.0.1:$SOLR_PORT/solr/ckan
 ckan.storage_path=$CK/storage
 ckan.max_resource_size=$MAX_MB
-ckan.plugins=activity scheming_datasets dcat ashyq
+ckan.plugins=activity scheming_datasets dcat ashyq datastore xloader datatables_view
 scheming.dataset_schemas=file://$ROOT/config/ckan/ashyq_dataset.yaml
 scheming.presets=ckanext.scheming:presets.json ckanext.ashyq:presets.json
 ckan.locale_default=en
 ckan.locales_offered=en ru kk
 ckan.auth.create_unowned_dataset=false
+ckan.datastore.write_url=postgresql://ckan_default:ckan_default@127.0.0.1:$PG_PORT/datastore_default
+ckan.datastore.read_url=postgresql://datastore_default:datastore_default@127.0.0.1:$PG_PORT/datastore_default
+ckanext.xloader.jobs_db.uri=sqlite:///$CK/xloader_jobs.db
+ckanext.xloader.formats=csv
+ckan.views.default_views=datatables_view
 EOF
 }
 
@@ -261,6 +293,10 @@ EOF
   fi
   if ckan_healthy; then return 0; fi
   if alive "$(pid_of "$CK/gunicorn.pid")"; then stop_pid "$CK/gunicorn.pid" gunicorn; fi
+  # xloader creates its job tables lazily in each gunicorn worker: on a fresh database two
+  # workers race ("table logs already exists", HTTP 500). Create them once, before the workers.
+  "$VENV/bin/python" -c 'import sys; from ckanext.xloader import db; db.init({"ckanext.xloader.jobs_db.uri": sys.argv[1]})' \
+    "sqlite:///$CK/xloader_jobs.db" >>"$LOG/ckan-cli.log" 2>&1 || die "could not create the xloader job tables"
   say "starting CKAN (gunicorn) on $URL"
   spawn "$CK/gunicorn.pid" "$LOG/gunicorn.log" env "CKAN_INI=$INI" "$VENV/bin/gunicorn" \
     --chdir "$CK" -b "127.0.0.1:$CKAN_PORT" -w 2 --threads 4 --timeout 120 wsgi:application
@@ -292,6 +328,60 @@ ensure_token() {
   fi
 }
 
+# --- DataStore + ckanext-xloader (CSV resources get a table preview through datatables_view) ---
+# A database datastore_default owned by ckan_default (xloader writes), read by the role
+# datastore_default (before CKAN's db upgrade, which connects to it); `ckan datastore
+# set-permissions` run once by the superuser (after the configuration names both URLs).
+ensure_datastore_db() {
+  if [[ "$(psql_pg -d postgres -c "select 1 from pg_roles where rolname='datastore_default'")" != 1 ]]; then
+    psql_pg -d postgres -c "create role datastore_default login password 'datastore_default'"
+  fi
+  if [[ "$(psql_pg -d postgres -c "select 1 from pg_database where datname='datastore_default'")" != 1 ]]; then
+    psql_pg -d postgres -c "create database datastore_default owner ckan_default encoding 'UTF8' template template0"
+    rm -f "$CK/datastore.stamp"
+  fi
+}
+ensure_datastore_permissions() {
+  if [[ ! -f "$CK/datastore.stamp" ]]; then
+    say "setting the DataStore permissions"
+    "$VENV/bin/ckan" -c "$INI" datastore set-permissions 2>>"$LOG/ckan-cli.log" \
+      | psql_pg -d datastore_default >>"$LOG/ckan-cli.log" 2>&1 \
+      || die "ckan datastore set-permissions failed (see $LOG/ckan-cli.log)"
+    touch "$CK/datastore.stamp"
+  fi
+}
+
+# The value of a key in ckan.ini ("key=value" or "key = value").
+ini_value() {
+  awk -v k="$1" '{i = index($0, "="); key = substr($0, 1, i - 1); gsub(/[ \t]/, "", key)}
+    i && key == k {v = substr($0, i + 1); sub(/^[ \t]+/, "", v)} END {print v}' "$INI"
+}
+
+# xloader submits jobs with an API token from the config (ckanext.xloader.api_token: the
+# sysadmin's, created after CKAN first starts, so CKAN restarts once to read it) and runs them
+# in CKAN's background worker (`ckan jobs worker`, RQ on the stack's Redis).
+ensure_xloader() {
+  local tok stamp
+  tok="$(cat "$CK/token.txt")"
+  if [[ "$(ini_value ckanext.xloader.api_token)" != "$tok" ]]; then
+    say "giving xloader its API token; restarting CKAN"
+    "$VENV/bin/ckan" config-tool "$INI" "ckanext.xloader.api_token=$tok" >>"$LOG/ckan-cli.log" 2>&1 \
+      || die "ckan config-tool failed (see $LOG/ckan-cli.log)"
+    stop_pid "$CK/gunicorn.pid" gunicorn
+    ensure_web
+  fi
+  stamp="$( (cat "$CK/gunicorn.stamp"; printf '%s' "$tok") | sha256sum | cut -c1-16)"
+  if ours "$CK/worker.pid" "jobs worker" && [[ "$(cat "$CK/worker.stamp" 2>/dev/null || true)" != "$stamp" ]]; then
+    stop_pid "$CK/worker.pid" "jobs worker"
+  fi
+  if ! ours "$CK/worker.pid" "jobs worker"; then
+    say "starting CKAN's background worker (xloader jobs)"
+    spawn "$CK/worker.pid" "$LOG/worker.log" env "CKAN_INI=$INI" "$VENV/bin/ckan" -c "$INI" jobs worker
+    echo "$stamp" > "$CK/worker.stamp"
+  fi
+}
+# --- end DataStore + ckanext-xloader ---
+
 cmd_up() {
   mkdir -p "$CK" "$LOG"
   ensure_debian
@@ -299,21 +389,25 @@ cmd_up() {
   ensure_pg
   ensure_redis
   ensure_solr
+  ensure_datastore_db
   ensure_config
+  ensure_datastore_permissions
   ensure_index
   ensure_sysadmin
   ensure_web
   ensure_token
+  ensure_xloader
   echo "export CKAN_URL=$URL"
   echo "export CKAN_API_TOKEN=$(cat "$CK/token.txt")"
 }
 
 cmd_down() {
+  stop_pid "$CK/worker.pid" "jobs worker"
   stop_pid "$CK/gunicorn.pid" gunicorn
   stop_pid "$CK/solr.pid" solr_standin
   stop_pid "$CK/redis.pid" redis-server
   if [[ -f "$CK/pg.started-by-ckan-local" ]]; then
-    ASHYQ_PG_PORT="$PG_PORT" ASHYQ_STACK_DIR="$STACK" "$ROOT/scripts/pg-local.sh" down
+    ASHYQ_PG_PORT="$PG_PORT" ASHYQ_STACK_DIR="$STACK" "$ROOT/scripts/pg-local.sh" down 9>&-
     rm -f "$CK/pg.started-by-ckan-local"
     say "stopped PostgreSQL (it was started by ckan-local.sh up)"
   fi
@@ -321,18 +415,43 @@ cmd_down() {
 
 cmd_status() {
   local name file
-  for name in gunicorn solr redis; do
+  for name in gunicorn worker solr redis; do
     file="$CK/$name.pid"
     if alive "$(pid_of "$file")"; then echo "$name: running (pid $(pid_of "$file"))"; else echo "$name: stopped"; fi
   done
   if ckan_healthy; then echo "ckan: healthy at $URL"; else echo "ckan: not answering at $URL"; fi
 }
 
-# One `up`/`down` at a time (the test hook and the test fixture may both call `up`).
+# Does a ckan-local.sh process (other than this one and its subshells) hold the lock file open?
+lock_held_by_script() {
+  local target pid fd ppid
+  target="$(readlink -f "$CK/.lock")"
+  for pid in $(pgrep -f "ckan-local.sh" || true); do
+    [[ "$pid" == "$$" ]] && continue
+    ppid="$(awk '/^PPid:/ {print $2}' "/proc/$pid/status" 2>/dev/null || true)"
+    [[ "$ppid" == "$$" ]] && continue
+    for fd in /proc/"$pid"/fd/*; do
+      [[ "$(readlink "$fd" 2>/dev/null || true)" == "$target" ]] && return 0
+    done
+  done
+  return 1
+}
+
+# One `up`/`down` at a time (the test hook and the test fixture may both call `up`). A lock held
+# only by a daemon that inherited it (PostgreSQL started by an older version of this script)
+# would never be released: that lock file is replaced rather than waited for.
 lock() {
   mkdir -p "$CK"
-  exec 9>"$CK/.lock"
-  command -v flock >/dev/null && flock -w 900 9 || true
+  command -v flock >/dev/null || return 0
+  exec 9>>"$CK/.lock"
+  flock -n 9 && return 0
+  if ! lock_held_by_script; then
+    say "the lock is held by a daemon, not by another ckan-local.sh: replacing $CK/.lock"
+    exec 9>&-
+    rm -f "$CK/.lock"
+    exec 9>>"$CK/.lock"
+  fi
+  flock -w 900 9 || die "another ckan-local.sh up/down has held $CK/.lock for 15 minutes"
 }
 
 case "${1:-}" in

@@ -98,9 +98,12 @@ def base_spec(id_: str, title: dict, description: dict) -> dict:
         "description": {k: f"{description[k]} {SYNTHETIC[k]}" for k in ("kk", "ru", "en")},
         "created": "2026-11-25T00:00:00Z",
         "reference_period": "2025",
+        "next_release": "2027-03-31",
         "source_id": "demo-migrant-children-2025",
         "unit": {"kk": "адам", "ru": "человек", "en": "persons"},
-        "keywords": ["migration", "children", "synthetic"],
+        "keywords": {"kk": ["көші-қон", "балалар", "синтетикалық деректер"],
+                     "ru": ["миграция", "дети", "синтетические данные"],
+                     "en": ["migration", "children", "synthetic data"]},
         "license": "CC-BY-4.0",
         "synthetic": True,
     }

@@ -82,7 +82,7 @@ def test_migration_creates_the_ledger(url):
     assert "total" not in {c["name"] for c in insp.get_columns("privacy_budget")}
     with engine.connect() as c:
         heads = {r[0] for r in c.execute(text("select version_num from alembic_version"))}
-    assert heads == {"0005"}  # adapted: 0005 (sources) merges the budget and workflow branches
+    assert heads == {"0010"}  # one head: 0010 merges the branches after 0005
     engine.dispose()
 
 

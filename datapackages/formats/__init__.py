@@ -5,7 +5,8 @@ A format is a :class:`DownloadFormat` that declares its ``name``, file ``suffix`
 resource title and description in every language, and ``render(table, lang)`` returning the
 file's bytes (byte-reproducible for the same input). It registers itself with
 :func:`register_format`; the package builder writes every registered format and lists each file
-as a resource of the data package. Built in: XLSX (:mod:`.xlsx`), JSON-stat 2.0
+as a resource of the data package. Built in: XLSX (:mod:`.xlsx`), CSV with labels
+(:mod:`.labelled_csv`), JSON-stat 2.0
 (:mod:`.jsonstat`), SDMX-CSV 2.0 data and the SDMX-ML 2.1 structure message (:mod:`.sdmx`) and
 PC-Axis (:mod:`.px`).
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 import importlib
 import json
 import re
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
@@ -47,6 +49,7 @@ class TableText:
     reference_period: dict[str, str] | None = None  # kk/ru/en, if the spec gives one
     contact: dict[str, str] | None = None  # {name, email} of the contact point, if any
     default_language: str = "kk"
+    next_release: str | None = None  # ISO date of the next version or period, if announced
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,7 @@ class DownloadTable:
     codelists: dict[str, CodeList]
     text: TableText
     extra_columns: tuple[str, ...] = ()  # the method's own columns (e.g. obs_moe)
+    extra_titles: dict[str, dict[str, str]] = field(default_factory=dict)  # their kk/ru/en titles
 
 
 class DownloadFormat:
@@ -130,13 +134,19 @@ def unregister_format(name: str) -> None:
     _REGISTRY.pop(name, None)
 
 
+_load_lock = threading.RLock()
+
+
 def formats() -> list[DownloadFormat]:
-    """Every registered download format, built-in ones first."""
+    """Every registered download format, built-in ones first (loaded once, under a lock, so a
+    second thread never sees a half-filled registry)."""
     global _loaded
     if not _loaded:
-        _loaded = True
-        for mod in ("xlsx", "jsonstat", "sdmx", "px"):
-            importlib.import_module(f"{__name__}.{mod}")
+        with _load_lock:
+            if not _loaded:
+                for mod in ("xlsx", "labelled_csv", "jsonstat", "sdmx", "px"):
+                    importlib.import_module(f"{__name__}.{mod}")
+                _loaded = True
     return list(_REGISTRY.values())
 
 

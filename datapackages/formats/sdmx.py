@@ -1,6 +1,6 @@
 """SDMX downloads: SDMX-CSV 2.0 data and the SDMX-ML 2.1 structure message that describes it.
 
-Two formats, one file each (not per language):
+Three formats, one file each (not per language):
 
 - ``sdmx-csv`` (``<id>.sdmx.csv``): SDMX-CSV 2.0, one row per cell (totals included) with the
   columns ``STRUCTURE`` (``dataflow``), ``STRUCTURE_ID`` (``AGENCY:ID(VERSION)``), ``ACTION``
@@ -8,6 +8,8 @@ Two formats, one file each (not per language):
   when the table has no time dimension but an ISO 8601 ``reference_period``, ``OBS_VALUE``
   (empty where suppressed), ``OBS_STATUS``, ``CONF_STATUS``, ``UNIT_MEASURE`` (``PS``: persons)
   and the method's own columns (``OBS_MOE`` for noise).
+- ``sdmx-json`` (``<id>.sdmx.json``): the same data as an SDMX-JSON 1.0 data message (what
+  .Stat Data Explorer and sdmx1 read), codes named in kk/ru/en.
 - ``sdmx-structure`` (``<id>.sdmx-structure.xml``): the dataflow, the data structure definition
   (one dimension per table dimension, the measure ``OBS_VALUE``, the attributes ``OBS_STATUS``,
   ``CONF_STATUS``, ``UNIT_MEASURE`` and the method's columns), the code lists with names in
@@ -255,6 +257,110 @@ def structure_message(table: DownloadTable) -> bytes:
     return doc.encode("utf-8")
 
 
+def sdmx_json(table: DownloadTable) -> bytes:
+    """The table as an SDMX-JSON 1.0 data message (SDMX 2.1): every dimension at the observation
+    level, each observation ``[OBS_VALUE, OBS_STATUS, CONF_STATUS, UNIT_MEASURE, method
+    columns...]`` with the attributes as indexes into their values; ``OBS_VALUE`` null where
+    suppressed. Names in the package's default language in ``name``, and for dimensions and
+    their codes all three languages in ``names``."""
+    import json
+
+    ids = structure_ids(table)
+    text = table.text
+    lang = text.default_language
+    period = _time_column(table)
+
+    def names(d: dict[str, str]) -> dict[str, Any]:
+        return {"name": d.get(lang) or next(iter(d.values()), ""),
+                "names": {lg: d[lg] for lg in LANGUAGES if d.get(lg)}}
+
+    dims: list[dict[str, Any]] = []
+    index: list[dict[str, int]] = []
+    for pos, d in enumerate(table.dimensions):
+        cl = table.codelists[d]
+        dims.append({"id": _dim_id(table, d), "keyPosition": pos,
+                     **names(text.dimension_titles[d]),
+                     "values": [{"id": c, **names(cl.labels[c])} for c in cl.codes]})
+        index.append({c: i for i, c in enumerate(cl.codes)})
+    if period:
+        dims.append({"id": "TIME_PERIOD", "keyPosition": len(dims), "role": "time",
+                     **names(tr(CONCEPTS["TIME_PERIOD"])),
+                     "values": [{"id": period, "name": period}]})
+    flags = text.flags
+    attrs: list[dict[str, Any]] = []
+    attr_index: list[dict[str, int]] = []
+    for col, cid in (("obs_status", "OBS_STATUS"), ("conf_status", "CONF_STATUS")):
+        codes = sorted({r[col] for r in table.rows})
+        attrs.append({"id": cid, **names(tr(CONCEPTS[cid])),
+                      "values": [{"id": c, "name": names(flags[col][c])["name"]}
+                                 for c in codes]})
+        attr_index.append({c: i for i, c in enumerate(codes)})
+    unit = unit_code(table)
+    attrs.append({"id": "UNIT_MEASURE", **names(tr(CONCEPTS["UNIT_MEASURE"])),
+                  "values": [{"id": unit, "name": names(text.unit or {"en": unit})["name"]}]})
+    extra_vals: list[list[str]] = []
+    for c in table.extra_columns:
+        vals = sorted({_num(r.get(c)) for r in table.rows if r.get(c) is not None},
+                      key=lambda v: float(v))
+        extra_vals.append(vals)
+        attrs.append({"id": sdmx_id(c), **names(table.extra_titles.get(c) or {"en": c}),
+                      "values": [{"id": v, "name": v} for v in vals]})
+    extra_index = [{v: i for i, v in enumerate(vals)} for vals in extra_vals]
+    obs: dict[str, list[Any]] = {}
+    for r in table.rows:
+        key = ":".join(str(index[i][r[d]]) for i, d in enumerate(table.dimensions))
+        if period:
+            key += ":0"
+        v = r["obs_value"]
+        row: list[Any] = [None if v is None else int(v), attr_index[0][r["obs_status"]],
+                          attr_index[1][r["conf_status"]], 0]
+        for c, ix in zip(table.extra_columns, extra_index, strict=True):
+            m = r.get(c)
+            row.append(None if m is None else ix[_num(m)])
+        obs[key] = row
+    msg = {
+        "header": {"id": f"{ids['flow']}-{ids['version']}", "test": False,
+                   "prepared": text.created.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                   "sender": {"id": ids["agency"], **names(text.source)}},
+        "structure": {
+            "links": [{"rel": "dataflow", "urn": (
+                "urn:sdmx:org.sdmx.infomodel.datastructure.Dataflow="
+                f"{ids['agency']}:{ids['flow']}({ids['version']})")}],
+            **names(text.title),
+            "dimensions": {"dataSet": [], "series": [], "observation": dims},
+            "attributes": {"dataSet": [], "series": [], "observation": attrs},
+        },
+        "dataSets": [{"action": "Information", "observations": obs}],
+    }
+    return (json.dumps(msg, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+
+
+def _num(v: Any) -> str:
+    f = float(v)
+    return str(int(f)) if f.is_integer() else f"{f:g}"
+
+
+@register_format
+class SdmxJson(DownloadFormat):
+    name = "sdmx-json"
+    label = "SDMX-JSON 1.0"
+    suffix = ".sdmx.json"
+    format = "json"
+    mediatype = "application/vnd.sdmx.data+json; version=1.0.0"
+    per_language = False
+
+    def title(self, label: str, lang: str, in_lang: str) -> str:
+        return tr("%(title)s (SDMX-JSON 1.0)", title=label)[in_lang]
+
+    def description(self, lang: str, in_lang: str) -> str:
+        return tr("The table as an SDMX-JSON 1.0 data message: codes with their names in "
+                  "Kazakh, Russian and English, OBS_VALUE, OBS_STATUS, CONF_STATUS and "
+                  "UNIT_MEASURE.")[in_lang]
+
+    def render(self, table: DownloadTable, lang: str) -> bytes:
+        return sdmx_json(table)
+
+
 @register_format
 class SdmxCsv(DownloadFormat):
     name = "sdmx-csv"
@@ -296,4 +402,5 @@ class SdmxStructure(DownloadFormat):
         return structure_message(table)
 
 
-__all__: list[Any] = ["AGENCY", "SdmxCsv", "SdmxStructure", "sdmx_csv", "structure_message"]
+__all__: list[Any] = ["AGENCY", "SdmxCsv", "SdmxJson", "SdmxStructure", "sdmx_csv", "sdmx_json",
+                      "structure_message"]

@@ -22,11 +22,12 @@ name: the spec schema, the CLI, the packager and the web review ask the registry
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ..errors import AshyqError
+from ..errors import R_, AshyqError, Phrase
 
 if TYPE_CHECKING:
     import numpy as np
@@ -115,6 +116,14 @@ class ProtectContext:
     #: called once after every check and right before the method draws/protects (the service
     #: reserves the privacy budget here, so whether a run is refused never depends on the noise)
     before_draw: Callable[[], None] | None = None
+    #: called at phase boundaries as ``progress(phase, **figures)`` (figures: ``cells``,
+    #: ``primaries``, ``primaries_left``); the service shows it as the job's progress
+    progress: Callable[..., None] | None = None
+
+    def step(self, phase: str, **figures: int) -> None:
+        """Report that protection reached ``phase`` (nothing when no one listens)."""
+        if self.progress is not None:
+            self.progress(phase, **figures)
 
 
 class DisclosureMethod:
@@ -135,8 +144,8 @@ class DisclosureMethod:
     #: whether protection can take tables already published into account
     #: (``ProtectContext.published``); ``history_refusal`` says why not, when it cannot
     history: ClassVar[bool] = False
-    history_refusal: ClassVar[str] = ("protection against tables already published is not "
-                                      "available for this method")
+    history_refusal: ClassVar[str] = R_("protection against tables already published is not "
+                                        "available for this method")
 
     #: keys of a ``disclosure`` section that belong to this method alone; the first one
     #: selects the method when the section has no ``method:``
@@ -169,7 +178,7 @@ class DisclosureMethod:
     def protect(self, tables: list[CellTable], context: ProtectContext) -> list[ProtectedTable]:
         raise NotImplementedError
 
-    def releasable(self, report: ProtectionReport) -> str | None:
+    def releasable(self, report: ProtectionReport) -> str | Phrase | None:
         """None when the output may be released, else the reason it may not."""
         return None
 
@@ -199,7 +208,8 @@ class DisclosureMethod:
         """Warnings for whoever packages a table with this report."""
         return []
 
-    def check_published(self, report: ProtectionReport, facts: PublishedFacts) -> str | None:
+    def check_published(self, report: ProtectionReport,
+                        facts: PublishedFacts) -> str | Phrase | None:
         """None when the published table fits the report, else why it does not."""
         return None
 
@@ -208,7 +218,9 @@ class DisclosureMethod:
         return f"{report.cells} cells, {self.label}"
 
     def review(self, report: ProtectionReport) -> dict[str, Any]:
-        """Figures the reviewer sees: English label (a msgid of the UI catalogue) -> value."""
+        """Figures the reviewer sees, in order: English label (a msgid of the UI catalogue,
+        marked ``R_``) -> value: a number, or text as a :class:`~disclosure.errors.Word` or
+        :class:`~disclosure.errors.Phrase` (the page shows it in the reader's language)."""
         return {}
 
     def public_parameters(self, spec: TableSpec) -> dict[str, Any]:
@@ -245,8 +257,7 @@ def get_method(name: str, *, source: str | None = None) -> DisclosureMethod:
     _load_builtins()
     m = _REGISTRY.get(name)
     if m is None:
-        raise UnknownMethod(f"unknown disclosure method {str(name)[:40]!r} (known: "
-                            f"{', '.join(_REGISTRY)})", source=source)
+        raise UnknownMethod(R_("unknown disclosure method %(name)s (known: %(registry)s)"), source=source, name=repr(str(name)[:40]), registry=', '.join(_REGISTRY))
     return m
 
 
@@ -256,16 +267,24 @@ def method_of(spec: TableSpec) -> DisclosureMethod:
 
 
 _loaded = False
+_load_lock = threading.RLock()
 
 
 def _load_builtins() -> None:
+    """Import the built-in methods once. Under a lock, and marked loaded only when done, so a
+    second thread (a threaded web server) never sees a half-filled registry."""
     global _loaded
-    if not _loaded:
-        _loaded = True
+    if _loaded:
+        return
+    with _load_lock:
+        if _loaded:
+            return
         import importlib
 
         for name in ("suppression", "noise"):  # built-in methods register themselves
             importlib.import_module(f"{__name__}.{name}")
+        _loaded = True
+
 
 __all__ = ["N_", "Column", "DisclosureMethod", "MethodNote", "ProtectContext", "PublishedFacts",
            "Translate", "UnknownMethod", "concat", "get_method", "method_of", "methods",

@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 
 from marshmallow import INCLUDE, Schema, fields, validate
 
-from ..errors import AshyqError
+from ..errors import R_, AshyqError, Phrase, Word
 from ..report import ProtectionReport
 from ..spec import Dimension, MethodSpec, TableSpec
 from . import (
@@ -68,7 +68,7 @@ class NoiseParamsSchema(Schema):
     mechanism = fields.String(required=True, validate=validate.OneOf(["geometric"]))
     epsilon = fields.Float(required=True, allow_nan=False,
                            validate=validate.Range(min=0, min_inclusive=False,
-                                                   error="must be greater than 0"))
+                                                   error=R_("must be greater than 0")))
     privacy_unit = fields.String(load_default="person", validate=validate.Length(min=1, max=80))
     contribution_bound = fields.Integer(load_default=1, validate=validate.Range(min=1))
     # Share of epsilon per measured group (see disclosure.noise.allocation): inner, total,
@@ -254,9 +254,9 @@ class Noise(DisclosureMethod):
         Column(MOE_COLUMN, "number", N_("Margin of error (due to noise)"), minimum=0),)
     negative_values = True
     history = False
-    history_refusal = ("--published is not available: earlier noise releases of a source are "
-                       "accounted for by the privacy budget ledger (source_id, "
-                       "reference_period), not by an attacker model")
+    history_refusal = R_("--published is not available: earlier noise releases of a source are "
+                         "accounted for by the privacy budget ledger (source_id, "
+                         "reference_period), not by an attacker model")
 
     keys = ("noise",)
 
@@ -293,15 +293,19 @@ class Noise(DisclosureMethod):
         from ..noise import protect_noise
 
         if len(tables) != 1:
-            raise NoiseSpecError("noise tables are protected one by one; linked protection is "
-                                 "for cell suppression", source=tables[0].spec.id)
-        return [protect_noise(tables[0], rng=context.rng,
-                              epsilon_ceiling=context.epsilon_ceiling)]
+            raise NoiseSpecError(R_("noise tables are protected one by one; linked protection is "
+                                 "for cell suppression"), source=tables[0].spec.id)
+        context.step("noise", cells=tables[0].n_cells)
+        out = [protect_noise(tables[0], rng=context.rng,
+                             epsilon_ceiling=context.epsilon_ceiling)]
+        context.step("noised", cells=tables[0].n_cells)
+        return out
 
-    def releasable(self, report: ProtectionReport) -> str | None:
+    def releasable(self, report: ProtectionReport) -> Phrase | None:
         assert isinstance(report, NoiseReport)
         if not report.differentially_private:
-            return ("the noise was not drawn by the production sampler; refusing to release it")
+            return Phrase(R_("the noise was not drawn by the production sampler; refusing to "
+                             "release it"))
         return None
 
     def additive(self, report: ProtectionReport) -> bool:
@@ -369,10 +373,24 @@ class Noise(DisclosureMethod):
 
     def review(self, report: ProtectionReport) -> dict[str, Any]:
         assert isinstance(report, NoiseReport)
-        out: dict[str, Any] = {"Epsilon": report.privacy.epsilon}
-        b = report.privacy.budget
+        pr, u = report.privacy, report.uncertainty
+        out: dict[str, Any] = {R_("Epsilon"): f"{pr.epsilon:g}"}
+        out[R_("Mechanism")] = Word(R_("two-sided geometric (discrete Laplace)")
+                                    if report.mechanism == "geometric" else report.mechanism)
+        out[R_("Privacy unit")] = Word(R_("a person") if pr.privacy_unit == "person"
+                                       else pr.privacy_unit)
+        out[R_("Contribution bound")] = pr.contribution_bound
+        b = pr.budget
         if b is not None:
-            out["Privacy budget spent / remaining"] = f"{b.spent:g} / {b.remaining:g}"
+            out[R_("Privacy budget spent / remaining")] = f"{b.spent:g} / {b.remaining:g}"
+        out[R_("Margin of error")] = Phrase(
+            R_("inner cells: median ± %(median)s, largest ± %(largest)s (the true count lies "
+               "within the margin with %(level)s%% probability)"),
+            level=f"{100 * u.level:g}", median=f"{u.inner_moe_median:g}",
+            largest=u.inner_moe_max)
+        out[R_("Noise source")] = (Word(R_("the production sampler (differentially private)"))
+                                   if report.differentially_private else
+                                   Word(R_("a seeded test sampler: NOT differentially private")))
         return out
 
     def public_parameters(self, spec: TableSpec) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 
 from marshmallow import INCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
+from ..errors import R_, Phrase, Word
 from ..report import ProtectionReport
 from ..spec import Dimension, MethodSpec, TableSpec
 from . import (
@@ -80,7 +81,7 @@ class ProtectionLevelSchema(Schema):
     @validates_schema
     def _one(self, data: dict, **_: Any) -> None:
         if len(data) != 1:
-            raise ValidationError("give exactly one of 'absolute' or 'percent'")
+            raise ValidationError(R_("give exactly one of 'absolute' or 'percent'"))
 
 
 class SuppressionSchema(Schema):
@@ -88,7 +89,7 @@ class SuppressionSchema(Schema):
         unknown = INCLUDE
 
     min_frequency = fields.Integer(required=True, strict=True,
-                                   validate=validate.Range(min=2, error="must be at least 2"))
+                                   validate=validate.Range(min=2, error=R_("must be at least 2")))
     secondary = fields.String(validate=validate.OneOf(SECONDARY_METHODS))
     zero_policy = fields.String(validate=validate.OneOf(["safe", "primary"]))
     cost = fields.String(validate=validate.OneOf(["value+count", "value", "count"]))
@@ -256,6 +257,39 @@ def _text(spec: SuppressionSpec, facts: PublishedFacts, applied: bool,
 
 # -- the method -------------------------------------------------------------------------------
 
+_REVIEW_SECONDARY = {"optimal": R_("optimal"), "heuristic": R_("heuristic"),
+                     "none": R_("not applied")}
+_REVIEW_MODE = {"exact": R_("exact"), "certified": R_("certified")}
+
+
+def _solver_in_words(report: SuppressionReport) -> Phrase | None:
+    """What the optimal method achieved, in plain words (None for the other methods)."""
+    p, d, o = report.parameters, report.details, report.optimality
+    if p.secondary != "optimal":
+        return None
+    blocks, done = d.get("blocks", 1), d.get("blocks_done", 0)
+    if report.fallbacks or o is None:
+        if p.time_limit:
+            return Phrase(R_("stopped by the time limit of %(limit)s s after %(done)s of "
+                             "%(blocks)s block(s): the heuristic pattern is published (the same "
+                             "as secondary: heuristic), not an optimised one"),
+                          limit=f"{p.time_limit:g}", done=done, blocks=blocks)
+        return Phrase(R_("did not finish (%(done)s of %(blocks)s block(s)): the heuristic "
+                         "pattern is published, not an optimised one"), done=done, blocks=blocks)
+    if o.proven_optimal:
+        return Phrase(R_("the pattern is proven optimal: no other protected pattern has a lower "
+                         "cost (%(nodes)s branch-and-bound nodes)"), nodes=o.nodes)
+    gap = f"{100 * (o.gap or 0):.1f}"
+    better = (Word(R_("better than the heuristic's")) if o.better_than_heuristic
+              else Word(R_("no better than the heuristic's")))
+    return Phrase(R_("the work limit (%(limit)s branch-and-bound nodes) was reached before "
+                     "optimality was proven: the pattern costs at most %(gap)s%% more than the "
+                     "least possible (%(scope)s); it is %(better)s"),
+                  limit=d.get("work_limit", p.work_limit), gap=gap, better=better,
+                  scope=Word(R_("whole table") if o.scope == "table"
+                             else R_("worst block")))
+
+
 @register_method
 class CellSuppression(DisclosureMethod):
     name = "suppression"
@@ -280,9 +314,12 @@ class CellSuppression(DisclosureMethod):
             for j, ref in enumerate(params.get(key, [])):
                 for dn, code in ref.items():
                     if dn not in by_name:
-                        raise ValueError((f"{key}.{j}", f"no dimension {dn!r}"))
+                        raise ValueError((f"{key}.{j}", Phrase(R_("no dimension %(name)s"),
+                                                               name=repr(dn))))
                     if code not in by_name[dn].hierarchy.codes:
-                        raise ValueError((f"{key}.{j}", f"{code!r} is not a code of {dn!r}"))
+                        raise ValueError((f"{key}.{j}", Phrase(
+                            R_("%(code)s is not a code of %(dimension)s"), code=repr(code),
+                            dimension=repr(dn))))
         known = set(SuppressionSchema().fields)
         return SuppressionSpec(
             min_frequency=params["min_frequency"],
@@ -305,7 +342,18 @@ class CellSuppression(DisclosureMethod):
     def protect(self, tables, context: ProtectContext):  # noqa: ANN001, ANN201
         from ..suppression import protect_suppression
 
-        return protect_suppression(tables, published=list(context.published))
+        cells = sum(t.n_cells for t in tables)
+        primaries = None
+        if context.progress is not None:
+            from ..primary import primary_mask
+
+            primaries = sum(int(primary_mask(t, t.spec.disclosure)[0].sum()) for t in tables)
+            context.step("secondary", cells=cells, primaries=primaries,
+                         primaries_left=primaries)
+        out = protect_suppression(tables, published=list(context.published))
+        if primaries is not None:
+            context.step("audited", cells=cells, primaries=primaries, primaries_left=0)
+        return out
 
     def describe(self, spec: TableSpec, report: ProtectionReport | None,
                  facts: PublishedFacts, tr: Translate) -> MethodNote:
@@ -345,25 +393,28 @@ class CellSuppression(DisclosureMethod):
                           cells={"total": facts.cells, "primary": facts.primary,
                                  "secondary": facts.secondary})
 
-    def releasable(self, report: ProtectionReport) -> str | None:
+    def releasable(self, report: ProtectionReport) -> Phrase | None:
         assert isinstance(report, SuppressionReport)
         if not report.audit.passed:
-            bits = f" (exact {report.audit.exact}, narrow {report.audit.narrow})"
-            return (f"the protection report says the attacker audit failed{bits}: suppressed "
-                    "cells could be recomputed")
+            return Phrase(R_("the protection report says the attacker audit failed (exact "
+                             "%(exact)s, narrow %(narrow)s): suppressed cells could be "
+                             "recomputed"), exact=report.audit.exact, narrow=report.audit.narrow)
         return None
 
-    def check_published(self, report: ProtectionReport, facts: PublishedFacts) -> str | None:
+    def check_published(self, report: ProtectionReport, facts: PublishedFacts) -> Phrase | None:
         assert isinstance(report, SuppressionReport)
         refused = self.releasable(report)
         if refused:
             return refused
-        for what, n, have, flag in (("primary", report.primary.cells, facts.primary, "C"),
-                                    ("secondary", report.secondary.cells, facts.secondary, "D")):
+        for text, n, have, flag in (
+                (R_("the protection report counts %(n)s primary suppressed cell(s) but the "
+                    "table has %(have)s with conf_status %(flag)s; the table and the report do "
+                    "not belong together"), report.primary.cells, facts.primary, "C"),
+                (R_("the protection report counts %(n)s secondary suppressed cell(s) but the "
+                    "table has %(have)s with conf_status %(flag)s; the table and the report do "
+                    "not belong together"), report.secondary.cells, facts.secondary, "D")):
             if n != have:
-                return (f"the protection report counts {n} {what} suppressed cell(s) but the "
-                        f"table has {have} with conf_status {flag}; the table and the report do "
-                        "not belong together")
+                return Phrase(text, n=n, have=have, flag=flag)
         return None
 
     def summary(self, report: ProtectionReport) -> str:
@@ -374,8 +425,30 @@ class CellSuppression(DisclosureMethod):
 
     def review(self, report: ProtectionReport) -> dict[str, Any]:
         assert isinstance(report, SuppressionReport)
-        return {"Primary suppressions": report.primary.cells,
-                "Secondary suppressions": report.secondary.cells}
+        p, a = report.parameters, report.audit
+        out: dict[str, Any] = {}
+        if p.min_frequency is not None:
+            out[R_("Threshold (a cell below it is primary-sensitive)")] = p.min_frequency
+        lv = p.protection_level
+        out[R_("Protection level")] = (
+            Phrase(R_("%(value)s%% of the cell's value"), value=f"{lv.value:g}")
+            if lv.kind == "percent" else
+            Phrase(R_("an interval at least %(value)s wide"), value=f"{lv.value:g}"))
+        out[R_("Secondary suppression")] = Word(_REVIEW_SECONDARY.get(p.secondary, p.secondary))
+        out[R_("Primary suppressions")] = report.primary.cells
+        out[R_("Secondary suppressions")] = report.secondary.cells
+        out[R_("Attacker audit")] = (
+            Phrase(R_("passed: no suppressed primary cell can be narrowed below its protection "
+                      "level (%(checked)s cells checked, %(mode)s intervals)"),
+                   checked=a.primary_cells_checked, mode=Word(_REVIEW_MODE.get(a.mode, a.mode)))
+            if a.passed else
+            Phrase(R_("FAILED: %(narrow)s primary cell(s) can be narrowed below their protection "
+                      "level, %(exact)s computed exactly; the table may not be published"),
+                   narrow=a.narrow, exact=a.exact))
+        solver = _solver_in_words(report)
+        if solver is not None:
+            out[R_("Optimiser")] = solver
+        return out
 
     def public_parameters(self, spec: TableSpec) -> dict[str, Any]:
         dis = spec.disclosure

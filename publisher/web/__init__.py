@@ -7,6 +7,7 @@ blueprints ``ui``, ``api`` and ``public``.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from flask import Flask, jsonify, render_template, request, session
@@ -20,7 +21,7 @@ from disclosure.errors import AshyqError
 from disclosure.spec import LANGUAGES
 
 from ..workflow_models import User
-from .common import close_db, db
+from .common import close_db
 
 csrf = CSRFProtect()
 login_manager = LoginManager()
@@ -51,11 +52,18 @@ def _languages() -> list[str]:
 
 def init_app(app: Flask) -> None:
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)
-    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
-    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
-    app.config.setdefault("REMEMBER_COOKIE_HTTPONLY", True)
-    if app.config.get("ENV") == "production":
-        app.config.setdefault("SESSION_COOKIE_SECURE", True)
+    # Flask's own defaults already hold these keys (SAMESITE None, SECURE False), so setdefault
+    # never applied: the cookie flags are set outright (auth.cookie_secure reads COOKIE_SECURE).
+    from .auth import SessionInterface, cookie_secure
+
+    always_secure, secure_on_https = cookie_secure(app.config)
+    app.config.update(
+        SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=always_secure, ASHYQ_COOKIE_SECURE_AUTO=secure_on_https,
+        REMEMBER_COOKIE_HTTPONLY=True, REMEMBER_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_SECURE=always_secure,
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=float(app.config["SESSION_MAX_HOURS"])))
+    app.session_interface = SessionInterface()
     app.config.setdefault("BABEL_DEFAULT_LOCALE", app.config.get("DEFAULT_LANGUAGE", "kk"))
     app.config.setdefault("BABEL_DEFAULT_TIMEZONE", "UTC")
     Babel(app, locale_selector=select_locale)
@@ -67,11 +75,9 @@ def init_app(app: Flask) -> None:
 
     @login_manager.user_loader
     def _load(user_id: str) -> User | None:
-        try:
-            u = db().get(User, int(user_id))
-        except (TypeError, ValueError):
-            return None
-        return u if u is not None and u.is_active else None
+        from .auth import load_user  # a live server-side session of an active user, else None
+
+        return load_user(user_id)
 
     app.teardown_appcontext(close_db)
 
@@ -84,7 +90,19 @@ def init_app(app: Flask) -> None:
     from .ui import bp as ui_bp
 
     app.register_blueprint(ui_bp)
+    from .auth import bp as auth_bp
+
+    app.register_blueprint(auth_bp)
     app.register_blueprint(public_bp)
+    from .public import catalogue_bp  # the catalogue at / and the release calendar
+
+    app.register_blueprint(catalogue_bp)
+    from .requests import bp as requests_bp  # data requests: /requests, /staff/requests
+
+    app.register_blueprint(requests_bp)
+    from .sources import bp as sources_bp  # data sources and privacy budgets (admin)
+
+    app.register_blueprint(sources_bp)
     init_api(app)
 
     @app.before_request
@@ -175,7 +193,7 @@ def _http_message(e: HTTPException) -> str:
         404: _("Not found."),
         405: _("This method is not allowed here."),
         422: _("The request could not be processed."),
-        429: _("Too many attempts; wait a few minutes."),
+        429: _("Too many attempts; wait half a minute and try again."),
     }
     return messages.get(e.code or 500, e.description or e.name)
 

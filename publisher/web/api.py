@@ -31,7 +31,7 @@ from ..workflow_models import (
 from . import present
 from .common import authenticate, db, settings, token_user
 from .exports import audit_csv
-from .jobs import enqueue, progress_of
+from .jobs import enqueue, enqueue_protection, progress_of, protection_of
 
 SECURITY = [{"bearerAuth": []}]
 USERNAME = validate.Regexp(r"^[a-z0-9][a-z0-9_.-]{1,63}$",
@@ -102,6 +102,24 @@ class ReleaseSchema(Schema):
     withdrawn_reason = fields.String(allow_none=True)
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
+    protection = fields.Function(lambda r: _protection_brief(r), allow_none=True, metadata={
+        "type": "object", "nullable": True,
+        "description": "the latest protection job: job_id, status, phase, percent "
+                       "(GET .../protection for the rest)"})
+
+
+def _protection_brief(r: Release) -> dict[str, Any] | None:
+    job = wf.protection_job(db(), r)
+    if job is None:
+        return None
+    return {"job_id": job.id, "status": job.status, "phase": job.phase, "percent": job.percent}
+
+
+class LinkedTableSchema(Schema):
+    spec = fields.Dict(required=True, metadata={"description": "the spec of the linked table "
+                                                               "(a new series)"})
+    table_csv = fields.String(required=True, validate=validate.Length(min=1))
+    table_name = fields.String(load_default="table.csv", validate=validate.Length(min=1, max=255))
 
 
 class ReleaseCreateSchema(Schema):
@@ -116,6 +134,10 @@ class ReleaseCreateSchema(Schema):
                                  validate=validate.Range(min=1, max=2**31 - 1))
     notice = fields.String(load_default=None, allow_none=True,
                            validate=validate.Length(max=wf.MAX_REASON))
+    linked = fields.List(fields.Nested(LinkedTableSchema), load_default=list,
+                         validate=validate.Length(max=10), metadata={
+                             "description": "further tables protected together with this one "
+                                            "(each becomes a release of its own)"})
 
 
 class ReleaseChangeSchema(Schema):
@@ -163,6 +185,27 @@ class ProgressSchema(Schema):
     message = fields.String()
     attempts = fields.Integer()
     url = fields.String(allow_none=True)
+
+
+class ProtectionSchema(Schema):
+    release_id = fields.Integer()
+    state = fields.String()
+    job_id = fields.Integer(allow_none=True)
+    status = fields.String(metadata={"description": "none, pending, running, done, failed, "
+                                                    "cancelled"})
+    phase = fields.String()
+    percent = fields.Integer()
+    cells = fields.Integer(allow_none=True)
+    primaries = fields.Integer(allow_none=True)
+    primaries_left = fields.Integer(allow_none=True)
+    error_code = fields.String(allow_none=True, metadata={
+        "description": "refused, time_limit, memory_limit, cancelled, worker_lost, internal"})
+    error = fields.String(allow_none=True)
+    cancel_requested = fields.Boolean()
+    attempts = fields.Integer()
+    linked = fields.List(fields.Dict())
+    started_at = fields.String(allow_none=True)
+    heartbeat_at = fields.String(allow_none=True)
 
 
 class AuditSchema(Schema):
@@ -300,12 +343,20 @@ def list_releases() -> list[Release]:
 @_errs(blp, 401, 403, 409, 413, 422)
 @authenticated
 def create_release(data: dict[str, Any]) -> Release:
-    """Upload a table and its spec: the release is created and protected (preparers)."""
+    """Upload a table and its spec (preparers): everything the protection would refuse is
+    refused now; the release is created as a draft and its protection job queued (follow it
+    at ``GET /api/releases/{id}/protection``; the release becomes "protected")."""
+    linked = [wf.Pair(t["spec"], wf.Upload(t["table_name"], t["table_csv"].encode("utf-8")))
+              for t in data.get("linked") or []]
     r = wf.create_release(db(), _user(), data["spec"],
                           wf.Upload(data["table_name"], data["table_csv"].encode("utf-8")),
                           settings=settings(), kind=data["kind"],
-                          previous_id=data["previous_id"], notice=data["notice"])
+                          previous_id=data["previous_id"], notice=data["notice"],
+                          linked=linked, defer=True)
+    job = wf.protection_job(db(), r)
     _commit()
+    enqueue_protection(job.id)
+    db().refresh(r)
     return r
 
 
@@ -328,14 +379,56 @@ def get_release(release_id: int) -> Release:
 @_errs(blp, 401, 403, 404, 409, 413, 422)
 @authenticated
 def change_release(data: dict[str, Any], release_id: int) -> Release:
-    """Replace the table and/or spec: re-protects and voids any approval."""
+    """Replace the table and/or spec: checked now, then protected again by a queued job
+    (linked tables with it); voids any approval."""
     r = _release(release_id)
     upload = (wf.Upload(data["table_name"], data["table_csv"].encode("utf-8"))
               if data.get("table_csv") else None)
     wf.change_release(db(), _user(), r, data.get("spec"), upload, settings=settings(),
-                      reason=data.get("reason", ""))
+                      reason=data.get("reason", ""), defer=True)
+    job = wf.protection_job(db(), r)
     _commit()
+    enqueue_protection(job.id)
+    db().refresh(r)
     return r
+
+
+@blp.route("/releases/<int:release_id>/protection", methods=["GET"])
+@blp.response(200, ProtectionSchema)
+@blp.doc(security=SECURITY)
+@_errs(blp, 401, 404)
+@authenticated
+def release_protection(release_id: int) -> dict[str, Any]:
+    """The release's protection job: status, phase, percent, cells, primary cells (left)."""
+    return protection_of(_release(release_id), translate=False)
+
+
+@blp.route("/releases/<int:release_id>/protection/cancel", methods=["POST"])
+@blp.response(200, ProtectionSchema)
+@blp.doc(security=SECURITY)
+@_errs(blp, 401, 403, 404, 409)
+@authenticated
+def cancel_protection(release_id: int) -> dict[str, Any]:
+    """Cancel the protection job (its process is killed); the release stays a draft."""
+    r = _release(release_id)
+    wf.cancel_protection(db(), _user(), r)
+    _commit()
+    return protection_of(r, translate=False)
+
+
+@blp.route("/releases/<int:release_id>/protection/retry", methods=["POST"])
+@blp.response(202, ProtectionSchema)
+@blp.doc(security=SECURITY)
+@_errs(blp, 401, 403, 404, 409)
+@authenticated
+def retry_protection(release_id: int) -> dict[str, Any]:
+    """Queue the protection of a draft again (after a failure, a cancel or a lost worker)."""
+    r = _release(release_id)
+    job = wf.retry_protection(db(), _user(), r)
+    _commit()
+    enqueue_protection(job.id)
+    db().refresh(r)
+    return protection_of(r, translate=False)
 
 
 def _action(name: str, fn: Any, schema: type[Schema], arg: str, doc: str) -> None:
@@ -496,6 +589,9 @@ def create_user(data: dict[str, Any]) -> dict[str, Any]:
         raise wf.Forbidden("only administrators can create users")
     if db().scalar(select(User.id).where(User.username == data["username"])):
         raise wf.Conflict(f"the user name {data['username']!r} is taken")
+    from ..security_models import password_problem  # refuses (422) a weak or common password
+
+    password_problem(data["password"], data["username"], int(settings()["PASSWORD_MIN_LENGTH"]))
     u = User(username=data["username"], display_name=data["display_name"], password_hash="",
              active=True)
     u.set_password(data["password"])

@@ -58,7 +58,12 @@ class ReleaseForm(FlaskForm):
                           validators=[FileAllowed(["yaml", "yml", "json"], _l("YAML or JSON only"))])
     kind = SelectField(_l("Kind of release"), choices=[], default="initial")
     previous_id = SelectField(_l("Version it replaces"), choices=[], validate_choice=False)
-    notice = TextAreaField(_l("Notice (required for a correction)"), validators=[Optional(), REASON])
+    notice = TextAreaField(_l("Notice in the default language (required for a correction)"),
+                           validators=[Optional(), REASON])
+    # the same notice in the other languages (optional; shown for the non-default ones)
+    notice_kk = TextAreaField(_l("Notice in Kazakh"), validators=[Optional(), REASON])
+    notice_ru = TextAreaField(_l("Notice in Russian"), validators=[Optional(), REASON])
+    notice_en = TextAreaField(_l("Notice in English"), validators=[Optional(), REASON])
     # the spec in a form
     series = StringField(_l("Series id"), validators=[
         Optional(), Regexp(r"^[a-z0-9][a-z0-9_-]{0,99}$", message=_l("a-z, 0-9, - and _ only"))])

@@ -25,7 +25,7 @@ from flask import (
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_required
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -34,7 +34,7 @@ from disclosure.errors import AshyqError
 from disclosure.methods import methods
 
 from .. import workflow as wf
-from ..workflow_models import PUBLISHED, ROLES, ApiToken, Release, User, utcnow
+from ..workflow_models import PUBLISHED, ROLES, ApiToken, Release, User, as_utc, utcnow
 from . import labels, present
 from .common import authenticate, db, localized, settings
 from .exports import audit_csv
@@ -53,7 +53,15 @@ from .forms import (
     read_spec_upload,
     spec_from_form,
 )
-from .jobs import enqueue, progress_of
+from .jobs import (
+    PROTECT_ERROR,
+    PROTECT_PHASE,
+    PROTECT_STATUS,
+    enqueue,
+    enqueue_protection,
+    progress_of,
+    protection_of,
+)
 
 bp = Blueprint("ui", __name__, template_folder="templates", static_folder="static",
                static_url_path="/ui-static")
@@ -72,6 +80,8 @@ def step_label(step: str | None) -> str:
 @bp.app_context_processor
 def _helpers() -> dict[str, Any]:
     return {"labels": labels, "t": labels.t, "step_label": step_label,
+            "protect_reason": lambda p: protect_reason(p), "protect_status": PROTECT_STATUS,
+            "protect_phase": PROTECT_PHASE,
             "empty_form": EmptyForm(formdata=None)}
 
 
@@ -91,6 +101,14 @@ def role_required(*roles: str):  # noqa: ANN201
     return deco
 
 
+def _visible_release(release_id: int) -> Release:
+    """The release if the signed-in user may see it, else 404 (no existence leak)."""
+    try:
+        return wf.get_release(db(), current_user, release_id)
+    except wf.NotFound:
+        abort(404)
+
+
 def _refusal(e: Exception) -> None:
     flash(_("Refused: %(reason)s", reason=localized(e)), "error")
 
@@ -107,40 +125,43 @@ def _form_errors(form: Any) -> None:
 
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Any:
+    from .auth import retry_after, safe_next, sign_in
+
     form = LoginForm()
-    status = 200
+    status, headers = 200, {}
     if form.validate_on_submit():
         user, why = authenticate(db(), form.username.data, form.password.data)
         if user is not None:
             session.pop("_flashes", None)
-            login_user(user)
-            nxt = request.args.get("next", "")
-            if not nxt.startswith("/") or nxt.startswith("//"):
-                nxt = url_for("ui.dashboard")
-            return redirect(nxt)
+            sign_in(user)
+            return redirect(safe_next(request.args.get("next")) or url_for("ui.dashboard"))
         if why == "rate_limited":
-            flash(_("Too many wrong passwords. Wait 15 minutes and try again."), "error")
-            status = 429
+            wait = retry_after()
+            flash(_("Too many wrong passwords for this account or from this address. "
+                    "Wait %(n)s seconds and try again.", n=wait), "error")
+            status, headers = 429, {"Retry-After": str(wait)}
         else:
             flash(_("Wrong user name or password."), "error")
             status = 401
     elif request.method == "POST":
         _form_errors(form)
         status = 400
-    return render_template("login.html", form=form), status
+    return render_template("login.html", form=form), status, headers
 
 
 @bp.route("/logout", methods=["POST"])
 def logout() -> Any:
+    from .auth import sign_out
+
     form = EmptyForm()
     if form.validate_on_submit():
-        logout_user()
+        sign_out()  # the server-side session ends: the old cookie no longer signs in
     return redirect(url_for("ui.login"))
 
 
 # -- releases --------------------------------------------------------------------------------------
 
-@bp.route("/")
+@bp.route("/dashboard")
 @login_required
 def dashboard() -> Any:
     releases = wf.visible_releases(db(), current_user)
@@ -179,54 +200,135 @@ def _release_form() -> ReleaseForm:
 
 
 def _upload(field: Any) -> wf.Upload | None:
-    f = field.data
+    f = field.data if hasattr(field, "data") else field
     if f is None or not getattr(f, "filename", ""):
         return None
     return wf.Upload(f.filename, f.read())
+
+
+def _form_uploads(form: ReleaseForm) -> dict[str, wf.Upload | None]:
+    """The form's files by field: each chosen now, else the one held from a refused attempt
+    (``held_<field>``: a token of the user's :class:`HeldUpload`)."""
+    files: dict[str, Any] = {"table": form.table, "spec_file": form.spec_file}
+    for i in range(LINK_SLOTS):
+        for kind in ("spec", "table"):
+            files[f"link_{kind}_{i}"] = request.files.get(f"link_{kind}_{i}")
+    out: dict[str, wf.Upload | None] = {}
+    for name, field in files.items():
+        up = _upload(field) if field is not None else None
+        if up is None:
+            up = wf.held_upload(db(), current_user, request.form.get(f"held_{name}", ""))
+        out[name] = up
+    return out
+
+
+def _held_token(name: str, up: wf.Upload) -> str | None:
+    """The token the form sent for ``name`` if ``up`` is that held file (not a new one)."""
+    token = request.form.get(f"held_{name}", "")
+    return token if getattr(up, "held", None) == token and token else None
+
+
+#: linked tables the new-release form offers (besides the main one)
+LINK_SLOTS = 4
+
+
+def _linked_pairs(uploads: dict[str, wf.Upload | None]) -> list[wf.Pair]:
+    pairs = []
+    for i in range(LINK_SLOTS):
+        spec_up, table_up = uploads.get(f"link_spec_{i}"), uploads.get(f"link_table_{i}")
+        if spec_up is None and table_up is None:
+            continue
+        if spec_up is None or table_up is None:
+            raise SpecFormError(_("Linked table %(n)s: choose both its spec file and its table "
+                                  "file.", n=i + 1))
+        pairs.append(wf.Pair(read_spec_upload(spec_up.name, spec_up.data), table_up))
+    return pairs
 
 
 @bp.route("/releases/new", methods=["GET", "POST"])
 @role_required("preparer")
 def new_release() -> Any:
     form = _release_form()
+    held: dict[str, tuple[str, str]] = {}
     if request.method == "GET" and request.args.get("previous"):
         form.previous_id.data = request.args["previous"]
         form.kind.data = request.args.get("kind", "revision")
+        held = _previous_spec(request.args["previous"])
     if form.validate_on_submit():
+        uploads = _form_uploads(form)
         try:
-            table = _upload(form.table)
+            table = uploads["table"]
             if table is None:
                 raise SpecFormError(_("Choose the table file."))
-            spec_up = _upload(form.spec_file)
+            spec_up = uploads["spec_file"]
             spec = (read_spec_upload(spec_up.name, spec_up.data) if spec_up is not None
                     else spec_from_form(form))
             prev = int(form.previous_id.data) if form.previous_id.data else None
+            default = str(settings().get("DEFAULT_LANGUAGE") or "kk")
+            notices = {lg: getattr(form, f"notice_{lg}").data or "" for lg in ("kk", "ru", "en")
+                       if lg != default and hasattr(form, f"notice_{lg}")}
             r = wf.create_release(db(), current_user, spec, table, settings=settings(),
                                   kind=form.kind.data, previous_id=prev,
-                                  notice=form.notice.data)
+                                  notice=form.notice.data, linked=_linked_pairs(uploads),
+                                  notices=notices or None, defer=True)
+            job = wf.protection_job(db(), r)
+            wf.drop_held(db(), current_user, [request.form.get(f"held_{k}", "") for k in uploads])
             db().commit()
-            flash(_("The table was protected. Check the result, then submit it for review."),
-                  "ok")
+            enqueue_protection(job.id)
+            flash(_("The table was checked and its protection has started. This page shows "
+                    "its progress; then check the result and submit it for review."), "ok")
             return redirect(url_for("ui.release", release_id=r.id))
         except AshyqError as e:
             db().rollback()
             _refusal(e)
+            held = _hold(uploads)
         except IntegrityError:
             db().rollback()
             flash(_("Refused: %(reason)s", reason=_("this version exists already")), "error")
+            held = _hold(uploads)
     elif request.method == "POST":
         _form_errors(form)
-    return render_template("new_release.html", form=form), (422 if request.method == "POST"
-                                                            else 200)
+    return render_template("new_release.html", form=form, held=held, link_slots=LINK_SLOTS), \
+        (422 if request.method == "POST" else 200)
+
+
+def _previous_spec(previous: str) -> dict[str, tuple[str, str]]:
+    """The spec of the version a revision or correction replaces, held as the form's spec file
+    (so the preparer changes what changed instead of typing it again)."""
+    import yaml
+
+    try:
+        prev = wf.get_release(db(), current_user, int(previous))
+    except (ValueError, wf.WorkflowError):
+        return {}
+    data = yaml.safe_dump(dict(prev.spec or {}), allow_unicode=True, sort_keys=False)
+    name = f"{prev.series}-{prev.version}.yaml"
+    token = wf.hold_upload(db(), current_user, wf.Upload(name, data.encode("utf-8")))
+    db().commit()
+    return {"spec_file": (token, name)}
+
+
+def _hold(uploads: dict[str, wf.Upload | None]) -> dict[str, tuple[str, str]]:
+    """Keep the files of a refused form for its user: field -> (token, file name)."""
+    out = {}
+    for name, up in uploads.items():
+        if up is not None:
+            token = _held_token(name, up) or wf.hold_upload(db(), current_user, up)
+            out[name] = (token, up.name)
+    db().commit()
+    return out
 
 
 @bp.route("/releases/<int:release_id>")
 @login_required
 def release(release_id: int) -> Any:
-    try:
-        r = wf.get_release(db(), current_user, release_id)
-    except wf.NotFound:
-        abort(404)
+    from ..settings import office_timezone
+    from .review import line_in_language
+    from .review import review as review_of
+
+    office = office_timezone(settings())
+
+    r = _visible_release(release_id)
     wf.log_pre_release_access(db(), current_user, r, "ui:review")
     db().commit()
     only_suppressed = request.args.get("suppressed") == "1"
@@ -239,12 +341,14 @@ def release(release_id: int) -> Any:
         "codelabels": present.code_labels(r, lang()),
         "dimtitles": {d: present.dim_title(r, d, lang()) for d in present.dimension_names(r)},
         "summary": present.report_summary(wf.safe_report(r.report)),
+        "review": review_of(r, wf.safe_report(r.report), lang()),
         "downloads": [f.label for f in formats()],
         "moe": present.moe_summary(r),
         "report_json": present.report_json(wf.safe_report(r.report)),
         "chart": present.chart_svg(r, lang(), suppressed_label=_("suppressed")),
         "diff": present.diff(r.previous, r),
         "progress": progress_of(r),
+        "protection": protection_of(r), "protect_form": EmptyForm(),
         "audit": list(wf.audit_rows(db(), r.id)),
         "is_contributor": current_user.id in contributors,
         "can_view_raw": wf.can_view_raw(db(), current_user, r),
@@ -252,6 +356,8 @@ def release(release_id: int) -> Any:
                         and current_user.id not in contributors),
         "comment_form": CommentForm(), "reason_form": ReasonForm(),
         "schedule_form": ScheduleForm(),
+        "office_zone": office.key, "in_language": line_in_language,
+        "office_time": lambda t: as_utc(t).astimezone(office).strftime("%Y-%m-%d %H:%M"),
     }
     return render_template("release.html", **ctx)
 
@@ -260,10 +366,7 @@ def release(release_id: int) -> Any:
 @login_required
 def release_upload(release_id: int) -> Any:
     """The uploaded (raw) table, for its contributors, approver(s) and administrators; audited."""
-    try:
-        r = wf.get_release(db(), current_user, release_id)
-    except wf.NotFound:
-        abort(404)
+    r = _visible_release(release_id)
     try:
         name, data = wf.raw_upload(db(), current_user, r, "ui:upload")
     except wf.Forbidden:
@@ -277,15 +380,65 @@ def release_upload(release_id: int) -> Any:
 @bp.route("/releases/<int:release_id>/progress.json")
 @login_required
 def release_progress(release_id: int) -> Any:
-    try:
-        r = wf.get_release(db(), current_user, release_id)
-    except wf.NotFound:
-        abort(404)
+    r = _visible_release(release_id)
     p = progress_of(r)
     p["status_label"] = labels.t(labels.JOB, p["status"])
     p["step_label"] = step_label(p["step"])
     p["state_label"] = labels.t(labels.STATE, p["state"])
     return jsonify(p)
+
+
+@bp.route("/releases/<int:release_id>/protection.json")
+@login_required
+def release_protection(release_id: int) -> Any:
+    """The protection job's progress (the release page's progress bar polls it)."""
+    r = _visible_release(release_id)
+    p = protection_of(r)
+    p["status_label"] = labels.t(PROTECT_STATUS, p["status"])
+    p["phase_label"] = labels.t(PROTECT_PHASE, p["phase"])
+    p["state_label"] = labels.t(labels.STATE, p["state"])
+    p["reason"] = protect_reason(p)
+    resp = jsonify(p)
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+def protect_reason(p: dict[str, Any]) -> str:
+    """Why a protection job did not finish, in the reader's language."""
+    code = p.get("error_code")
+    if not code:
+        return ""
+    if code in ("refused", "time_limit", "memory_limit", "internal") and p.get("error"):
+        return str(p["error"])
+    return labels.t(PROTECT_ERROR, code)
+
+
+@bp.route("/releases/<int:release_id>/protection/<string:action>", methods=["POST"])
+@role_required("preparer", "admin")
+def protection_action(release_id: int, action: str) -> Any:
+    """Cancel the protection job, or queue the protection of a draft again."""
+    if action not in ("cancel", "retry"):
+        abort(404)
+    r = _visible_release(release_id)
+    back = redirect(url_for("ui.release", release_id=release_id))
+    form = EmptyForm()
+    if not form.validate_on_submit():
+        _form_errors(form)
+        return back
+    try:
+        if action == "cancel":
+            wf.cancel_protection(db(), current_user, r)
+            db().commit()
+            flash(_("The protection is being cancelled; the release stays a draft."), "ok")
+        else:
+            job = wf.retry_protection(db(), current_user, r)
+            db().commit()
+            enqueue_protection(job.id)
+            flash(_("The protection was queued again."), "ok")
+    except wf.WorkflowError as e:
+        db().rollback()
+        _refusal(e)
+    return back
 
 
 ACTIONS: dict[str, tuple[Any, type, str]] = {
@@ -307,10 +460,7 @@ DONE = {
 def release_action(release_id: int, action: str) -> Any:
     if action not in ACTIONS and action not in ("schedule", "retry"):
         abort(404)
-    try:
-        r = wf.get_release(db(), current_user, release_id)
-    except wf.NotFound:
-        abort(404)
+    r = _visible_release(release_id)
     back = redirect(url_for("ui.release", release_id=release_id))
     if action == "retry":
         form = CommentForm()
@@ -332,8 +482,11 @@ def release_action(release_id: int, action: str) -> Any:
         if not form.validate_on_submit():
             _form_errors(form)
             return back
+        from ..settings import office_timezone
+
+        office = office_timezone(settings())  # entered in the office's time zone, stored UTC
         when = form.embargo_at.data
-        when = when.replace(tzinfo=UTC) if when else utcnow()
+        when = when.replace(tzinfo=office).astimezone(UTC) if when else utcnow()
         try:
             wf.schedule(db(), current_user, r, when, form.reason.data or "")
             db().commit()
@@ -342,7 +495,8 @@ def release_action(release_id: int, action: str) -> Any:
             _refusal(e)
             return back
         enqueue(r.id, when)
-        flash(_("Scheduled for %(when)s UTC.", when=when.strftime("%Y-%m-%d %H:%M")), "ok")
+        flash(_("Scheduled for %(when)s (%(zone)s).", zone=office.key,
+                when=when.astimezone(office).strftime("%Y-%m-%d %H:%M")), "ok")
         return back
     fn, form_cls, field = ACTIONS[action]
     form = form_cls()
@@ -365,10 +519,7 @@ def release_action(release_id: int, action: str) -> Any:
 @bp.route("/releases/<int:release_id>/change", methods=["GET", "POST"])
 @role_required("preparer")
 def change(release_id: int) -> Any:
-    try:
-        r = wf.get_release(db(), current_user, release_id)
-    except wf.NotFound:
-        abort(404)
+    r = _visible_release(release_id)
     form = ChangeForm()
     if form.validate_on_submit():
         try:
@@ -376,9 +527,12 @@ def change(release_id: int) -> Any:
             spec_up = _upload(form.spec_file)
             spec = read_spec_upload(spec_up.name, spec_up.data) if spec_up else None
             wf.change_release(db(), current_user, r, spec, table, settings=settings(),
-                              reason=form.reason.data or "")
+                              reason=form.reason.data or "", defer=True)
+            job = wf.protection_job(db(), r)
             db().commit()
-            flash(_("The table was protected again. Any approval was voided."), "ok")
+            enqueue_protection(job.id)
+            flash(_("The new content was checked and its protection has started. Any approval "
+                    "was voided."), "ok")
             return redirect(url_for("ui.release", release_id=r.id))
         except AshyqError as e:
             db().rollback()
@@ -412,8 +566,9 @@ def account() -> Any:
             db().commit()
             return redirect(url_for("ui.account"))
         _form_errors(lang_form)
-    tokens = db().scalars(select(ApiToken).where(ApiToken.user_id == current_user.id,
-                                                 ApiToken.revoked_at.is_(None))).all()
+    from .auth import live_tokens
+
+    tokens = live_tokens([current_user.id]).get(current_user.id, [])
     return render_template("account.html", token_form=token_form, lang_form=lang_form,
                            tokens=tokens, new_token=new_token)
 
@@ -425,8 +580,9 @@ def revoke_token(token_id: int) -> Any:
     tok = db().get(ApiToken, token_id) if 0 < token_id < 2**31 else None
     if not form.validate_on_submit() or tok is None or tok.user_id != current_user.id:
         abort(404)
-    tok.revoked_at = utcnow()
-    wf.audit(db(), current_user, "token_revoked", detail={"prefix": tok.prefix})
+    from ..security_models import revoke_token as revoke
+
+    revoke(db(), current_user, tok)
     db().commit()
     return redirect(url_for("ui.account"))
 
@@ -436,8 +592,19 @@ def revoke_token(token_id: int) -> Any:
 def users() -> Any:
     form = UserForm()
     form.roles.choices = [(r, str(labels.ROLE[r])) for r in ROLES]
+    from ..security_models import PasswordRejected, password_problem
+    from .auth import live_tokens
+
     if form.validate_on_submit():
-        if db().scalar(select(User.id).where(User.username == form.username.data)):
+        try:
+            password_problem(form.password.data, form.username.data,
+                             int(settings()["PASSWORD_MIN_LENGTH"]))
+            weak = None
+        except PasswordRejected as e:
+            weak = e
+        if weak is not None:
+            _refusal(weak)
+        elif db().scalar(select(User.id).where(User.username == form.username.data)):
             flash(_("Refused: %(reason)s", reason=_("the user name is taken")), "error")
         else:
             u = User(username=form.username.data, display_name=form.display_name.data or "",
@@ -454,7 +621,7 @@ def users() -> Any:
     elif request.method == "POST":
         _form_errors(form)
     all_users = db().scalars(select(User).order_by(User.username)).all()
-    return render_template("users.html", form=form, users=all_users)
+    return render_template("users.html", form=form, users=all_users, tokens=live_tokens())
 
 
 @bp.route("/admin/audit")

@@ -2,7 +2,7 @@
 # Test setup hook (sourced by scripts/test.sh): install the JavaScript v1 data-package validator
 # (npm `datapackage` 1.1.10) and the JSON-stat Toolkit (npm `jsonstat-toolkit` 2.2.2), pinned by
 # tests/datapackages/js/package-lock.json and used as second opinions
-# by tests/datapackages. Idempotent: `npm ci` runs only when node_modules is missing or
+# by tests/datapackages, and axe-core (tests/browser/js) for the accessibility checks. Idempotent: `npm ci` runs only when node_modules is missing or
 # older than the lock file. Installs Debian's nodejs/npm when node is missing.
 # Exports ASHYQ_DP_JS_VALIDATOR (path of validate.js) when the validator is ready. Also installs
 # python-calamine into .venv when missing (second XLSX reader of the tests).
@@ -20,6 +20,12 @@ _ashyq_dpjs() {
     (cd "$js" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) || return 1
   fi
   export ASHYQ_DP_JS_VALIDATOR="$js/validate.js"
+  # axe-core for the accessibility checks of the browser tests (pinned in tests/browser/js)
+  local axe="$root/tests/browser/js"
+  if [[ -f "$axe/package-lock.json" && ( ! -d "$axe/node_modules/axe-core" || "$axe/package-lock.json" -nt "$axe/node_modules/.package-lock.json" ) ]]; then
+    echo "test-setup: npm ci in tests/browser/js" >&2
+    (cd "$axe" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) || return 1
+  fi
   # A second, independent XLSX reader (Rust calamine) for tests/datapackages, until pyproject's
   # dev extras list it.
   if [[ -x "$root/.venv/bin/python" ]] && ! "$root/.venv/bin/python" -c "import python_calamine" 2>/dev/null; then

@@ -11,6 +11,7 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from dp_helpers import PUBLISHER, ROOT, TITLE, make_spec, protected_frame
 
@@ -143,6 +144,35 @@ def test_sdmx_time_period_from_a_year_dimension_and_from_the_reference_period(bu
     res2 = build(spec2, csv2, name="p2")
     rows = _rows(res2.path / "downloads" / f"{spec2.id}.sdmx.csv")
     assert {r["TIME_PERIOD"] for r in rows} == {"2023"}
+
+
+def test_sdmx_json_read_back_by_sdmx1(build, tmp_path):
+    """SDMX-JSON 1.0: sdmx1 reads every cell, its value (none where suppressed), OBS_STATUS,
+    CONF_STATUS, UNIT_MEASURE and TIME_PERIOD from the reference period; codes as in the CSV."""
+    sdmx = pytest.importorskip("sdmx", reason="sdmx1 is a dev dependency (pyproject [dev])")
+    spec = make_spec(reference_period="2024")
+    p = tmp_path / "p.csv"
+    protected_frame(spec).to_csv(p, index=False)
+    res = build(spec, p)
+    path = res.path / "downloads" / f"{spec.id}.sdmx.json"
+    msg = sdmx.read_sdmx(path)
+    df = sdmx.to_pandas(msg, attributes="o").reset_index()
+    data = {(r["region"], r["sex"]): r for r in _rows(res.path / "data" / f"{spec.id}.csv")}
+    assert len(df) == len(data)
+    for _, o in df.iterrows():
+        src = data[(o["REGION"], o["SEX"])]
+        assert o["TIME_PERIOD"] == "2024" and o["UNIT_MEASURE"] == "PS"
+        assert (o["OBS_STATUS"], o["CONF_STATUS"]) == (src["obs_status"], src["conf_status"])
+        if src["conf_status"] == "F":
+            assert o["value"] == int(src["obs_value"])
+        else:
+            assert src["obs_value"] == "" and pd.isna(o["value"])
+    raw = json.loads(path.read_text("utf-8"))
+    region = raw["structure"]["dimensions"]["observation"][0]
+    total = next(v for v in region["values"] if v["id"] == "_T")
+    assert set(total["names"]) == {"kk", "ru", "en"} and total["names"]["en"] == "Total"
+    r = {x["path"]: x for x in res.descriptor["resources"]}[f"downloads/{spec.id}.sdmx.json"]
+    assert r["mediatype"].startswith("application/vnd.sdmx.data+json")
 
 
 # --------------------------------------------------------------- PC-Axis

@@ -107,7 +107,19 @@ def test_biblatex_escapes_special_characters(build, spec, protected_csv):
 
 # --------------------------------------------------------------- XLSX
 
-def test_xlsx_read_back_labels_and_flags(build, spec, protected_csv):
+def _crosstab(ws) -> tuple[list, dict[tuple[str, str], object]]:  # noqa: ANN001
+    """(header row, {(region label, sex label): value}) of the test table's crosstab sheet."""
+    header = [c.value for c in ws[4]]
+    out: dict[tuple[str, str], object] = {}
+    for row in ws.iter_rows(min_row=6, values_only=True):
+        if row[0] is None or all(v is None for v in row[1:]):
+            break
+        for j, v in enumerate(row[1:], start=1):
+            out[(row[0].strip(), header[j])] = v
+    return header, out
+
+
+def test_xlsx_read_back_crosstab_labels_and_symbols(build, spec, protected_csv):
     res = build(spec, protected_csv)
     data = {(r["region"], r["sex"]): r for r in _rows(res.path / "data" / f"{spec.id}.csv")}
     for lg, total, female, region in (("en", "Total", "Female", "Almaty district"),
@@ -116,22 +128,32 @@ def test_xlsx_read_back_labels_and_flags(build, spec, protected_csv):
         wb = load_workbook(res.path / "downloads" / f"{spec.id}-{lg}.xlsx")
         ws = wb.worksheets[0]
         assert ws.cell(1, 1).value == TITLE[lg]
-        assert ws.cell(2, 1).value == res.descriptor["x_citation"]["text"][lg]
-        header = [c.value for c in ws[4]]
-        assert header[-3:-1] == ["obs_status", "conf_status"]
-        rows = list(ws.iter_rows(min_row=5, values_only=True))
-        assert len(rows) == len(data) == 18
-        labels = {r[1] for r in rows} | {r[3] for r in rows}
-        assert {total, female, region} <= labels
-        for r in rows:
-            code_region, code_sex, value, obs, conf, meaning = r[0], r[2], r[4], r[5], r[6], r[7]
-            src = data[(code_region, code_sex)]
-            assert (obs, conf) == (src["obs_status"], src["conf_status"])
-            if conf == "F":
-                assert value == int(src["obs_value"])
+        header, cells = _crosstab(ws)
+        # sex (the smaller dimension) across, region down; totals named
+        assert header[1:] == [total, female, {"en": "Male", "ru": "Мужчины",
+                                              "kk": "Ерлер"}[lg]]
+        assert header[0] == {"en": "Sex", "ru": "Пол", "kk": "Жынысы"}[lg]
+        assert ws.cell(5, 1).value == {"en": "Region", "ru": "Регион", "kk": "Өңір"}[lg]
+        assert len(cells) == len(data) == 18
+        assert (region, female) in cells
+        label = {}
+        for dim in ("region", "sex"):
+            rows = _rows(res.path / "codelists" / f"{dim}.csv")
+            label[dim] = {r["code"]: r[f"label_{lg}"] for r in rows}
+        for (code_region, code_sex), src in data.items():
+            v = cells[(label["region"][code_region], label["sex"][code_sex])]
+            if src["conf_status"] == "F":
+                assert v == int(src["obs_value"])
             else:
-                assert value is None and meaning
-        notes = wb.worksheets[1]
+                assert v == "x"
+        texts = [c.value for row in ws.iter_rows() for c in row if isinstance(c.value, str)]
+        assert any(t.startswith("x — ") for t in texts)  # the footnote for the symbol
+        assert res.descriptor["x_citation"]["text"][lg] in " ".join(texts)
+        # printed: header rows and label column repeated, fit to the page width, A4
+        assert ws.print_title_rows == "$4:$5" and ws.print_title_cols == "$A:$A"
+        assert ws.page_setup.fitToWidth in (1, "1") and ws.page_setup.paperSize in (9, "9")
+        assert ws.freeze_panes == "B6"
+        notes = wb.worksheets[-1]
         texts = [c.value for c in notes["B"]]
         assert res.descriptor["x_method"]["text"][lg] in texts
 
@@ -179,13 +201,11 @@ def test_xlsx_read_by_a_second_reader(tmp_path, build, spec, protected_csv):
     assert wb.sheet_names == ["Данные", "Методология"]
     rows = wb.get_sheet_by_index(0).to_python()
     assert rows[0][0] == TITLE["ru"]
-    assert rows[3][:2] == ["Регион (код)", "Регион"]
-    body = rows[4:]
-    assert len(body) == len(data)
-    for r in body:
-        src = data[(r[0], r[2])]
-        assert (r[5], r[6]) == (src["obs_status"], src["conf_status"])
-        assert r[4] == ("" if src["conf_status"] != "F" else float(src["obs_value"]))
+    assert rows[3][1] == "Всего" and rows[4][0] == "Регион"
+    body = [r for r in rows[5:] if r[0] != "" and any(v != "" for v in r[1:])]
+    assert len(body) * 3 == len(data)
+    suppressed = sum(1 for r in body for v in r[1:4] if v == "x")
+    assert suppressed == sum(1 for x in data.values() if x["conf_status"] != "F")
     # Formula-looking text is read back as that text.
     payload = "=cmd|' /C calc'!A0"
     evil = make_spec(title={"kk": "Көші-қон", "ru": payload, "en": "Migration"})
@@ -332,7 +352,13 @@ def test_noise_table_package(tmp_path, build):
     assert len(js["extension"]["obs_moe"]) == len(js["value"])
     assert set(js["extension"]["obs_moe"]) == {4, 7}
     wb = load_workbook(res.path / "downloads" / f"{spec.id}-en.xlsx")
-    assert "obs_moe" in [c.value for c in wb.worksheets[0][4]]
+    # the margins of error get their own crosstab sheet, named by the column's title
+    assert len(wb.worksheets) == 3
+    moe = wb.worksheets[1]
+    assert "95" in moe.title or "margin" in moe.title.lower(), moe.title
+    moes = {v for row in moe.iter_rows(min_row=6, values_only=True) for v in row[1:]
+            if isinstance(v, int | float)}
+    assert moes == {4, 7}
 
 
 def test_noise_table_from_seeded_sampler_says_it_is_not_private(tmp_path, build):

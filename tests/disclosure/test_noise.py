@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import math
 
@@ -372,3 +373,18 @@ def test_projection_meets_margins_and_is_nonnegative():
         q[j, l_, 0] += t
         if (q >= 0).all() and i != j and k != l_:
             assert np.sum((q - x) ** 2) >= base - 1e-6
+
+
+def test_default_margins_share_follows_the_square_root_of_their_cells():
+    """The default 20 % for the margins is split by sqrt(number of cells of each level): a level
+    with four times the cells gets twice the share; the code lists decide, never the counts."""
+    table = sparse_table(noise_spec())
+    shares = dict(allocation(table))
+    groups = {g.name: len(g.codes) for g in est.marginal_groups(table.hierarchies)}
+    assert math.isclose(shares["inner"], 0.75) and math.isclose(shares["total"], 0.05)
+    assert math.isclose(sum(shares[g] for g in groups), 0.20)
+    for a, b in itertools.combinations(groups, 2):
+        assert math.isclose(shares[a] / shares[b], math.sqrt(groups[a] / groups[b]))
+    doubled = sparse_table(noise_spec())
+    doubled.values[:] = doubled.values * 2
+    assert dict(allocation(doubled)) == shares

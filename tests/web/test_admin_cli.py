@@ -29,7 +29,7 @@ def test_create_admin_users_tokens_and_export(tmp_path, monkeypatch):
                ).exit_code != 0  # exists
     monkeypatch.setenv("SHORT", "short")
     r = run(main, ["create-user", "bob", "--role", "preparer", "--password-env", "SHORT"])
-    assert r.exit_code != 0 and "10 characters" in r.output
+    assert r.exit_code != 0 and "12 characters" in r.output
     r = run(main, ["create-user", "Bad Name", "--role", "preparer", "--password-env", "PW"])
     assert r.exit_code != 0
     r = run(main, ["create-token", "ann"])

@@ -444,3 +444,16 @@ def test_migration_scrubs_raw_figures_and_plain_hashes_stored_before(db_url):
     rep = json.loads(rep) if isinstance(rep, str) else rep
     _no_raw_figures(rep)
     assert rep["by_dimension"]["sex"] == [{"level": 0, "primary": 1}] and digest == ""
+
+
+def test_answers_never_carry_a_width_derived_from_a_raw_value() -> None:
+    """Under a percent protection level a primary's required width is p % of its raw value:
+    safe_report (every API answer, the review page, exports) drops it."""
+    from publisher.workflow import safe_report
+
+    report = {"audit": {"intervals": [{"cell": {"region": "R01D02"}, "lower": 0, "upper": 9,
+                                       "width": 9, "required_width": 0.6}]},
+              "suppressed": {"cells": 4, "value": 11}}
+    out = safe_report(report)
+    assert "required_width" not in out["audit"]["intervals"][0]
+    assert out["audit"]["intervals"][0]["width"] == 9 and "value" not in out["suppressed"]

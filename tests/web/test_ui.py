@@ -50,23 +50,29 @@ def _upload(client, spec=SPEC, table=TABLE, name="table.csv"):
 
 def test_sign_in_and_out(app):
     c = client(app)
-    assert c.get("/").status_code == 302
+    assert c.get("/dashboard").status_code == 302
     r = login(c, "prep")
-    assert r.status_code == 302 and r.headers["Location"].endswith("/")
-    assert "prep" in c.get("/").get_data(as_text=True)
-    c.post("/logout", data={"csrf_token": csrf(c, "/")})
-    assert c.get("/").status_code == 302
+    assert r.status_code == 302 and r.headers["Location"].endswith("/dashboard")
+    assert "prep" in c.get("/dashboard").get_data(as_text=True)
+    c.post("/logout", data={"csrf_token": csrf(c, "/dashboard")})
+    assert c.get("/dashboard").status_code == 302
 
 
 def test_wrong_password_is_rate_limited(app):
+    # 3 free failures, then a doubling back-off (1 s after the 4th): never a lock-out
+    # (tests/web/test_security.py has the rest).
+    import time
+
     c = client(app)
-    for _ in range(5):
+    for _ in range(4):
         r = c.post("/login", data={"username": "appr", "password": "nope-nope-nope",
                                    "csrf_token": csrf(c)})
         assert r.status_code == 401
-    r = login(c, "appr")  # right password, but blocked now
-    assert r.status_code == 429
-    assert c.get("/").status_code == 302
+    r = login(c, "appr")  # right password, but too soon
+    assert r.status_code == 429 and 1 <= int(r.headers["Retry-After"]) <= 30
+    assert c.get("/dashboard").status_code == 302
+    time.sleep(int(r.headers["Retry-After"]) + 0.1)
+    assert login(c, "appr").status_code == 302  # after the short wait the right one works
 
 
 def test_forged_csrf_token_is_refused(app):
@@ -139,7 +145,7 @@ def test_preparer_cannot_approve_via_the_form(app, store, users):
         assert s.get(Release, rid).state == "submitted"
     c2 = client(app)
     login(c2, "prep2")
-    r = c2.post(f"/releases/{rid}/approve", data={"csrf_token": csrf(c2, "/")},
+    r = c2.post(f"/releases/{rid}/approve", data={"csrf_token": csrf(c2, "/dashboard")},
                 follow_redirects=True)
     assert "needs the role approver" in r.get_data(as_text=True)
 
@@ -152,7 +158,7 @@ def test_someone_elses_draft_page_is_404(app, users):
     login(c2, "prep2")
     assert c2.get(f"/releases/{rid}").status_code == 404
     assert c2.get(f"/releases/{rid}/progress.json").status_code == 404
-    r = c2.post(f"/releases/{rid}/submit", data={"csrf_token": csrf(c2, "/")})
+    r = c2.post(f"/releases/{rid}/submit", data={"csrf_token": csrf(c2, "/dashboard")})
     assert r.status_code == 404
 
 
@@ -173,7 +179,7 @@ def test_review_flow_through_the_ui(app, store):
                                             "comment": "please review"})
     a = client(app)
     login(a, "appr")
-    todo = a.get("/").get_data(as_text=True)
+    todo = a.get("/dashboard").get_data(as_text=True)
     assert 'id="todo"' in todo and "review it" in todo
     page = a.get(f"/releases/{rid}").get_data(as_text=True)
     assert 'id="approve-release"' in page
@@ -213,9 +219,9 @@ def test_change_after_approval_voids_it_in_the_ui(app, store):
 def test_language_picker(app, lang, word):
     c = client(app)
     login(c, "prep")
-    page = c.get(f"/?lang={lang}").get_data(as_text=True)
+    page = c.get(f"/dashboard?lang={lang}").get_data(as_text=True)
     assert f'<html lang="{lang}">' in page and word in page
-    assert f'<html lang="{lang}">' in c.get("/").get_data(as_text=True)  # remembered
+    assert f'<html lang="{lang}">' in c.get("/dashboard").get_data(as_text=True)  # remembered
 
 
 def test_admin_pages(app, store, users):
@@ -312,11 +318,14 @@ def test_xlsx_formula_stays_text_and_is_refused(app, store):
 
 def test_wrong_passwords_from_one_address_are_rate_limited(app):
     c = client(app)
-    for i in range(20):
+    assert login(c, "prep").status_code == 302  # prep has signed in from this address before
+    c.post("/logout", data={"csrf_token": csrf(c, "/account")})
+    for i in range(21):  # 20 free failures per address, then back-off
         r = c.post("/login", data={"username": f"nobody{i}", "password": "wrong-password",
                                    "csrf_token": csrf(c)})
         assert r.status_code == 401
-    assert login(c, "prep2").status_code == 429  # another user, same address
+    assert login(c, "prep2").status_code == 429  # new to this address: waits a little
+    assert login(c, "prep").status_code == 302  # known here: the noise cannot keep it out
     other = client(app)
     other.environ_base["REMOTE_ADDR"] = "127.0.0.9"
     assert login(other, "prep2").status_code == 302

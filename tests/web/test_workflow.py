@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from disclosure.errors import AshyqError
 from publisher import workflow as wf
 from publisher.db import transaction
 from publisher.workflow_models import AuditEntry, AuditLogImmutable, Release, User, utcnow
@@ -169,7 +170,7 @@ def test_someone_elses_draft_is_not_found(store, users):
 def test_correction_is_patch_revision_is_minor_or_major(store, users):
     rid = _new(store, users)
     _to_published(store, users, rid)
-    with transaction(store) as s, pytest.raises(wf.WorkflowError):
+    with transaction(store) as s, pytest.raises(AshyqError, match="notice in the default language"):
         wf.create_release(s, s.get(User, users["prep"]), SPEC, upload(), settings=SETTINGS,
                           kind="correction", previous_id=rid)  # no notice
     with transaction(store) as s:
