@@ -23,7 +23,8 @@ def test_healthz_answers_with_the_database_state(sqlite_url: str):
 
 def test_environment_overrides_defaults_and_secrets_are_redacted():
     s = load_settings(environ={"ASHYQ_EPSILON_CEILING": "2.5", "CKAN_URL": "http://127.0.0.1:5000",
-                               "CKAN_API_TOKEN": "tok", "ASHYQ_DEFAULT_LANGUAGE": "ru"})
+                               "CKAN_API_TOKEN": "tok", "ASHYQ_DEFAULT_LANGUAGE": "ru",
+                               "ASHYQ_SECRET_KEY": "a-secret-from-the-environment"})
     assert s["EPSILON_CEILING"] == 2.5
     assert s["CKAN_URL"] == "http://127.0.0.1:5000"
     assert s["DEFAULT_LANGUAGE"] == "ru"
