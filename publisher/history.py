@@ -214,8 +214,16 @@ def uncovered(session: Session, release: Release) -> list[Release]:
         return []
     covered = {(c.get("id"), c.get("version"))
                for c in ((release.report or {}).get("covered") or [])}
+    from .workflow import linked_partners  # tables protected together with it: one system
+
+    together = {p.id for p in linked_partners(session, release)}
+    linked = set((release.report or {}).get("linked_tables") or [])
     out = []
     for r in held_releases(session, sid, exclude_id=release.id):
+        mutual = (r.series in linked
+                  and release.series in ((r.report or {}).get("linked_tables") or []))
+        if r.id in together or mutual:
+            continue
         other = _spec(r)
         if _links_history(other) and (other.id, other.version) not in covered:
             out.append(r)

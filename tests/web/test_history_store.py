@@ -253,3 +253,23 @@ def test_an_approval_after_another_table_became_held_is_refused(store, users) ->
     _wf_do(store, wf.submit, users["prep"], b)
     assert _wf_do(store, wf.approve, users["appr"], b) == "approved"
 
+
+
+def test_tables_protected_together_approve_one_after_the_other(store, users) -> None:  # noqa: ANN001
+    """Linked tables of one source are one joint system: approving the first does not make the
+    second's protection stale."""
+    from publisher import workflow as wf
+    from publisher.workflow_models import User
+
+    from .conftest import SETTINGS, upload
+
+    second = _spec("1.0.0") | {"id": "kids-linked"}
+    with transaction(store) as s:
+        wf.create_release(s, s.get(User, users["prep"]), _spec("1.0.0"), upload(),
+                          settings=SETTINGS, linked=[wf.Pair(second, upload())])
+        ids = [r.id for r in s.scalars(select(Release).order_by(Release.id))]
+        assert s.get(Release, ids[1]).report["linked_tables"] == ["test-series", "kids-linked"]
+    assert len(ids) == 2
+    for rid in ids:
+        _wf_do(store, wf.submit, users["prep"], rid)
+    assert [_wf_do(store, wf.approve, users["appr"], rid) for rid in ids] == ["approved"] * 2
