@@ -161,18 +161,21 @@ class SourceHistory:
     left_out: list[tuple[str, str, str]]  # (series, version, why) held but not linked
 
 
-def history_for(session: Session, spec: TableSpec, *, exclude_id: int | None = None
-                ) -> SourceHistory:
-    """Every held table of ``spec``'s source that a suppression history links (see module doc).
+def history_for(session: Session, spec: TableSpec, *,
+                exclude_ids: Iterable[int | None] = ()) -> SourceHistory:
+    """Every held table of ``spec``'s source that a suppression history links (see module doc),
+    without the releases ``exclude_ids`` (those being protected).
 
     A spec without ``source_id`` has no history (nothing ties it to another table)."""
     sid = source_key(spec)
     if sid is None or not _links_history(spec):
         return SourceHistory(sid, [], [], [])
+    skip = {i for i in exclude_ids if i is not None}
     tables, names, left = [], [], []
-    for r in held_releases(session, sid, exclude_id=exclude_id):
-        other = _spec(r)
-        if not _links_history(other):
+    for r in held_releases(session, sid):
+        if r.id in skip:
+            continue
+        if not _links_history(_spec(r)):
             left.append((r.series, r.version, "noise"))
             continue
         tables.append(release_table(r))
@@ -183,22 +186,21 @@ def history_for(session: Session, spec: TableSpec, *, exclude_id: int | None = N
 def published_for(session: Session, specs: Iterable[TableSpec], *,
                   exclude_ids: Iterable[int | None] = ()) -> list[PublishedTable]:
     """The history the protection of ``specs`` (one release, or tables protected together)
-    runs against: the union of each spec's :func:`history_for`, without the releases being
-    protected (``exclude_ids``) and each held table once."""
-    skip = {i for i in exclude_ids if i is not None}
+    runs against: the union of each spec's :func:`history_for`, each held table once."""
+    skip = list(exclude_ids)
     out: list[PublishedTable] = []
     seen: set[tuple[str, str]] = set()
+    sources: set[tuple[str | None, bool]] = set()
     for spec in specs:
-        sid = source_key(spec)
-        if sid is None or not _links_history(spec):
-            continue
-        for r in held_releases(session, sid):
-            if r.id in skip or (r.series, r.version) in seen:
-                continue
-            if not _links_history(_spec(r)):
-                continue
-            seen.add((r.series, r.version))
-            out.append(release_table(r))
+        key = (source_key(spec), _links_history(spec))
+        if key in sources:
+            continue  # tables of one source share its history: read it once
+        sources.add(key)
+        h = history_for(session, spec, exclude_ids=skip)
+        for name, table in zip(h.releases, h.tables, strict=True):
+            if name not in seen:
+                seen.add(name)
+                out.append(table)
     return out
 
 
