@@ -91,10 +91,7 @@ def test_explorer_by_keyboard_chart_map_and_downloads(browser, site, tmp_path):
     ctx = browser.new_context(viewport={"width": 1280, "height": 1000}, accept_downloads=True)
     page = ctx.new_page()
     page.goto(f"{base}/v/kids/1.1.0?lang=en")
-    page.goto(f"{base}/v/kids/1.1.0?lang=en")  # the second visit: the version's cube is built
-    paint = page.evaluate("() => performance.getEntriesByName('first-contentful-paint')"
-                          ".map(e => e.startTime)[0]")
-    assert paint is not None and paint < 1000, paint  # first paint under 1 s on loopback
+    page.wait_for_selector("#grid tbody tr")  # speed is measured in benchmarks/bench_web.py
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "explorer-default.png"), full_page=True)
     assert [r[0] for r in grid_rows(page)] == ["Total", "Astana city", "Almaty city", "Shymkent city"]
