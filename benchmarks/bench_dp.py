@@ -3,7 +3,7 @@ PEERS (diffprivlib, OpenDP, Tumult Analytics), the trade-off over level weights,
 1,000,000-cell speed run.
 
     .venv/bin/python benchmarks/bench_dp.py [--reps 10] [--eps 0.1 0.5 1 2] [--no-speed]
-                                             [--speed-only]
+                                             [--speed-only] [--gaussian-only] [--no-gaussian]
 
 Table: the shape the PEERS figures were measured on (17 regions x 30 citizenships x 6 age groups
 x 2 sexes = 6,120 inner cells; Zipf-like region and citizenship sizes, log-normal region x
@@ -20,6 +20,13 @@ Strategies (same pure epsilon, one person = one inner cell):
   ours  disclosure.noise: hierarchical measurements (75 % inner, 5 % total, 20 % one-way
         margins split by the square root of their number of cells), WLS (BLUE), top-down integer non-negative additive post-processing.
   BLUE  the float weighted-least-squares estimate of ours, before post-processing.
+
+Gaussian vs Laplace ("zCDP" section): ours with ``mechanism: gaussian`` at the rho whose
+(epsilon, delta = 1e-6) is the Laplace run's epsilon (rho = (sqrt(ln(1/delta) + eps) -
+sqrt(ln(1/delta)))^2, from epsilon = rho + 2 sqrt(rho ln(1/delta))), beside the Laplace at that
+pure epsilon (which is also (epsilon, delta)-DP), and at equal rho (a Laplace at epsilon costs
+epsilon^2/2 of a rho budget): MAE and RMSE of inner cells, first-level totals and the grand
+total, and the coverage of the stated 95 % margin of error (obs_moe) by simulation.
 
 Accuracy runs use the seeded test sampler (same distribution as OpenDP's, reproducible); the
 speed run uses the production path (OpenDP, rng=None). Error figures: mean absolute error over
@@ -41,7 +48,14 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from disclosure.dp_mechanism import SeededSampler  # noqa: E402
-from disclosure.noise import allocation, protect_noise, release  # noqa: E402
+from disclosure.noise import (  # noqa: E402
+    allocation,
+    gaussian_mechanism,
+    protect_noise,
+    release,
+    zcdp_epsilon,
+    zcdp_rho_for,
+)
 from disclosure.table import CellTable, aggregate  # noqa: E402
 from publisher.specs import spec_from_mapping  # noqa: E402
 
@@ -300,6 +314,55 @@ def tradeoff(table: CellTable, reps: int, eps: float = 1.0) -> None:
           f"(by more than 0.01 / 0.2): {len(better)} of {len(rows) - 1}")
 
 
+def gaussian_vs_laplace(table: CellTable, eps_list: list[float], reps: int) -> None:
+    """Ours with the discrete Gaussian (zCDP) beside the discrete Laplace (pure DP), at equal
+    (epsilon, delta = 1e-6) and at equal rho; seeded samplers of both distributions."""
+    cls = cell_classes(table)
+    truth = table.values
+    shares = allocation(table)
+    print(f"\n## zCDP: Gaussian beside Laplace (mean over {reps} repetitions; seeded samplers; "
+          "default allocation)\n")
+    print("equal (eps, delta): Gaussian at rho = rho(eps, delta=1e-6), Laplace at pure eps; "
+          "equal rho: Laplace at eps = sqrt(2 rho) (it costs eps^2/2 = rho of a rho budget)\n")
+    print("| eps (delta 1e-6) | mechanism | budget | inner MAE | inner RMSE | 1st-level MAE | "
+          "1st-level RMSE | grand total MAE | grand total RMSE | MOE coverage inner | "
+          "MOE coverage 1st-level | MOE coverage all | median inner MOE |")
+    print("|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for eps in eps_list:
+        rho = zcdp_rho_for(eps)
+        eps_rho = math.sqrt(2 * rho)  # the Laplace whose epsilon^2/2 is rho
+        runs = [("Laplace", f"eps {eps:g}", lambda seed, e=eps: release(
+                    table, e, 1, shares, SeededSampler(seed))),
+                ("Gaussian", f"rho {rho:.4g}", lambda seed, r=rho: release(
+                    table, r, 1, shares, gaussian_mechanism(seed))),
+                ("Laplace, equal rho", f"eps {eps_rho:.3g}",
+                 lambda seed, e=eps_rho: release(
+                     table, e, 1, shares, SeededSampler(seed)))]
+        assert math.isclose(zcdp_epsilon(rho), eps, rel_tol=1e-9)
+        for name, budget, run in runs:
+            abs_e: dict[str, list] = {"inner": [], "first": [], "gt": []}
+            sq_e: dict[str, list] = {"inner": [], "first": [], "gt": []}
+            cov: dict[str, list] = {"inner": [], "first": [], "all": []}
+            moe_med = []
+            for rep in range(reps):
+                rel = run(11000 + rep)
+                assert table.check_additive(rel.values) and (rel.values >= 0).all()
+                e = rel.values - truth
+                for k in abs_e:
+                    abs_e[k].append(np.abs(e[cls[k]]).mean())
+                    sq_e[k].append((e[cls[k]].astype(float) ** 2).mean())
+                ok = np.abs(e) <= rel.moe
+                for k in cov:
+                    cov[k].append(ok[cls[k]].mean())
+                moe_med.append(float(np.median(rel.moe[cls["inner"]])))
+            print(f"| {eps:g} | {name} | {budget} | {np.mean(abs_e['inner']):.2f} | "
+                  f"{math.sqrt(np.mean(sq_e['inner'])):.2f} | {np.mean(abs_e['first']):.1f} | "
+                  f"{math.sqrt(np.mean(sq_e['first'])):.1f} | {np.mean(abs_e['gt']):.1f} | "
+                  f"{math.sqrt(np.mean(sq_e['gt'])):.1f} | {np.mean(cov['inner']):.3f} | "
+                  f"{np.mean(cov['first']):.3f} | {np.mean(cov['all']):.3f} | "
+                  f"{np.mean(moe_med):.1f} |")
+
+
 def big_table() -> CellTable:
     """1,000,000 inner cells: region (3-level hierarchy 10 > 50 > 200) x 50 x 20 x 5."""
     reg: dict[str, list[str]] = {"_T": [f"O{i}" for i in range(10)]}
@@ -352,7 +415,13 @@ def main() -> None:
     ap.add_argument("--no-speed", action="store_true")
     ap.add_argument("--speed-only", action="store_true")
     ap.add_argument("--no-tradeoff", action="store_true")
+    ap.add_argument("--gaussian-only", action="store_true",
+                    help="only the zCDP section (Gaussian beside Laplace)")
+    ap.add_argument("--no-gaussian", action="store_true")
     args = ap.parse_args()
+    if args.gaussian_only:
+        gaussian_vs_laplace(note_table(), args.eps, args.reps)
+        return
     if not args.speed_only:
         table = note_table()
         inner = table.values[table.inner_mask]
@@ -364,6 +433,8 @@ def main() -> None:
         targets(res)
         if not args.no_tradeoff:
             tradeoff(table, max(3, args.reps // 2))
+        if not args.no_gaussian:
+            gaussian_vs_laplace(table, args.eps, args.reps)
     if not args.no_speed:
         speed()
 

@@ -1,6 +1,7 @@
 """Bounded load test of the web app under gunicorn: the public version page, the public cells
-API and /healthz, optionally while a protection runs beside it (a CPU-bound ``publisher
-protect`` of the shipped sample in a loop, as the worker would run one).
+API (the whole table, and a page of 100 cells) and /healthz, optionally while a protection runs
+beside it (a CPU-bound ``publisher protect`` of the shipped sample in a loop, as the worker would
+run one).
 
 It protects ``config/sample/children.yaml`` once, stores the result as a published release in a
 fresh SQLite store, starts ``gunicorn -w 2 --threads 4`` (the deployment the issue measured) on a
@@ -198,6 +199,8 @@ def main() -> None:
     endpoints = [
         ("public version page", f"/v/{series}/{version}"),
         ("public cells API", f"/api/public/series/{series}/{version}/cells"),
+        ("public cells API, page of 100", f"/api/public/series/{series}/{version}/cells"
+                                          "?offset=1000&limit=100"),
         ("healthz", "/healthz"),
     ]
     rows = []

@@ -257,6 +257,56 @@ def release_notice(notice: Any, default: str, *, source: str) -> dict[str, str] 
     return out
 
 
+#: a text written like a period code (digits, Q/S/W/M/T, separators, no space), not in words
+_CODE_LIKE = re.compile(r"^(?=.*\d)[0-9QSWMT/:.+\-]+$")
+#: SDMX reporting periods besides ISO 8601 calendar dates: half-years and ISO weeks
+_SDMX_PERIOD = re.compile(r"^\d{4}-(S[12]|W(0[1-9]|[1-4]\d|5[0-3]))$")
+
+
+def _iso_period(text: str) -> bool:
+    """Whether ``text`` is an ISO 8601 period as :func:`disclosure.history.parse_period` reads
+    it (``2024``, ``2024-Q1``, ``2024-01``, ``2024-01-15``, ``START/END``), or an SDMX
+    half-year or week (``2024-S1``, ``2024-W05``)."""
+    from disclosure.history import HistoryError, parse_period
+
+    if _SDMX_PERIOD.match(text):
+        return True
+    try:
+        parse_period(text)
+    except HistoryError:
+        return False
+    return True
+
+
+def reference_period(raw: Any, langs: Languages, source: str) -> dict[str, str]:
+    """The spec's ``reference_period`` in kk/ru/en, refused unless it is a period.
+
+    A plain string (or a year as a number) is the period code of every language and must be an
+    ISO 8601 period. A text per language may name the period in words (``Year 2023``); a text
+    written like a code (``2023-2024``, ``2024-13``) must be one, and the languages that give a
+    code must give the same one. A refusal names the key and the language.
+    """
+    if isinstance(raw, str | int) and not isinstance(raw, bool):
+        code = str(raw).strip()
+        if not _iso_period(code):
+            raise PackageError(R_("key reference_period: %(s)s is not an ISO 8601 period (give 2024, 2024-Q1, 2024-01, 2024-01-15, or START/END of two of those)"), source=source, s=repr(code[:40]))
+        return dict.fromkeys(LANGUAGES, code)
+    text = langs.text(raw, "reference_period")
+    codes: dict[str, str] = {}
+    for lang in langs.order:
+        value = text[lang].strip()
+        if not _CODE_LIKE.match(value):
+            continue  # the period in words
+        if not _iso_period(value):
+            raise PackageError(R_("key reference_period.%(lang)s: %(s)s is written like a period code but is not an ISO 8601 period (give 2024, 2024-Q1, 2024-01, 2024-01-15, START/END of two of those, or the period in words)"), source=source, lang=lang, s=repr(value[:40]))
+        codes[lang] = value
+    la, a = next(iter(codes.items()), ("", ""))
+    lb, b = next(((lg, c) for lg, c in codes.items() if c != a), ("", ""))
+    if lb:
+        raise PackageError(R_("key reference_period: the languages give different periods (%(a)s in reference_period.%(la)s, %(b)s in reference_period.%(lb)s)"), source=source, a=repr(a), la=la, b=repr(b), lb=lb)
+    return text
+
+
 def gather_metadata(spec: TableSpec, *, source: str, created: datetime | None,
                     landing_url: str | None, publisher_name: dict[str, str] | None,
                     warnings: list[str]) -> Meta:
@@ -322,13 +372,14 @@ def gather_metadata(spec: TableSpec, *, source: str, created: datetime | None,
                                         fallback=fallback)
     measure_title = langs.text(md.get("measure_title"), "measure_title",
                                fallback=tr(MEASURE_TITLE))
+    if md.get("unit") is None and md.get("measure_title") is not None:
+        # the built-in unit (persons) belongs to the built-in measure (number of persons)
+        raise PackageError(R_("key %(key)s: missing; the spec gives its own %(measure)s, so give the unit of that measure in kk, ru and en (the built-in unit, persons, fits only the built-in measure, the number of persons)"), source=source, key="unit", measure="measure_title")
     unit = langs.text(md.get("unit"), "unit", fallback=tr(UNIT))
     reference: dict[str, dict[str, str]] = {"unit_of_measure": unit}
     period = md.get("reference_period")
     if period is not None:
-        if isinstance(period, str | int):  # "2025", "2025-Q1": the same in every language
-            period = dict.fromkeys(LANGUAGES, str(period))
-        reference["reference_period"] = langs.text(period, "reference_period")
+        reference["reference_period"] = reference_period(period, langs, source)
     if md.get("next_release"):  # ISO date, the same in every language
         reference["next_release"] = dict.fromkeys(LANGUAGES, str(md["next_release"]))
     extra = md.get("reference_metadata") or {}

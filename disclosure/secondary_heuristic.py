@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 import numpy as np
 import scipy.sparse as sp
@@ -42,6 +43,8 @@ PRUNE_MAX_LPS = 200_000
 PRUNE_MAX_WORK = 1_000_000
 #: attacker points kept per component while pruning
 PRUNE_POOL = 256
+#: seconds of work between two progress calls while pruning (how often, never what)
+PROGRESS_EVERY = 0.5
 
 
 class RelationIndex:
@@ -129,8 +132,8 @@ def heuristic(system: AuditSystem, primary: np.ndarray, required: np.ndarray,
               allowed: np.ndarray, cost: np.ndarray, start: np.ndarray | None = None,
               prune_seconds: float = 2.0, variants: bool | None = None,
               shape: tuple[int, ...] | None = None, hierarchies: tuple | None = None,
-              skip: np.ndarray | None = None, prune_lps: int | None = None
-              ) -> tuple[np.ndarray, dict]:
+              skip: np.ndarray | None = None, prune_lps: int | None = None,
+              progress: Callable[..., None] | None = None) -> tuple[np.ndarray, dict]:
     """A suppression pattern (bool mask) protecting every primary cell; and run statistics.
 
     ``primary`` are the cells suppressed whatever happens (with publication history also the
@@ -145,6 +148,10 @@ def heuristic(system: AuditSystem, primary: np.ndarray, required: np.ndarray,
     as a switch (``0`` = no pruning; any other value = prune); the pruning's work is bounded by
     ``prune_lps`` attacker LPs (default :data:`PRUNE_MAX_LPS`), so the same input gives the same
     pattern on a loaded machine as on an idle one.
+
+    ``progress`` (optional): called as ``progress("secondary", primaries_left=n)`` after each
+    attacker round (``n``: primaries still failing) and at most every
+    :data:`PROGRESS_EVERY` seconds while pruning; it never changes what is computed.
     """
     t0 = time.perf_counter()
     idx = RelationIndex(system.relations)
@@ -154,7 +161,7 @@ def heuristic(system: AuditSystem, primary: np.ndarray, required: np.ndarray,
     best: tuple[float, np.ndarray, dict] | None = None
     for w in weights:
         s, stats = _protect(system, idx, primary, required, allowed, cost, start, w, shape,
-                             hierarchies=hierarchies, skip=skip)
+                             hierarchies=hierarchies, skip=skip, progress=progress)
         c = float(cost[s].sum())
         if best is None or c < best[0]:
             best = (c, s, stats | {"penalty": w})
@@ -162,7 +169,8 @@ def heuristic(system: AuditSystem, primary: np.ndarray, required: np.ndarray,
     s, stats = best[1], best[2]
     if prune_seconds > 0:
         stats.update(prune(system, idx, s, primary, required, cost,
-                           PRUNE_MAX_LPS if prune_lps is None else prune_lps))
+                           PRUNE_MAX_LPS if prune_lps is None else prune_lps,
+                           progress=progress))
     else:
         stats["pruned"] = 0
 
@@ -172,7 +180,8 @@ def heuristic(system: AuditSystem, primary: np.ndarray, required: np.ndarray,
 
 def prune(system: AuditSystem, idx: RelationIndex, s: np.ndarray, primary: np.ndarray,
           required: np.ndarray, cost: np.ndarray, max_lps: int | None = PRUNE_MAX_LPS,
-          max_work: int | None = PRUNE_MAX_WORK) -> dict:
+          max_work: int | None = PRUNE_MAX_WORK,
+          progress: Callable[..., None] | None = None) -> dict:
     """Drop secondary cells (most expensive first) whose removal keeps every primary protected.
 
     Deterministic: the work is bounded by ``max_lps`` attacker LPs (a count, not a clock), so the
@@ -199,8 +208,12 @@ def prune(system: AuditSystem, idx: RelationIndex, s: np.ndarray, primary: np.nd
     att = Attacker(system, s)
     pools: dict[int, np.ndarray] = {}
     s32 = s.astype(np.int32)
+    last = time.perf_counter()
     for j in order:
         j = int(j)
+        if progress is not None and time.perf_counter() - last >= PROGRESS_EVERY:
+            last = time.perf_counter()  # how often someone hears of it, never a decision
+            progress("secondary", primaries_left=0)
         if ((max_lps is not None and stats["prune_lps"] >= max_lps)
                 or (max_work is not None and stats["prune_work"] >= max_work)):
             stats["prune_stopped"] = True
@@ -268,8 +281,8 @@ def prune(system: AuditSystem, idx: RelationIndex, s: np.ndarray, primary: np.nd
 def _protect(system: AuditSystem, idx: RelationIndex, primary: np.ndarray, required: np.ndarray,
              allowed: np.ndarray, cost: np.ndarray, start: np.ndarray | None, penalty: float,
              shape: tuple[int, ...] | None = None, max_rounds: int = 200,
-             hierarchies: tuple | None = None, skip: np.ndarray | None = None
-             ) -> tuple[np.ndarray, dict]:
+             hierarchies: tuple | None = None, skip: np.ndarray | None = None,
+             progress: Callable[..., None] | None = None) -> tuple[np.ndarray, dict]:
     s = primary.copy() if start is None else (start | primary)
     stats = {"singleton_added": 0, "cut_added": 0, "rounds": 0, "lps": 0}
     cert = Certificates(len(s))  # points stay feasible as cells are added
@@ -294,6 +307,8 @@ def _protect(system: AuditSystem, idx: RelationIndex, primary: np.ndarray, requi
                 fails[p] += 1
         log.debug("heuristic round %d: %d checked, %d failing, %d suppressed, %d LPs",
                   rnd + 1, len(pending), len(failing), int(s.sum()), stats["lps"])
+        if progress is not None:
+            progress("secondary", primaries_left=len(failing))
         if not failing:
             break
         pending = np.array([f[0] for f in failing], dtype=np.int64)

@@ -7,7 +7,10 @@ tables are suppressed in all or none, see :mod:`disclosure.linked`):
 2. secondary suppression by the spec's method: ``heuristic``
    (:mod:`disclosure.secondary_heuristic`), ``optimal`` (:mod:`disclosure.secondary_optimal`,
    falling back to the heuristic pattern when its time limit runs out, said in the report) or
-   ``none``;
+   ``none``. With ``zero_secondary: avoid`` (the default) zero cells are not candidates: a
+   suppressed zero sits at its lower bound and hides little, while the reader loses a published
+   cell; only when the primaries cannot be protected without them are they allowed (a warning
+   in the report says so). ``allow`` makes them candidates at their cost;
 3. the attacker audit (:mod:`disclosure.audit`) on the final pattern over the union of all
    relations. A pattern that fails is repaired by further suppression; one that still fails is
    never returned (``ProtectionImpossible``).
@@ -29,6 +32,7 @@ suppressed cell; the report holds intervals, never values of suppressed cells.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import numpy as np
 
@@ -60,12 +64,15 @@ COST_RULES = {
 }
 
 
-def protect_suppression(tables: list[CellTable], published: list | None = None
-                        ) -> list[ProtectedTable]:
+def protect_suppression(tables: list[CellTable], published: list | None = None,
+                        progress: Callable[..., None] | None = None) -> list[ProtectedTable]:
     """Protect the tables together; one :class:`ProtectedTable` per input table, same order.
 
     ``published``: :class:`~disclosure.history.PublishedTable` s already public (fixed patterns,
-    known to the attacker), see the module docstring.
+    known to the attacker), see the module docstring. ``progress`` (optional, pure callable):
+    hears ``progress(phase, primaries_left=n)`` while the run goes on — phases ``primary``,
+    ``secondary`` (per heuristic round, and at most every half second of pruning),
+    ``optimising`` (the optimal method's rounds) and ``audit``; None: no calls.
 
     Raises :class:`ProtectionImpossible` (naming the cell) when the cells that must be published
     (or were published earlier) leave a primary cell unprotectable; ``InputError`` when linked
@@ -81,7 +88,7 @@ def protect_suppression(tables: list[CellTable], published: list | None = None
     else:
         prob = build_problem(tables)
     try:
-        return _protect(prob, tables, hist)
+        return _protect(prob, tables, hist, progress)
     except ProtectionImpossible as e:
         cell = getattr(e, "cell", None)
         if cell is None:
@@ -169,11 +176,14 @@ def _determined(system: AuditSystem, must: np.ndarray, allowed: np.ndarray) -> n
         known[new] = True
 
 
-def _protect(prob: SuppressionProblem, tables: list[CellTable], hist=None  # noqa: ANN001
-             ) -> list[ProtectedTable]:
+def _protect(prob: SuppressionProblem, tables: list[CellTable], hist=None,  # noqa: ANN001
+             progress: Callable[..., None] | None = None) -> list[ProtectedTable]:
     t0 = time.perf_counter()
     rules = tables[0].spec.disclosure
     method = rules.secondary
+    n_primary = int((prob.primary & (prob.required > 0)).sum())
+    if progress is not None:
+        progress("primary", primaries_left=n_primary)
     system = AuditSystem.build(prob.values, prob.relations, prob.ub)
     allowed = prob.allowed
     must = prob.must  # primaries and the published tables' suppressed cells (fixed)
@@ -198,25 +208,43 @@ def _protect(prob: SuppressionProblem, tables: list[CellTable], hist=None  # noq
     single = len(tables) == 1 and not history
     shape = tables[0].shape if single else None
     hierarchies = tables[0].hierarchies if single else None
-    if method == "none":
-        s = must.copy()
-    elif method == "heuristic":
-        s, details = heuristic(system, must, required, allowed, prob.cost,
-                               shape=shape, hierarchies=hierarchies, skip=skip)
-        cert = details.pop("_certificates")
-    elif method == "optimal":
-        from .secondary_optimal import optimal
+    zero_rule = getattr(rules, "zero_secondary", "avoid")
+    zero_cells = (prob.values == 0) & ~must
+    use = allowed & ~zero_cells if zero_rule == "avoid" and method != "none" else allowed
 
-        s, details = optimal(system, must, required, allowed, prob.cost,
-                             time_limit=rules.time_limit, tables=prob.tables,
-                             cell_maps=prob.cell_maps, skip=skip,
-                             work_limit=getattr(rules, "work_limit", None),
-                             shape=shape, hierarchies=hierarchies)
-        details.pop("_costs", None)  # sums of raw values: never in a report
-        if details.get("fallback"):
-            fallbacks.append(details["fallback"])
-    else:  # pragma: no cover - the spec schema refuses other values
-        raise ValueError(f"unknown secondary method {method!r}")
+    def secondary(use: np.ndarray) -> tuple[np.ndarray, dict, Certificates]:
+        if method == "none":
+            return must.copy(), {}, Certificates(prob.n)
+        if method == "heuristic":
+            s, details = heuristic(system, must, required, use, prob.cost,
+                                   shape=shape, hierarchies=hierarchies, skip=skip,
+                                   progress=progress)
+            return s, details, details.pop("_certificates")
+        if method == "optimal":
+            from .secondary_optimal import optimal
+
+            s, details = optimal(system, must, required, use, prob.cost,
+                                 time_limit=rules.time_limit, tables=prob.tables,
+                                 cell_maps=prob.cell_maps, skip=skip,
+                                 work_limit=getattr(rules, "work_limit", None),
+                                 shape=shape, hierarchies=hierarchies, progress=progress)
+            details.pop("_costs", None)  # sums of raw values: never in a report
+            return s, details, Certificates(prob.n)
+        raise ValueError(f"unknown secondary method {method!r}")  # pragma: no cover
+
+    try:
+        s, details, cert = secondary(use)
+    except ProtectionImpossible:
+        if use is allowed:
+            raise
+        # the primaries cannot be protected without zero cells: allow them, and say so
+        use = allowed
+        s, details, cert = secondary(use)
+        warnings.append("zero cells are avoided as secondary suppressions, but the primary "
+                        "cells could not be protected without them: zero cells were allowed")
+    allowed = use
+    if details.get("fallback"):
+        fallbacks.append(details["fallback"])
 
     # A secondary cell the attacker computes exactly hides nothing: publishing it does not change
     # the attacker's polytope, so it is released (published) and only counted in the report.
@@ -231,6 +259,8 @@ def _protect(prob: SuppressionProblem, tables: list[CellTable], hist=None  # noq
     if not cert.verify(system, s):
         warnings.append("certificates from secondary suppression failed verification; "
                         "the audit recomputed every interval")
+    if progress is not None:
+        progress("audit", primaries_left=0)
     result = audit(system, s, required,
                    attacker=Attacker(system, s, cert, need=required, shape=shape))
     if result.failing and method != "none":
@@ -404,6 +434,7 @@ def _report(prob: SuppressionProblem, ti: int, s: np.ndarray, result, wasted: li
     rep = SuppressionReport(
         parameters=SuppressionParameters(
             min_frequency=rules.min_frequency, zero_policy=rules.zero_policy,
+            zero_secondary=getattr(rules, "zero_secondary", "avoid"),
             secondary=method, cost=rules.cost,
             protection_level=LevelParameters(kind=level["kind"], value=level["value"]),
             time_limit=rules.time_limit,

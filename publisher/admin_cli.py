@@ -197,24 +197,30 @@ def _budget_error(e: ValueError) -> click.ClickException:
 @source.command("add")
 @click.argument("source_id", metavar="ID")
 @click.option("--budget", "total", type=float, default=None,
-              help="Total epsilon per reference period (default: the EPSILON_BUDGET setting).")
-def source_add(source_id: str, total: float | None) -> None:
+              help="Total budget per reference period, in --unit (default: the EPSILON_BUDGET "
+                   "setting, for epsilon).")
+@click.option("--unit", type=click.Choice(["epsilon", "rho"]), default="epsilon", show_default=True,
+              help="epsilon: pure differential privacy (Laplace); rho: zero-concentrated "
+                   "(gaussian; a Laplace release at epsilon is charged epsilon**2/2).")
+def source_add(source_id: str, total: float | None, unit: str) -> None:
     """Register a data source (ID: a-z 0-9 - _; stored lower-case)."""
     from . import budget
 
     settings = load_settings()
+    if total is None and unit != "epsilon":
+        raise click.UsageError("--budget is required with --unit rho")
     amount = float(settings["EPSILON_BUDGET"]) if total is None else total
     factory = _factory()
     try:
         with transaction(factory) as s:
             try:
-                src = budget.add_source(s, source_id, amount, via="cli")
+                src = budget.add_source(s, source_id, amount, via="cli", unit=unit)
             except ValueError as e:
                 raise _budget_error(e) from e
             key, given = src.id, src.total
     finally:
         factory.kw["bind"].dispose()
-    click.echo(f"registered source {key} with a budget of epsilon {given:g} per reference period"
+    click.echo(f"registered source {key} with a budget of {unit} {given:g} per reference period"
                + (" (the EPSILON_BUDGET setting)" if total is None else ""), err=True)
 
 
@@ -235,7 +241,8 @@ def source_list() -> None:
                                     .order_by(budget.PrivacyBudget.period)).all()
                 spent = "; ".join(f"{p} spent {v:g}, left {max(0.0, src.total - v):g}"
                                   for p, v in periods) or "nothing spent"
-                rows.append(f"{src.id}\tbudget {src.total:g} per period\t{spent}")
+                unit = getattr(src, "unit", "epsilon")
+                rows.append(f"{src.id}\tbudget {unit} {src.total:g} per period\t{spent}")
     finally:
         factory.kw["bind"].dispose()
     if not rows:

@@ -1,4 +1,13 @@
-"""The privacy-budget ledger: registered data sources and the epsilon spent per source and period.
+"""The privacy-budget ledger: registered data sources and the budget spent per source and period.
+
+* **One unit per source** (``PrivacySource.unit``): ``epsilon`` (pure DP; the default) or ``rho``
+  (zero-concentrated DP). A draw's cost comes in its mechanism's unit (:func:`cost_in`): on an
+  epsilon-source a Laplace release costs its epsilon and a Gaussian (zCDP) release is refused
+  (zCDP does not imply pure DP); on a rho-source a Gaussian release costs its rho and a Laplace
+  release at epsilon costs rho = epsilon^2 / 2 (pure epsilon-DP implies epsilon^2/2-zCDP, Bun &
+  Steinke 2016, Prop. 1.4; zCDP composes by adding rho). Amounts below (``epsilon`` in
+  names kept from the first version) are in the source's unit.
+* **Linked noise tables of one release** are one draw and one charge (:func:`reserve_draws`).
 
 Each DP release of a (source, reference period) spends its epsilon from that pair's budget
 (sequential composition: releases about the same people add up).
@@ -50,6 +59,7 @@ TOLERANCE = 1e-9  # float slack, so that e.g. 0.1 + 0.2 fits in a budget of 0.3
 SOURCE_ID_RULE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 SOURCE_ID_HELP = "1-64 characters a-z 0-9 - _, starting with a letter or digit"
 NO_PERIOD = "all"  # the period key of a spec that gives no reference_period
+UNITS = ("epsilon", "rho")  # epsilon: pure DP; rho: zero-concentrated DP
 MAX_LISTED = 20  # registered ids named in a refusal
 
 
@@ -64,6 +74,7 @@ class PrivacySource(Base):
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     total: Mapped[float] = mapped_column(Float)
+    unit: Mapped[str] = mapped_column(String(8), default="epsilon", server_default="epsilon")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
 
@@ -104,6 +115,8 @@ class BudgetStatus:
     remaining: float
     total: float
     charged: bool = False
+    unit: str = "epsilon"  # the source's unit
+    this_draw: float | None = None  # what this charge spent, in the source's unit
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -119,6 +132,14 @@ class BudgetExceeded(BudgetError):  # noqa: N818 - the name the service uses
     def __init__(self, source: str, period: str, requested: float, status: BudgetStatus):
         self.source, self.period, self.requested, self.status = source, period, requested, status
         self.remaining = status.remaining
+        if status.unit == "rho":
+            super().__init__(
+                R_("privacy budget exceeded for source %(source_id)s, period %(period)s: this "
+                   "release needs rho %(requested)s but only %(remaining)s of %(total)s remains "
+                   "(%(spent)s spent)"), source_id=repr(source), period=repr(period),
+                requested=f"{requested:g}", remaining=f"{status.remaining:g}",
+                total=f"{status.total:g}", spent=f"{status.spent:g}")
+            return
         super().__init__(
             R_("privacy budget exceeded for source %(source_id)s, period %(period)s: this release "
                "needs epsilon %(requested)s but only %(remaining)s of %(total)s remains "
@@ -167,15 +188,19 @@ def _audit(session: Session, actor: Any, action: str, reason: str, detail: dict)
 
 
 def add_source(session: Session, source_id: str, total: float, *, actor: Any = None,
-               via: str = "cli", reason: str = "") -> PrivacySource:
-    """Register a data source with its total epsilon per reference period (audited; in the
-    caller's transaction). ValueError for a bad id or total, or an id registered already."""
+               via: str = "cli", reason: str = "", unit: str = "epsilon") -> PrivacySource:
+    """Register a data source with its total budget per reference period, in ``unit``
+    (``epsilon``: pure DP, or ``rho``: zCDP) (audited; in the caller's transaction). ValueError
+    for a bad id, total or unit, or an id registered already."""
     key = normalise_source_id(source_id)
     amount = _check_amount("the budget", total)
+    if unit not in UNITS:
+        raise ValueError(f"unit must be one of {', '.join(UNITS)} (epsilon: pure differential "
+                         f"privacy; rho: zero-concentrated), got {str(unit)[:20]!r}")
     if session.get(PrivacySource, key) is not None:
         raise ValueError(f"the source {key!r} is registered already (change its budget with "
                          "'publisher source set-budget')")
-    src = PrivacySource(id=key, total=amount, created_at=_now(), updated_at=_now())
+    src = PrivacySource(id=key, total=amount, unit=unit, created_at=_now(), updated_at=_now())
     try:
         with session.begin_nested():
             session.add(src)
@@ -183,7 +208,7 @@ def add_source(session: Session, source_id: str, total: float, *, actor: Any = N
     except IntegrityError as e:
         raise ValueError(f"the source {key!r} is registered already") from e
     _audit(session, actor, "source_added", reason,
-           {"source": key, "total": amount, "via": via})
+           {"source": key, "total": amount, "unit": unit, "via": via})
     return src
 
 
@@ -269,9 +294,24 @@ def _check(source: str, period: str, epsilon: float | None = None) -> None:
         _check_amount("epsilon", epsilon)
 
 
-def _status(spent: float, total: float, charged: bool = False) -> BudgetStatus:
+def _status(spent: float, total: float, charged: bool = False, unit: str = "epsilon",
+            this_draw: float | None = None) -> BudgetStatus:
     return BudgetStatus(spent=spent, remaining=max(0.0, total - spent), total=total,
-                        charged=charged)
+                        charged=charged, unit=unit, this_draw=this_draw)
+
+
+def cost_in(amount: float, cost_unit: str, source_unit: str, *, source: str = "") -> float:
+    """A draw's cost in its mechanism's unit, converted to the source's unit: epsilon on a
+    rho-source is epsilon^2 / 2 (pure epsilon-DP implies epsilon^2/2-zCDP); rho on an
+    epsilon-source is refused (:class:`BudgetError` naming ``mechanism``: zCDP does not imply
+    pure DP)."""
+    if cost_unit == source_unit:
+        return float(amount)
+    if cost_unit == "epsilon" and source_unit == "rho":
+        return float(amount) ** 2 / 2.0
+    if cost_unit == "rho" and source_unit == "epsilon":
+        raise BudgetError(R_("key disclosure.noise.mechanism: the data source %(source_id)s keeps a pure-DP budget in epsilon, and a gaussian (zero-concentrated DP) release does not satisfy pure differential privacy; use mechanism geometric, or a source registered with unit rho"), source_id=repr(source))
+    raise ValueError(f"unknown budget unit {cost_unit!r} or {source_unit!r}")
 
 
 def _registered(session: Session, source: str) -> PrivacySource:
@@ -289,7 +329,7 @@ def status(session: Session, source: str, period: str) -> BudgetStatus:
     src = _registered(session, source)
     spent = session.execute(select(PrivacyBudget.spent).where(
         PrivacyBudget.source == src.id, PrivacyBudget.period == period)).scalar_one_or_none()
-    return _status(float(spent or 0.0), float(src.total))
+    return _status(float(spent or 0.0), float(src.total), unit=src.unit or "epsilon")
 
 
 def charges(session: Session, source: str, period: str) -> list[PrivacyCharge]:
@@ -321,9 +361,13 @@ def _ensure_row(session: Session, source: str, period: str) -> None:
 
 
 def charge(session: Session, *, source: str, period: str, epsilon: float,
-           draw_key: str) -> BudgetStatus:
+           draw_key: str, unit: str | None = None) -> BudgetStatus:
     """Spend ``epsilon`` of a registered source's budget for ``period``, for the draw
     ``draw_key`` (one fresh key per draw, made before the noise is drawn).
+
+    ``epsilon`` is the draw's cost in ``unit`` (default: the amount's own ``unit`` attribute, as
+    :class:`disclosure.methods.noise.PrivacyCost` carries it, else ``epsilon``); it is converted
+    to the source's unit by :func:`cost_in` (or refused) before anything is written.
 
     Returns the status after the charge (``charged`` False when this draw_key was charged
     already: nothing spent again). Raises :class:`BudgetError` for an unregistered source and
@@ -334,8 +378,11 @@ def charge(session: Session, *, source: str, period: str, epsilon: float,
     _check(source, period, epsilon)
     if not isinstance(draw_key, str) or not draw_key or len(draw_key) > 128:
         raise ValueError("draw_key must be a non-empty string of at most 128 characters")
-    key = _registered(session, source).id
-    eps = float(epsilon)
+    registered = _registered(session, source)
+    key = registered.id
+    src_unit = registered.unit or "epsilon"
+    eps = cost_in(float(epsilon), unit or getattr(epsilon, "unit", "epsilon"), src_unit,
+                  source=key)
     total_now = (select(PrivacySource.total).where(PrivacySource.id == key)
                  .scalar_subquery())
     _ensure_row(session, key, period)
@@ -356,4 +403,66 @@ def charge(session: Session, *, source: str, period: str, epsilon: float,
         # This draw_key was charged already (perhaps just now by a concurrent request).
         return status(session, key, period)
     after = status(session, key, period)
-    return _status(after.spent, after.total, charged=True)
+    return _status(after.spent, after.total, charged=True, unit=src_unit, this_draw=eps)
+
+
+def check_draw(session: Session, spec: TableSpec, cost: float | None = None) -> BudgetStatus | None:
+    """Refuse, before anything is drawn or queued, a draw its registered source cannot take:
+    an unregistered source, a bad period, a mechanism the source's unit does not admit, or not
+    enough budget left (in the source's unit). Returns the status with ``this_draw`` set
+    (nothing written), or None for a method that spends no budget."""
+    from disclosure.methods import method_of
+
+    if cost is None:
+        cost = method_of(spec).budget_cost(spec)
+    if cost is None:
+        return None
+    source = source_of(session, spec)
+    period = period_key(spec)
+    st = status(session, source.id, period)
+    amount = cost_in(float(cost), getattr(cost, "unit", "epsilon"), st.unit, source=source.id)
+    if st.remaining + TOLERANCE < amount:
+        raise BudgetExceeded(source.id, period, amount, st)
+    return _status(st.spent, st.total, unit=st.unit, this_draw=amount)
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """The budget charged for one draw (the fields of ``publisher.service._Reservation``, with
+    the source's ``unit``); ``epsilon`` is what the draw spent, in that unit."""
+
+    source: str
+    period: str
+    epsilon: float
+    spent: float
+    remaining: float
+    total: float
+    unit: str = "epsilon"
+
+
+def reserve_draws(session: Session, specs: list[TableSpec]) -> list[Reservation | None]:
+    """Charge the draws of tables protected together, before anything is drawn: one charge per
+    release. Linked noise tables are one draw of one budget (their method's ``release_cost``:
+    the release's budget, once); every table gets the reservation (what the release spent and
+    the source's spend after it), so each report tells the truth about the one charge."""
+    import uuid
+
+    from disclosure.methods import method_of
+
+    method = method_of(specs[0])
+    costs = (method.release_cost(specs) if len(specs) > 1 and hasattr(method, "release_cost")
+             else [method.budget_cost(s) for s in specs])
+    out: list[Reservation | None] = []
+    last: Reservation | None = None
+    for spec, cost in zip(specs, costs, strict=True):
+        if cost is None:
+            out.append(last if len(specs) > 1 and hasattr(method, "release_cost") else None)
+            continue
+        source = source_of(session, spec).id
+        period = period_key(spec)
+        st = charge(session, source=source, period=period, epsilon=cost,
+                    draw_key=f"draw-{uuid.uuid4().hex}")
+        last = Reservation(source=source, period=period, epsilon=float(st.this_draw or 0.0),
+                           spent=st.spent, remaining=st.remaining, total=st.total, unit=st.unit)
+        out.append(last)
+    return out

@@ -94,7 +94,9 @@ def main() -> None:
                    "the source's budget — without drawing, charging or writing anything.")
 @click.option("--link", nargs=3, multiple=True, metavar="SPEC INPUT.csv OUTPUT.csv",
               help="A linked table of the same release, protected together with the first "
-                   "(shared cells suppressed in all or none). Repeatable.")
+                   "(suppression: shared cells suppressed in all or none; noise: one budget, "
+                   "charged once, split over the tables, and a shared cell published with one "
+                   "value). Repeatable.")
 @click.option("--published", nargs=3, multiple=True, metavar="SPEC_k IN_k.csv OUT_k.csv",
               help="A table of the same source already published: its spec, the raw input and "
                    "the protected output that was published. The attacker holds it: its pattern "

@@ -106,10 +106,11 @@ class _Reservation:
 
     source: str
     period: str
-    epsilon: float
+    epsilon: float  # what the draw spent, in the source's unit
     spent: float
     remaining: float
     total: float
+    unit: str = "epsilon"  # the source's unit: epsilon (pure DP) or rho (zCDP)
 
 
 def _reserve_budget(spec: TableSpec, settings: dict[str, Any],
@@ -137,8 +138,22 @@ def _reserve_budget(spec: TableSpec, settings: dict[str, Any],
     period = budget.period_key(spec)
     st = budget.charge(session, source=source, period=period, epsilon=cost,
                        draw_key=f"draw-{uuid.uuid4().hex}")
-    return _Reservation(source=source, period=period, epsilon=float(cost), spent=st.spent,
-                        remaining=st.remaining, total=st.total)
+    return _Reservation(source=source, period=period, epsilon=float(st.this_draw or 0.0),
+                        spent=st.spent, remaining=st.remaining, total=st.total, unit=st.unit)
+
+
+def _reserve_draws(specs: list[TableSpec], settings: dict[str, Any],
+                   session: Session | None) -> list[_Reservation | None]:
+    """Charge the draws of tables protected together (one charge for linked noise tables:
+    :func:`publisher.budget.reserve_draws`), before anything is drawn."""
+    if session is None or len(specs) == 1:
+        return [_reserve_budget(spec, settings, session) for spec in specs]
+    from dataclasses import asdict
+
+    from . import budget
+
+    return [None if r is None else _Reservation(**asdict(r))
+            for r in budget.reserve_draws(session, specs)]
 
 
 def _record_budget(spec: TableSpec, pt: ProtectedTable,
@@ -148,9 +163,9 @@ def _record_budget(spec: TableSpec, pt: ProtectedTable,
         return None
     method = method_of(spec)
     pt.report = method.with_budget(pt.report, spent=res.spent, remaining=res.remaining,
-                                   total=res.total, this_release=res.epsilon)
+                                   total=res.total, this_release=res.epsilon, unit=res.unit)
     return {"this_release": res.epsilon, "spent": res.spent, "remaining": res.remaining,
-            "total": res.total, "source": res.source, "period": res.period}
+            "total": res.total, "source": res.source, "period": res.period, "unit": res.unit}
 
 
 def protect_context(settings: dict[str, Any]) -> ProtectContext:
@@ -183,7 +198,7 @@ def protect_tables(items: list[tuple[TableSpec, pd.DataFrame, str]], *,
         if reserve is not None:
             reserved[:] = reserve([spec for spec, _, _ in items])
         else:
-            reserved[:] = [_reserve_budget(spec, settings, session) for spec, _, _ in items]
+            reserved[:] = _reserve_draws([spec for spec, _, _ in items], settings, session)
 
     ctx.before_draw = before_draw
     results = protect_linked(tables, context=ctx)
@@ -283,17 +298,11 @@ def _check_shared_cells(tables: list[CellTable]) -> None:
 
 
 def check_budget(spec: TableSpec, session: Session) -> None:
-    """Refuse, before any job is queued, a draw its registered source cannot pay for."""
-    cost = method_of(spec).budget_cost(spec)
-    if cost is None:
-        return
+    """Refuse, before any job is queued, a draw its registered source cannot pay for (in the
+    source's unit; a mechanism the source's unit does not admit is refused too)."""
     from . import budget
 
-    source = budget.source_of(session, spec).id
-    period = budget.period_key(spec)
-    st = budget.status(session, source, period)
-    if st.remaining + 1e-9 < float(cost):
-        raise budget.BudgetExceeded(source, period, float(cost), st)
+    budget.check_draw(session, spec)
 
 
 def read_upload(name: str, data: bytes) -> pd.DataFrame:

@@ -40,6 +40,8 @@ from huey.storage import BaseStorage, RedisStorage, SqliteStorage
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from disclosure.errors import R_, Phrase
+
 from .db import make_engine, session_factory, transaction
 from .settings import base_dir, load_settings
 from .workflow_models import (
@@ -313,7 +315,9 @@ def _run_claimed_publication(factory: sessionmaker[Session], release_id: int,
                            dataset_name=outcome.dataset_name, content_rev=content_rev)
             job = s.scalar(select(PublicationJob).where(PublicationJob.release_id == release_id))
             job.status, job.step, job.percent = "done", "done", 100
-            job.message = "verified" if outcome.verified else "published (not verified)"
+            # stored in English (the API's text); the UI shows it in the reader's language
+            # from the template (publisher.web.ui.progress_message)
+            job.message = R_("verified") if outcome.verified else R_("published (not verified)")
         return "published"
     except PublishFailed as e:
         _fail(factory, release_id, " ".join(str(e).split()), e.retryable)
@@ -327,8 +331,13 @@ def _run_claimed_publication(factory: sessionmaker[Session], release_id: int,
             _fail(factory, release_id, " ".join(str(e).split()), False)
             return "failed"
         log.error("publication of release %s failed: %s", release_id, type(e).__name__)
-        _fail(factory, release_id, f"unexpected error ({type(e).__name__}); will retry", True)
+        _fail(factory, release_id, _unexpected(e), True)
         raise RetryableFailure(type(e).__name__) from e
+
+
+def _unexpected(e: Exception) -> str:
+    """The job's line for an error nobody foresaw: its class only (never its text)."""
+    return str(Phrase(R_("unexpected error (%(error)s); will retry"), error=type(e).__name__))
 
 
 class RetryableFailure(RuntimeError):
@@ -395,8 +404,8 @@ def run_withdrawal(release_id: int, settings: dict[str, Any] | None = None) -> s
     if target != "ckan" or not dataset:
         result = None
     elif not (settings.get("CKAN_URL") and settings.get("CKAN_API_TOKEN")):
-        _fail(factory, release_id, "CKAN_URL and CKAN_API_TOKEN are needed to withdraw the "
-              "version from CKAN", False, action="withdraw_failed")
+        _fail(factory, release_id, R_("CKAN_URL and CKAN_API_TOKEN are needed to withdraw the "
+                                      "version from CKAN"), False, action="withdraw_failed")
         return "failed"
     else:
         def progress(message: str) -> None:
@@ -414,19 +423,18 @@ def run_withdrawal(release_id: int, settings: dict[str, Any] | None = None) -> s
             return "failed"
         except Exception as e:
             log.error("withdrawal of release %s failed: %s", release_id, type(e).__name__)
-            _fail(factory, release_id, f"unexpected error ({type(e).__name__}); will retry", True,
-                  action="withdraw_failed")
+            _fail(factory, release_id, _unexpected(e), True, action="withdraw_failed")
             raise RetryableFailure(type(e).__name__) from e
     with transaction(factory) as s:
         r = s.get(Release, release_id)
         job = s.scalar(select(PublicationJob).where(PublicationJob.release_id == release_id))
         job.status, job.percent, job.retryable = "done", 100, True
         if result is None:
-            job.message = "nothing to withdraw outside Ashyq"
+            job.message = R_("nothing to withdraw outside Ashyq")
             detail: dict[str, Any] = {"target": target}
         else:
-            job.message = (f"private on CKAN; anonymous read-back refused "
-                           f"({result.anonymous_status})")
+            job.message = str(Phrase(R_("private on CKAN; anonymous read-back refused "
+                                        "(%(status)s)"), status=result.anonymous_status))
             detail = {"dataset": result.dataset_name, "was_public": result.was_public,
                       "resources": result.resources, "anonymous": result.anonymous_status}
         audit(s, None, "withdrawn_from_catalogue", release=r, reason=r.withdrawn_reason or "",
@@ -475,8 +483,9 @@ def due_releases(settings: dict[str, Any], now: datetime | None = None) -> list[
 
 #: percent shown for each phase of a protection job (the phases come from the service and the
 #: disclosure methods' progress calls)
-PHASE_PERCENT = {"waiting": 0, "starting": 5, "reading": 10, "protecting": 20, "secondary": 30,
-                 "noise": 30, "audited": 90, "noised": 90, "saving": 95, "done": 100}
+PHASE_PERCENT = {"waiting": 0, "starting": 5, "reading": 10, "protecting": 20, "primary": 25,
+                 "secondary": 30, "optimising": 60, "audit": 80, "noise": 30, "audited": 90,
+                 "noised": 90, "saving": 95, "done": 100}
 
 
 def _protect_settings(settings: dict[str, Any]) -> tuple[float, float]:
@@ -556,17 +565,16 @@ def _reserve_for(factory: sessionmaker[Session], job_id: int, items: list[tuple[
     that happened is spent, whether or not the job then finishes)."""
     from dataclasses import asdict
 
-    from .service import _reserve_budget
+    from .service import _reserve_draws
     from .specs import spec_from_mapping
 
     with transaction(factory) as s:
-        out = []
-        for spec_map, _, _ in items:
-            res = _reserve_budget(spec_from_mapping(spec_map, source="spec"), settings, s)
-            out.append(None if res is None else asdict(res))
-        if any(out):
+        specs = [spec_from_mapping(spec_map, source="spec") for spec_map, _, _ in items]
+        out = [None if res is None else asdict(res)
+               for res in _reserve_draws(specs, settings, s)]
+        if any(out):  # linked noise tables: one charge, the same reservation in each
             _audit_job(s, job_id, "budget_charged", "", {"epsilon": [
-                r["epsilon"] for r in out if r]})
+                r["epsilon"] for i, r in enumerate(out) if r and r not in out[:i]]})
         return out
 
 
@@ -598,6 +606,9 @@ def run_protection(job_id: int, settings: dict[str, Any] | None = None) -> str:
         return "busy"
     beat, _ = _protect_settings(settings)
     last_beat = [0.0]
+    # a progress report writes the heartbeat too and reads the cancel flag: tick() must see a
+    # cancel read there, or frequent reports (every round of the solver) would hide it
+    cancel_asked = [False]
     try:
         with factory() as s:
             job = s.get(ProtectionJob, job_id)
@@ -613,15 +624,18 @@ def run_protection(job_id: int, settings: dict[str, Any] | None = None) -> str:
             for k in ("cells", "primaries", "primaries_left"):
                 if k in figures and figures[k] is not None:
                     values[k] = int(figures[k])
-            _job_update(factory, job_id, **values)
+            cancel_asked[0] = _job_update(factory, job_id, **values) or cancel_asked[0]
             last_beat[0] = time.monotonic()
 
         def tick() -> bool:
+            if cancel_asked[0]:
+                return True
             now = time.monotonic()
             if now - last_beat[0] < beat:
                 return False
             last_beat[0] = now
-            return _job_update(factory, job_id)
+            cancel_asked[0] = _job_update(factory, job_id)
+            return cancel_asked[0]
 
         from .history import published_for
 

@@ -93,7 +93,8 @@ REVIEW_ACTIONS = ("approve", "send_back")
 # review page, exports): sums of suppressed cells (never stored by new protections; removed from
 # reports stored before) and a primary cell's required interval width, which under a percent
 # protection level is p % of the cell's raw value (kept in the stored report only).
-RAW_REPORT_KEYS = ("value_suppressed", "primary_value", "secondary_value", "required_width")
+RAW_REPORT_KEYS = ("value_suppressed", "primary_value", "secondary_value", "required_width",
+                   "gap", "lower_bound_ratio")  # the optimiser's gap: a ratio of raw value sums
 # Audit-detail keys not shown outside the database (rows written before they were dropped).
 HIDDEN_DETAIL_KEYS = ("upload_sha256",)
 WITHDRAW_STEP = "withdraw"

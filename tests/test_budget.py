@@ -82,7 +82,7 @@ def test_migration_creates_the_ledger(url):
     assert "total" not in {c["name"] for c in insp.get_columns("privacy_budget")}
     with engine.connect() as c:
         heads = {r[0] for r in c.execute(text("select version_num from alembic_version"))}
-    assert heads == {"0010"}  # one head: 0010 merges the branches after 0005
+    assert heads == {"0011z"}  # one head: 0010 merged the branches after 0005; 0011z: unit
     engine.dispose()
 
 
@@ -327,13 +327,13 @@ def draws(monkeypatch):  # noqa: ANN001, ANN201
     """Counts the noise draws (the real sampler still draws)."""
     import disclosure.noise as dn
 
-    real, calls = dn.protect_noise, []
+    real, calls = dn.protect_noise_linked, []
 
     def counted(*a, **kw):  # noqa: ANN002, ANN003, ANN202
         calls.append(1)
         return real(*a, **kw)
 
-    monkeypatch.setattr(dn, "protect_noise", counted)
+    monkeypatch.setattr(dn, "protect_noise_linked", counted)
     return calls
 
 
@@ -471,13 +471,13 @@ def test_a_period_that_is_not_iso_8601_is_refused_before_the_draw(factory, draws
 def test_the_charge_is_made_before_the_draw_in_the_callers_session(factory, monkeypatch):
     import disclosure.noise as dn
 
-    real, seen = dn.protect_noise, []
+    real, seen = dn.protect_noise_linked, []
 
     def draw(*a, **kw):  # noqa: ANN002, ANN003, ANN202
         seen.append(status(s, "src", "2025").spent)  # the caller's session, mid-transaction
         return real(*a, **kw)
 
-    monkeypatch.setattr(dn, "protect_noise", draw)
+    monkeypatch.setattr(dn, "protect_noise_linked", draw)
     with transaction(factory) as s:
         _protect(s)
     assert seen == [1.0]  # reserved before the noise was drawn
@@ -488,15 +488,15 @@ def test_a_fresh_draw_always_costs_even_when_identical_to_an_earlier_one(factory
 
     import disclosure.noise as dn
 
-    real, first = dn.protect_noise, []
+    real, first = dn.protect_noise_linked, []
 
     def same_output(*a, **kw):  # noqa: ANN002, ANN003, ANN202
-        pt = real(*a, **kw)
+        pts = real(*a, **kw)
         if not first:
-            first.append(pt)
+            first.append(pts)
         return copy.deepcopy(first[0])  # every draw publishes the very same table
 
-    monkeypatch.setattr(dn, "protect_noise", same_output)
+    monkeypatch.setattr(dn, "protect_noise_linked", same_output)
     outs = []
     for _ in range(4):
         with transaction(factory) as s:
@@ -593,8 +593,10 @@ def test_the_text_says_what_this_release_spent_and_what_the_source_has_left(fact
         out = _protect(s)  # the issue: a first release at epsilon 1 said "used" the total
     b = out.report.privacy.budget
     assert b == Budget(this_release=1.0, spent=2.5, remaining=1.5, total=4.0)
-    assert out.budget == {"this_release": 1.0, "spent": 2.5, "remaining": 1.5, "total": 4.0,
-                          "source": "src", "period": "2025"}
+    assert out.budget.get("unit", "epsilon") == "epsilon"  # the source's unit
+    assert {k: v for k, v in out.budget.items() if k != "unit"} == {
+        "this_release": 1.0, "spent": 2.5, "remaining": 1.5, "total": 4.0, "source": "src",
+        "period": "2025"}
     text = explain_noise(out.report, tr)
     en = text["en"]
     assert "This release spent epsilon 1 of the privacy budget" in en
@@ -677,9 +679,152 @@ def test_cli_registers_lists_and_changes_sources(tmp_path, monkeypatch):
     monkeypatch.setenv("ASHYQ_EPSILON_BUDGET", "100")  # the setting does not touch sources
     r = run(main, ["source", "list"])
     assert r.exit_code == 0
-    assert r.stdout.splitlines() == ["mvd-migration\tbudget 5 per period\tnothing spent",
-                                     "stat\tbudget 2.5 per period\tnothing spent"]
+    r = run(main, ["source", "add", "zc", "--unit", "rho"])
+    assert r.exit_code == 2 and "--budget is required" in r.output
+    r = run(main, ["source", "add", "zc", "--unit", "rho", "--budget", "0.5"])
+    assert r.exit_code == 0 and "a budget of rho 0.5" in r.stderr, r.output
+    r = run(main, ["source", "list"])
+    assert r.stdout.splitlines() == ["mvd-migration\tbudget epsilon 5 per period\tnothing spent",
+                                     "stat\tbudget epsilon 2.5 per period\tnothing spent",
+                                     "zc\tbudget rho 0.5 per period\tnothing spent"]
     r = run(main, ["audit-export", "--format", "json"])
     rows = [x for x in __import__("json").loads(r.stdout) if x["action"].startswith("source_")]
     assert [x["action"] for x in rows] == ["source_added", "source_added",
-                                           "source_budget_changed"]
+                                           "source_budget_changed", "source_added"]
+
+
+# -- issue 13: budgets in one unit per source (epsilon: pure DP, rho: zCDP) ----------------------
+
+GAUSS = {"noise": {"mechanism": "gaussian", "rho": 0.1}}
+
+
+def test_a_source_keeps_its_budget_in_one_unit(factory):
+    from publisher.budget import get_source
+
+    with transaction(factory) as s:
+        assert add_source(s, "zc", 0.5, unit="rho").unit == "rho"
+        assert get_source(s, "mvd").unit == "epsilon"  # the default, and every older source
+        with pytest.raises(ValueError, match="unit must be one of epsilon, rho"):
+            add_source(s, "bad-unit", 1.0, unit="delta")
+        assert status(s, "zc", "2025").unit == "rho"
+
+
+def test_a_gaussian_release_on_an_epsilon_source_is_refused_before_the_draw(factory, draws):
+    with pytest.raises(BudgetError) as e, transaction(factory) as s:
+        _protect(s, _spec(disclosure=GAUSS))
+    msg = str(e.value)
+    assert "key disclosure.noise.mechanism" in msg and "'src'" in msg and "\n" not in msg
+    assert "does not satisfy pure differential privacy" in msg
+    assert draws == []  # nothing drawn ...
+    with transaction(factory) as s:  # ... nothing charged
+        assert status(s, "src", "2025").spent == 0.0 and charges(s, "src", "2025") == []
+
+
+def test_a_gaussian_release_on_a_rho_source_spends_its_rho(factory, draws):
+    with transaction(factory) as s:
+        add_source(s, "zc", 0.25, unit="rho")
+    with transaction(factory) as s:
+        out = _protect(s, _spec(source_id="zc", disclosure=GAUSS))
+    assert out.report.privacy.rho == 0.1 and out.report.differentially_private
+    with transaction(factory) as s:
+        assert status(s, "zc", "2025").spent == pytest.approx(0.1)
+        assert [c.epsilon for c in charges(s, "zc", "2025")] == [pytest.approx(0.1)]
+        _protect(s, _spec(source_id="zc", disclosure=GAUSS))
+    with pytest.raises(BudgetExceeded, match="needs rho 0.1 but only 0.05 of 0.25 remains"), \
+            transaction(factory) as s:
+        _protect(s, _spec(source_id="zc", disclosure=GAUSS))
+    assert len(draws) == 2
+
+
+def test_a_laplace_release_on_a_rho_source_is_charged_epsilon_squared_over_two(factory):
+    from disclosure.methods import get_method
+    from publisher.budget import check_draw
+
+    with transaction(factory) as s:
+        add_source(s, "zc", 1.0, unit="rho")
+    spec = _spec(source_id="zc", disclosure={"noise": {"mechanism": "geometric",
+                                                       "epsilon": 1.2}})
+    cost = get_method("noise").budget_cost(spec)
+    with transaction(factory) as s:
+        assert check_draw(s, spec).this_draw == pytest.approx(0.72)
+        st = charge(s, source="zc", period="2025", epsilon=cost, draw_key="d1")
+        assert st.charged and st.unit == "rho" and st.this_draw == pytest.approx(0.72)
+        assert st.spent == pytest.approx(0.72)
+        # an explicit unit wins over a bare number's default
+        st = charge(s, source="zc", period="2025", epsilon=0.5, draw_key="d2", unit="epsilon")
+        assert st.this_draw == pytest.approx(0.125) and st.remaining == pytest.approx(0.155)
+    with transaction(factory) as s:  # 0.72 > 0.155 left: refused in rho, before any draw
+        with pytest.raises(BudgetExceeded, match="needs rho 0.72"):
+            check_draw(s, spec)
+        with pytest.raises(BudgetExceeded):
+            charge(s, source="zc", period="2025", epsilon=cost, draw_key="d3")
+        assert len(charges(s, "zc", "2025")) == 2
+
+
+def test_linked_noise_tables_are_one_draw_and_one_charge(factory, draws):
+    """The release's epsilon is charged once (with the first table); each report states it."""
+    from dataclasses import asdict
+
+    from publisher.budget import reserve_draws
+    from publisher.service import _Reservation, protect_tables, read_table_bytes
+
+    first = _spec()
+    second = _spec(id="noisy-by-region", dimensions=[{"name": "region",
+                                                      "codes": ["A", "B", "C"]}])
+    items = [(first, read_table_bytes(NOISE_TABLE.encode(), source="a.csv"), "a.csv"),
+             (second, read_table_bytes(b"region,obs_value\nA,22\nB,10\nC,22\n",
+                                       source="b.csv"), "b.csv")]
+    with transaction(factory) as s:
+        outs = protect_tables(items, settings=SERVICE_SETTINGS, reserve=lambda specs: [
+            None if r is None else _Reservation(**{k: v for k, v in asdict(r).items()
+                                                   if k in _Reservation.__dataclass_fields__})
+            for r in reserve_draws(s, specs)])
+    assert len(draws) == 1  # one protection of both tables
+    with transaction(factory) as s:
+        assert len(charges(s, "src", "2025")) == 1  # ONE ledger charge ...
+        assert status(s, "src", "2025").spent == 1.0  # ... of the release's epsilon
+    a, b = (o.published.set_index([c for c in o.published.columns if c in ("region", "sex")])
+            for o in outs)
+    for region in ("_T", "A", "B", "C"):  # the shared cells: one value in both tables
+        assert a.loc[(region, "_T"), "obs_value"] == b.loc[region, "obs_value"]
+        assert a.loc[(region, "_T"), "obs_moe"] == b.loc[region, "obs_moe"]
+    for o in outs:
+        assert o.report.checks.additive and o.report.privacy.linked_tables == [
+            "noisy", "noisy-by-region"]
+        assert o.budget["this_release"] == 1.0 and o.budget["spent"] == 1.0
+    shares = [o.report.privacy.epsilon_certified for o in outs]
+    assert sum(shares) <= 1.0 and shares[0] > shares[1]  # split by sqrt(cells): 12 vs 4 cells
+
+
+def test_cli_link_with_noise_is_one_charge_and_consistent(tmp_path, monkeypatch):
+    import csv
+
+    import yaml
+    from click.testing import CliRunner
+
+    from publisher.cli import main
+
+    monkeypatch.setenv("ASHYQ_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.sqlite'}")
+    monkeypatch.chdir(tmp_path)
+    run = CliRunner().invoke
+    assert run(main, ["source", "add", "src", "--budget", "3"]).exit_code == 0
+    (tmp_path / "a.yaml").write_text(yaml.safe_dump(NOISE_SPEC), "utf-8")
+    by_region = {**NOISE_SPEC, "id": "noisy-by-region",
+                 "dimensions": [{"name": "region", "codes": ["A", "B", "C"]}]}
+    (tmp_path / "b.yaml").write_text(yaml.safe_dump(by_region), "utf-8")
+    (tmp_path / "a.csv").write_text(NOISE_TABLE, "utf-8")
+    (tmp_path / "b.csv").write_text("region,obs_value\nA,22\nB,10\nC,22\n", "utf-8")
+    r = run(main, ["protect", "a.yaml", "a.csv", "-o", "a.out.csv",
+                   "--link", "b.yaml", "b.csv", "b.out.csv", "--report", "r.json"])
+    assert r.exit_code == 0, r.output
+    assert "this release spent 1, source spent 1, budget left 2 of 3" in r.stderr
+    a = {(x["region"], x["sex"]): x for x in csv.DictReader((tmp_path / "a.out.csv").read_text("utf-8").splitlines())}
+    b = {x["region"]: x for x in csv.DictReader((tmp_path / "b.out.csv").read_text("utf-8").splitlines())}
+    for region in ("_T", "A", "B", "C"):
+        assert a[(region, "_T")]["obs_value"] == b[region]["obs_value"]
+        assert a[(region, "_T")]["obs_moe"] == b[region]["obs_moe"]
+    from publisher.db import make_engine, session_factory, transaction
+
+    f = session_factory(make_engine(f"sqlite:///{tmp_path / 'cli.sqlite'}"))
+    with transaction(f) as s:
+        assert len(charges(s, "src", "2025")) == 1 and status(s, "src", "2025").spent == 1.0

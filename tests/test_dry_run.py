@@ -64,8 +64,8 @@ def test_cli_dry_run_draws_and_charges_nothing(tmp_path, monkeypatch) -> None:
     out = r.stdout
     assert "nothing drawn, charged or written" in out
     assert "1 (spec) |" in out and "0.1 |" in out
-    assert "budget of source src, period 2025: 0 of 3 spent; this draw would spend 1 and leave 2" \
-        in out
+    assert ("budget of source src, period 2025 (in epsilon): 0 of 3 spent; this draw would "
+            "spend 1 and leave 2") in out
     # no raw count is printed: the figures are margins of error (±n) only
     for v in ("40", "14"):
         assert f" {v} " not in out
@@ -104,3 +104,34 @@ def test_suppression_dry_run_says_there_is_nothing_to_size(tmp_path, monkeypatch
     r = CliRunner().invoke(main, ["protect", str(spec_path), str(table_path), "--dry-run"])
     assert r.exit_code == 0, r.output
     assert "draws no noise" in r.stdout and "suppression" in r.stdout
+
+
+def test_gaussian_dry_run_sizes_rho_and_converts_a_laplace_draw_on_a_rho_source(
+        tmp_path, monkeypatch) -> None:
+    from disclosure.noise import zcdp_rho_for
+    from publisher.budget import add_source
+    from publisher.db import session_scope
+
+    db_url = f"sqlite:///{tmp_path / 'cli.sqlite'}"
+    monkeypatch.setenv("ASHYQ_DATABASE_URL", db_url)
+    with session_scope({"DATABASE_URL": db_url}) as s:
+        add_source(s, "zc", 1.0, unit="rho")
+    table_path = tmp_path / "in.csv"
+    table_path.write_text(TABLE, "utf-8")
+    gauss = {**SPEC, "source_id": "zc", "disclosure": {"noise": {"mechanism": "gaussian",
+                                                                 "rho": 0.05}}}
+    spec_path = tmp_path / "g.yaml"
+    spec_path.write_text(yaml.safe_dump(gauss, allow_unicode=True), "utf-8")
+    r = CliRunner().invoke(main, ["protect", str(spec_path), str(table_path), "--dry-run"])
+    assert r.exit_code == 0, r.output
+    out = r.stdout
+    assert "epsilon = rho + 2*sqrt(rho*ln(1/delta)), delta = 1e-06" in out
+    assert "0.05 (epsilon 1.71) (spec) |" in out  # 0.05 + 2*sqrt(0.05*ln(1e6)) = 1.71
+    assert f"{zcdp_rho_for(1.0):.4g} (epsilon 1) |" in out
+    assert "(in rho): 0 of 1 spent; this draw would spend 0.05 and leave 0.95" in out
+    laplace = {**SPEC, "source_id": "zc"}  # epsilon 1 on a rho-source: rho 0.5
+    spec_path.write_text(yaml.safe_dump(laplace, allow_unicode=True), "utf-8")
+    r = CliRunner().invoke(main, ["protect", str(spec_path), str(table_path), "--dry-run"])
+    assert r.exit_code == 0, r.output
+    assert ("this draw would spend 0.5 (epsilon^2/2: pure epsilon-DP implies epsilon^2/2-zCDP)"
+            " and leave 0.5") in r.stdout

@@ -5,9 +5,29 @@ from __future__ import annotations
 from typing import Any
 
 from ..codelists import CodeList
-from ..i18n import tr
+from ..i18n import N_, tr
 from ..text import LANGUAGE_IN
-from . import DownloadFormat, DownloadTable, TableText, dimension_role, dumps, register_format
+from . import (
+    DownloadFormat,
+    DownloadTable,
+    TableText,
+    dimension_role,
+    dumps,
+    iso_period,
+    register_format,
+)
+
+#: the id of the time dimension added from the reference period (SDMX's TIME_PERIOD concept)
+TIME_ID = "time_period"
+TIME_TITLE = N_("Time period")
+
+
+def _time_id(dims: list[str]) -> str:
+    """:data:`TIME_ID`, or a variant no dimension of the table already has."""
+    out, n = TIME_ID, 2
+    while out in dims:
+        out, n = f"{TIME_ID}_{n}", n + 1
+    return out
 
 
 def jsonstat(rows: list[dict[str, Any]], dims: list[str], codelists: dict[str, CodeList],
@@ -19,7 +39,10 @@ def jsonstat(rows: list[dict[str, Any]], dims: list[str], codelists: dict[str, C
     columns, such as ``obs_moe``) are kept in ``extension`` with the meaning of each flag, and
     the unit of measure as ``extension.unit`` (a JSON-stat unit object: ``label``, ``decimals``).
     ``role.geo`` lists only dimensions of places, ``role.time`` only dimensions of periods
-    (:func:`datapackages.formats.dimension_role`).
+    (:func:`datapackages.formats.dimension_role`). A table without a period dimension of its own
+    whose ``reference_period`` is an ISO 8601 period (``2024``, ``2024-Q1``, ``2024-01``) gets a
+    time dimension of one category, :data:`TIME_ID`, the last in ``id`` (size 1, so the order
+    of ``value`` is unchanged), labelled in ``lang`` and listed in ``role.time``.
     """
     index = {d: {c: i for i, c in enumerate(codelists[d].codes)} for d in dims}
     size = [len(codelists[d].codes) for d in dims]
@@ -64,6 +87,15 @@ def jsonstat(rows: list[dict[str, Any]], dims: list[str], codelists: dict[str, C
         kind = dimension_role(d, codelists[d])
         if kind:
             role.setdefault(kind, []).append(d)
+    ids, size = list(dims), list(size)
+    period = None if "time" in role else iso_period(text)
+    if period is not None:  # the reference period as a time dimension of one category
+        tid = _time_id(ids)
+        dimension[tid] = {"label": tr(TIME_TITLE)[lang],
+                          "category": {"index": [period], "label": {period: period}}}
+        ids.append(tid)
+        size.append(1)
+        role["time"] = [tid]
     ext: dict[str, Any] = {"obs_status": obs_status, "conf_status": conf_status,
                            "flags": {col: {c: lab[lang] for c, lab in codes.items()}
                                      for col, codes in text.flags.items()},
@@ -80,7 +112,7 @@ def jsonstat(rows: list[dict[str, Any]], dims: list[str], codelists: dict[str, C
         "label": text.title[lang],
         "source": text.source[lang],
         "updated": text.created.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "id": list(dims),
+        "id": ids,
         "size": size,
         "dimension": dimension,
         "value": value,

@@ -5,15 +5,21 @@ Spec (``disclosure`` section)::
     noise:
       mechanism: geometric     # two-sided geometric = discrete Laplace (OpenDP, exact sampler)
       epsilon: 1.0             # 0 < epsilon <= the service's EPSILON_CEILING
+      # or: mechanism: gaussian, rho: 0.02  (discrete Gaussian, rho-zCDP; no epsilon key)
       privacy_unit: person     # what one neighbouring change adds or removes
       contribution_bound: 1    # inner cells one unit is counted in (asserted by the office)
       weights: {inner: .75, total: .05, margins: .20}   # share of epsilon per measured group
 
-Guarantee: pure epsilon-differential privacy for the privacy unit under add/remove-one-unit
+Guarantee: pure epsilon-differential privacy (``geometric``) or rho-zero-concentrated
+differential privacy (``gaussian``; it implies (epsilon, delta)-DP with epsilon = rho +
+2*sqrt(rho*ln(1/delta)), stated for delta = 1e-6) for the privacy unit under add/remove-one-unit
 neighbouring, *if* each unit is counted in at most ``contribution_bound`` inner cells (asserted
 by the office, not enforced: the input is already aggregated). Everything after the noisy
 measurements is post-processing. Releases of the same source compose: the ledger in
-``publisher.budget`` adds their epsilons per source and reference period.
+``publisher.budget`` adds their budgets per source and reference period, in the source's unit
+(a Laplace release at epsilon costs epsilon^2/2 of a rho-source; a Gaussian one is refused on an
+epsilon-source). Linked tables of one release (``--link``) share one budget and one charge
+(:func:`disclosure.noise.protect_noise_linked`).
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
-from marshmallow import INCLUDE, Schema, fields, validate
+from marshmallow import INCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
 from ..errors import R_, AshyqError, Phrase, Word
 from ..report import ProtectionReport
@@ -46,6 +52,20 @@ class NoiseSpecError(AshyqError):
     """A noise specification that cannot be applied (bad epsilon, bad weights)."""
 
 
+class PrivacyCost(float):
+    """An amount of privacy budget with its unit: ``epsilon`` (pure DP) or ``rho`` (zCDP)."""
+
+    unit: str
+
+    def __new__(cls, amount: float, unit: str) -> PrivacyCost:
+        obj = super().__new__(cls, amount)
+        obj.unit = unit
+        return obj
+
+    def __reduce__(self) -> tuple:
+        return (PrivacyCost, (float(self), self.unit))
+
+
 # -- spec -------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -55,7 +75,8 @@ class NoiseSpec(MethodSpec):
     method: ClassVar[str] = "noise"
 
     mechanism: str = "geometric"
-    epsilon: float = 1.0
+    epsilon: float | None = 1.0  # pure DP budget (geometric); None for gaussian
+    rho: float | None = None  # zCDP budget (gaussian)
     privacy_unit: str = "person"
     contribution_bound: int = 1
     weights: dict[str, float] | None = None
@@ -65,16 +86,38 @@ class NoiseParamsSchema(Schema):
     class Meta:
         unknown = INCLUDE
 
-    mechanism = fields.String(required=True, validate=validate.OneOf(["geometric"]))
-    epsilon = fields.Float(required=True, allow_nan=False,
+    mechanism = fields.String(required=True, validate=validate.OneOf(["geometric", "gaussian"]))
+    epsilon = fields.Float(allow_nan=False,
                            validate=validate.Range(min=0, min_inclusive=False,
                                                    error=R_("must be greater than 0")))
+    rho = fields.Float(allow_nan=False,
+                       validate=validate.Range(min=0, min_inclusive=False,
+                                               error=R_("must be greater than 0")))
     privacy_unit = fields.String(load_default="person", validate=validate.Length(min=1, max=80))
     contribution_bound = fields.Integer(load_default=1, validate=validate.Range(min=1))
     # Share of epsilon per measured group (see disclosure.noise.allocation): inner, total,
     # margins, a dimension name or "dim@level"; normalised to sum 1.
     weights = fields.Dict(keys=fields.String(validate=validate.Length(min=1, max=80)),
                           values=fields.Float(allow_nan=False, validate=validate.Range(min=0)))
+
+    @validates_schema
+    def _budget_key(self, data: dict[str, Any], **_: Any) -> None:
+        """geometric takes epsilon (pure DP), gaussian takes rho (zCDP): exactly one of them."""
+        mech = data.get("mechanism")
+        if mech == "gaussian":
+            if "epsilon" in data:
+                raise ValidationError(R_("the gaussian mechanism takes rho (zCDP), not epsilon"),
+                                      field_name="epsilon")
+            if "rho" not in data:
+                raise ValidationError(R_("missing: the gaussian mechanism needs rho (zCDP)"),
+                                      field_name="rho")
+        elif mech == "geometric":
+            if "rho" in data:
+                raise ValidationError(R_("only for mechanism gaussian; the geometric mechanism "
+                                         "takes epsilon"), field_name="rho")
+            if "epsilon" not in data:
+                raise ValidationError(R_("Missing data for required field."),
+                                      field_name="epsilon")
 
 
 class NoiseSchema(Schema):
@@ -97,6 +140,7 @@ class Budget:
     remaining: float
     total: float
     this_release: float | None = None
+    unit: str = "epsilon"  # the source's unit: "epsilon" (pure DP) or "rho" (zCDP)
 
 
 @dataclass(kw_only=True)
@@ -110,6 +154,13 @@ class Privacy:
     neighbouring: str
     composition: str
     budget: Budget | None = None
+    # gaussian: the zCDP budget; ``epsilon`` is then the (epsilon, delta) it implies at delta
+    rho: float | None = None
+    rho_certified: float | None = None
+    delta: float | None = None
+    # linked noise tables of one release: their ids and this table's share of the budget
+    linked_tables: list[str] | None = None
+    table_share: float | None = None
 
 
 @dataclass(kw_only=True)
@@ -156,7 +207,14 @@ class NoiseReport(ProtectionReport):
 
 # -- texts (msgids of the package-text catalogue, rendered with the translator) -----------------
 
-_MECHANISM = {"geometric": N_("discrete Laplace (two-sided geometric)")}
+_MECHANISM = {"geometric": N_("discrete Laplace (two-sided geometric)"),
+              "gaussian": N_("discrete Gaussian")}
+ZCDP_DELTA = 1e-6  # the delta at which a zCDP release states its (epsilon, delta)
+
+
+def _zcdp_epsilon(rho: float, delta: float = ZCDP_DELTA) -> float:
+    return rho + 2.0 * math.sqrt(rho * math.log(1.0 / delta))
+
 
 _PRIVACY_UNIT = {"person": N_("person"), "household": N_("household"), "family": N_("family")}
 
@@ -166,18 +224,48 @@ def explain_noise(report: NoiseReport, tr: Translate) -> dict[str, str]:
     package), composed with the translator ``tr``."""
     u = report.uncertainty
     budget = report.privacy.budget
-    epsilon = f"{report.privacy.epsilon:g}"
-    text = tr("To protect every person, a small random amount was added to or taken from each "
-              "number before publication (differential privacy, epsilon = %(epsilon)s). The "
-              "numbers are whole, never negative, and the totals add up exactly. For a typical "
-              "detailed cell the published number is within ±%(moe)s of the true one in 95 cases "
-              "out of 100 (each cell's own margin of error is in the column obs_moe). So a "
-              "published 0, 1 or 2 may be a small number that is not zero, and a small published "
-              "number may be 0: do not read small numbers as exact. Totals are much more "
-              "precise: the grand total is within ±%(total_moe)s.",
-              epsilon=epsilon, moe=int(round(u.inner_moe_median)),
-              total_moe=int(u.grand_total_moe))
-    if budget:
+    p = report.privacy
+    common = {"moe": int(round(u.inner_moe_median)), "total_moe": int(u.grand_total_moe)}
+    if p.rho is not None:
+        text = tr("To protect every person, a small random amount was added to or taken from each "
+                  "number before publication (zero-concentrated differential privacy, rho = "
+                  "%(rho)s; it implies (epsilon, delta)-differential privacy with epsilon = rho + "
+                  "2·sqrt(rho·ln(1/delta)) = %(epsilon)s for delta = %(delta)s). The numbers are "
+                  "whole, never negative, and the totals add up exactly. For a typical detailed "
+                  "cell the published number is within ±%(moe)s of the true one in 95 cases out "
+                  "of 100 (each cell's own margin of error is in the column obs_moe). So a "
+                  "published 0, 1 or 2 may be a small number that is not zero, and a small "
+                  "published number may be 0: do not read small numbers as exact. Totals are "
+                  "much more precise: the grand total is within ±%(total_moe)s.",
+                  rho=f"{p.rho:g}", epsilon=f"{_zcdp_epsilon(p.rho, p.delta or ZCDP_DELTA):.3g}",
+                  delta=f"{p.delta or ZCDP_DELTA:g}", **common)
+    else:
+        text = tr("To protect every person, a small random amount was added to or taken from "
+                  "each number before publication (differential privacy, epsilon = "
+                  "%(epsilon)s). The numbers are whole, never negative, and the totals add up "
+                  "exactly. For a typical detailed cell the published number is within ±%(moe)s "
+                  "of the true one in 95 cases out of 100 (each cell's own margin of error is in "
+                  "the column obs_moe). So a published 0, 1 or 2 may be a small number that is "
+                  "not zero, and a small published number may be 0: do not read small numbers as "
+                  "exact. Totals are much more precise: the grand total is within "
+                  "±%(total_moe)s.", epsilon=f"{p.epsilon:g}", **common)
+    if report.privacy.linked_tables:
+        text = concat(text, tr("This table was protected together with the linked tables "
+                               "%(tables)s of the same release: they share one privacy budget "
+                               "(this table used %(share)s%% of it) and a number they have in "
+                               "common is published with the same value in each.",
+                               tables=", ".join(report.privacy.linked_tables),
+                               share=f"{100 * (report.privacy.table_share or 1):.0f}"))
+    if budget and budget.unit == "rho":
+        spent, total, left = (f"{x:g}" for x in (budget.spent, budget.total, budget.remaining))
+        mine = budget.this_release if budget.this_release is not None else 0.0
+        text = concat(text, tr("This release spent rho %(this_release)s of the privacy budget "
+                               "(zero-concentrated differential privacy); the data source has "
+                               "spent rho %(spent)s of its %(total)s for this reference period "
+                               "in all (this release included), and %(remaining)s is left.",
+                               this_release=f"{mine:g}", spent=spent, total=total,
+                               remaining=left))
+    elif budget:
         spent, total, left = (f"{x:g}" for x in (budget.spent, budget.total, budget.remaining))
         if budget.this_release is not None:
             text = concat(text, tr("This release spent epsilon %(this_release)s of the privacy "
@@ -211,7 +299,6 @@ def _technical(n: NoiseSpec, facts: PublishedFacts, tr: Translate) -> dict[str, 
     """Facts of the published table (checked by the packager), not claims of the report."""
     mech = tr(_MECHANISM[n.mechanism]) if n.mechanism in _MECHANISM else n.mechanism
     unit = tr(_PRIVACY_UNIT[n.privacy_unit]) if n.privacy_unit in _PRIVACY_UNIT else n.privacy_unit
-    epsilon = f"{n.epsilon:g}"
     props = [tr("whole numbers")]
     if facts.non_negative:
         props.append(tr("non-negative"))
@@ -219,22 +306,40 @@ def _technical(n: NoiseSpec, facts: PublishedFacts, tr: Translate) -> dict[str, 
         props.append(tr("every total equals the sum of its parts"))
     else:
         props.append(tr("totals may differ from the sum of their parts"))
+    values = concat(*props, sep=", ")
+    if n.mechanism == "gaussian" and n.rho is not None:
+        return tr("Technical: mechanism %(mechanism)s; ρ = %(rho)s (ρ-zero-concentrated "
+                  "differential privacy; it implies (ε, δ)-differential privacy with ε = ρ + "
+                  "2·sqrt(ρ·ln(1/δ)) = %(epsilon)s for δ = %(delta)s; not pure ε-differential "
+                  "privacy); privacy unit: %(unit)s, each counted in at most %(bound)s inner "
+                  "cell(s); published values: %(values)s.",
+                  mechanism=mech, rho=f"{n.rho:g}", epsilon=f"{_zcdp_epsilon(n.rho):.3g}",
+                  delta=f"{ZCDP_DELTA:g}", unit=unit, bound=n.contribution_bound, values=values)
     return tr("Technical: mechanism %(mechanism)s; ε = %(epsilon)s (pure ε-differential privacy); "
               "privacy unit: %(unit)s, each counted in at most %(bound)s inner cell(s); "
               "published values: %(values)s.",
-              mechanism=mech, epsilon=epsilon, unit=unit, bound=n.contribution_bound,
-              values=concat(*props, sep=", "))
+              mechanism=mech, epsilon=f"{n.epsilon:g}", unit=unit, bound=n.contribution_bound,
+              values=values)
 
 
 def _generic(n: NoiseSpec, tr: Translate) -> dict[str, str]:
     """The text when there is no report to size the margins of error from."""
-    epsilon = f"{n.epsilon:g}"
+    if n.mechanism == "gaussian" and n.rho is not None:
+        return tr("Differential privacy: every published count (totals included) is derived from "
+                  "the true count plus random noise from the %(mechanism)s mechanism; "
+                  "zero-concentrated privacy-loss parameter ρ = %(rho)s (ε = ρ + "
+                  "2·sqrt(ρ·ln(1/δ)) = %(epsilon)s for δ = %(delta)s), privacy unit: %(unit)s. "
+                  "Because of the noise, values may differ from the true counts; the obs_moe "
+                  "column gives the margin of error. The protection report describes the "
+                  "processing in full.",
+                  mechanism=n.mechanism, rho=f"{n.rho:g}", epsilon=f"{_zcdp_epsilon(n.rho):.3g}",
+                  delta=f"{ZCDP_DELTA:g}", unit=n.privacy_unit)
     return tr("Differential privacy: every published count (totals included) is derived from the "
               "true count plus random noise from the %(mechanism)s mechanism; privacy-loss "
               "parameter ε = %(epsilon)s, privacy unit: %(unit)s. Because of the noise, values "
               "may differ from the true counts; the obs_moe column gives the margin of error. "
               "The protection report describes the processing in full.",
-              mechanism=n.mechanism, epsilon=epsilon, unit=n.privacy_unit)
+              mechanism=n.mechanism, epsilon=f"{n.epsilon:g}", unit=n.privacy_unit)
 
 
 _NOT_PRIVATE = N_("WARNING: the noise came from a seeded test sampler; this is NOT a "
@@ -253,6 +358,7 @@ class Noise(DisclosureMethod):
     columns: ClassVar[tuple[Column, ...]] = (
         Column(MOE_COLUMN, "number", N_("Margin of error (due to noise)"), minimum=0),)
     negative_values = True
+    linkable = True
     history = False
     history_refusal = R_("--published is not available: earlier noise releases of a source are "
                          "accounted for by the privacy budget ledger (source_id, "
@@ -263,9 +369,12 @@ class Noise(DisclosureMethod):
     def build_spec(self, params: dict[str, Any], dimensions: tuple[Dimension, ...],
                    raw: dict[str, Any]) -> NoiseSpec:
         n = params["noise"]
-        core = {"mechanism", "epsilon", "privacy_unit", "contribution_bound", "weights"}
+        core = {"mechanism", "epsilon", "rho", "privacy_unit", "contribution_bound", "weights"}
         return NoiseSpec(
-            mechanism=n["mechanism"], epsilon=float(n["epsilon"]), privacy_unit=n["privacy_unit"],
+            mechanism=n["mechanism"],
+            epsilon=float(n["epsilon"]) if n.get("epsilon") is not None else None,
+            rho=float(n["rho"]) if n.get("rho") is not None else None,
+            privacy_unit=n["privacy_unit"],
             contribution_bound=n["contribution_bound"], weights=n.get("weights"),
             options={k: v for k, v in n.items() if k not in core},
         )
@@ -276,11 +385,11 @@ class Noise(DisclosureMethod):
         return {"noise": {"mechanism": "geometric", "epsilon": float(values["epsilon"])}}
 
     def check(self, spec: TableSpec, context: ProtectContext) -> None:
-        from ..noise import check_epsilon
+        from ..noise import spec_budget
 
         dis = spec.disclosure
         assert isinstance(dis, NoiseSpec)
-        check_epsilon(dis.epsilon, context.epsilon_ceiling)
+        spec_budget(dis, context.epsilon_ceiling)
         if dis.weights:  # refused before the budget is charged (the split needs only the spec)
             from types import SimpleNamespace
 
@@ -290,15 +399,13 @@ class Noise(DisclosureMethod):
                        dis.weights)
 
     def protect(self, tables, context: ProtectContext):  # noqa: ANN001, ANN201
-        from ..noise import protect_noise
+        from ..noise import protect_noise_linked
 
-        if len(tables) != 1:
-            raise NoiseSpecError(R_("noise tables are protected one by one; linked protection is "
-                                 "for cell suppression"), source=tables[0].spec.id)
-        context.step("noise", cells=tables[0].n_cells)
-        out = [protect_noise(tables[0], rng=context.rng,
-                             epsilon_ceiling=context.epsilon_ceiling)]
-        context.step("noised", cells=tables[0].n_cells)
+        cells = sum(t.n_cells for t in tables)
+        context.step("noise", cells=cells)
+        out = protect_noise_linked(list(tables), rng=context.rng,
+                                   epsilon_ceiling=context.epsilon_ceiling)
+        context.step("noised", cells=cells)
         return out
 
     def releasable(self, report: ProtectionReport) -> Phrase | None:
@@ -320,17 +427,34 @@ class Noise(DisclosureMethod):
                 "differentially private release (the package says so)"]
 
     def budget_cost(self, spec: TableSpec, report: ProtectionReport | None = None) -> float | None:
-        # From the spec: the service reserves it before the noise is drawn.
+        # From the spec: the service reserves it before the noise is drawn. The amount is in the
+        # mechanism's unit (PrivacyCost.unit: epsilon or rho); the ledger converts it to the
+        # source's unit or refuses (publisher.budget.cost_in).
         n = spec.disclosure
         assert isinstance(n, NoiseSpec)
-        return float(n.epsilon)
+        if n.mechanism == "gaussian":
+            return PrivacyCost(float(n.rho), "rho") if n.rho is not None else None
+        return PrivacyCost(float(n.epsilon), "epsilon") if n.epsilon is not None else None
+
+    def release_cost(self, specs: list[TableSpec]) -> list[float | None]:
+        """What each of several linked tables of one release costs: the release's budget once,
+        charged with the first table (the tables share it; see
+        :func:`disclosure.noise.protect_noise_linked`), nothing for the others."""
+        if len(specs) > 1:
+            from ..noise import check_linked
+
+            check_linked(specs)
+        return [self.budget_cost(specs[0]), *([None] * (len(specs) - 1))]
 
     def with_budget(self, report: ProtectionReport, *, spent: float, remaining: float,
-                    total: float, this_release: float | None = None) -> NoiseReport:
+                    total: float, this_release: float | None = None,
+                    unit: str | None = None) -> NoiseReport:
         assert isinstance(report, NoiseReport)
+        if unit is None:  # the unit of the source; a caller that does not say: the mechanism's
+            unit = "rho" if report.privacy.rho is not None else "epsilon"
         privacy = replace(report.privacy, budget=Budget(
             spent=float(spent), remaining=float(remaining), total=float(total),
-            this_release=None if this_release is None else float(this_release)))
+            this_release=None if this_release is None else float(this_release), unit=unit))
         return replace(report, privacy=privacy)
 
     def describe(self, spec: TableSpec, report: ProtectionReport | None,
@@ -341,6 +465,10 @@ class Noise(DisclosureMethod):
         params: dict[str, Any] = {"mechanism": n.mechanism, "epsilon": n.epsilon,
                                   "privacy_unit": n.privacy_unit,
                                   "contribution_bound": n.contribution_bound}
+        if n.rho is not None:
+            params.update({"rho": n.rho, "delta": ZCDP_DELTA,
+                           "epsilon": _zcdp_epsilon(n.rho),
+                           "epsilon_formula": "epsilon = rho + 2*sqrt(rho*ln(1/delta))"})
         if rep is not None:
             # Public facts of the method from the report; no cell values.
             params["noise_source"] = rep.noise_source[:200]
@@ -368,15 +496,27 @@ class Noise(DisclosureMethod):
         left = ""
         if b:
             mine = f"this release spent {b.this_release:g}, " if b.this_release is not None else ""
-            left = f", {mine}source spent {b.spent:g}, budget left {b.remaining:g} of {b.total:g}"
-        return f"{report.cells} cells, noise (epsilon {report.privacy.epsilon}{left})"
+            left = (f", {mine}source spent {b.spent:g}, budget left {b.remaining:g} of "
+                    f"{b.total:g} {b.unit}")
+        p = report.privacy
+        what = (f"rho {p.rho:g} = epsilon {p.epsilon:.3g} at delta {p.delta:g}"
+                if p.rho is not None else f"epsilon {p.epsilon}")
+        return f"{report.cells} cells, noise ({what}{left})"
 
     def review(self, report: ProtectionReport) -> dict[str, Any]:
         assert isinstance(report, NoiseReport)
         pr, u = report.privacy, report.uncertainty
         out: dict[str, Any] = {R_("Epsilon"): f"{pr.epsilon:g}"}
+        if pr.rho is not None:
+            out[R_("Epsilon")] = Phrase(R_("%(epsilon)s for delta %(delta)s (epsilon = rho + "
+                                           "2·sqrt(rho·ln(1/delta)))"),
+                                        epsilon=f"{pr.epsilon:.3g}", delta=f"{pr.delta:g}")
+            out[R_("Rho (zero-concentrated DP)")] = f"{pr.rho:g}"
         out[R_("Mechanism")] = Word(R_("two-sided geometric (discrete Laplace)")
-                                    if report.mechanism == "geometric" else report.mechanism)
+                                    if report.mechanism.startswith("discrete Laplace")
+                                    else R_("discrete Gaussian")
+                                    if report.mechanism == "discrete Gaussian"
+                                    else report.mechanism)
         out[R_("Privacy unit")] = Word(R_("a person") if pr.privacy_unit == "person"
                                        else pr.privacy_unit)
         out[R_("Contribution bound")] = pr.contribution_bound
@@ -396,7 +536,11 @@ class Noise(DisclosureMethod):
     def public_parameters(self, spec: TableSpec) -> dict[str, Any]:
         n = spec.disclosure
         assert isinstance(n, NoiseSpec)
-        return {"mechanism": n.mechanism, "epsilon": n.epsilon, "privacy_unit": n.privacy_unit}
+        out: dict[str, Any] = {"mechanism": n.mechanism, "epsilon": n.epsilon,
+                               "privacy_unit": n.privacy_unit}
+        if n.rho is not None:
+            out.update({"rho": n.rho, "delta": ZCDP_DELTA, "epsilon": _zcdp_epsilon(n.rho)})
+        return out
 
 
 def margin_of_error_level(report: ProtectionReport | None) -> float:
@@ -406,4 +550,5 @@ def margin_of_error_level(report: ProtectionReport | None) -> float:
     return 0.95
 
 
-__all__ = ["MOE_COLUMN", "Noise", "NoiseReport", "NoiseSpec", "NoiseSpecError", "explain_noise"]
+__all__ = ["MOE_COLUMN", "Noise", "NoiseReport", "NoiseSpec", "NoiseSpecError", "PrivacyCost",
+           "explain_noise"]

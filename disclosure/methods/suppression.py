@@ -5,6 +5,9 @@ Spec (``disclosure`` section)::
     min_frequency: 5          # primary: cells with 0 < n < 5 (zeros too with zero_policy: primary)
     secondary: optimal        # or heuristic, or none (no secondary suppression: refused unless safe)
     zero_policy: safe         # safe | primary
+    zero_secondary: avoid     # avoid: a zero cell is never a secondary suppression unless the
+                              # primaries cannot be protected without one; allow: zeros are
+                              # candidates like any cell (at their cost)
     cost: value+count         # what secondary suppression minimises: value+count | value | count
     protection_level: {absolute: 5} | {percent: 10}   # default: min_frequency, absolute
     work_limit: 200           # optimal method: branch-and-bound nodes in all (deterministic)
@@ -41,6 +44,8 @@ from . import (
 )
 
 SECONDARY_METHODS = ("optimal", "heuristic", "none")
+#: whether zero cells may be secondary suppressions (see SuppressionSpec.zero_secondary)
+ZERO_SECONDARY = ("avoid", "allow")
 
 
 # -- spec -------------------------------------------------------------------------------------
@@ -62,6 +67,10 @@ class SuppressionSpec(MethodSpec):
     min_frequency: int | None = None
     secondary: str = "optimal"
     zero_policy: str = "safe"
+    #: ``avoid``: zero cells are not used as secondary suppressions (a suppressed zero sits at
+    #: its lower bound and hides little), unless protection is impossible without them;
+    #: ``allow``: they are candidates at their cost
+    zero_secondary: str = "avoid"
     cost: str = "value+count"
     protection_level: ProtectionLevel | None = None
     # optimal method: a safety stop in seconds (None: none); when it strikes the pattern is the
@@ -92,6 +101,7 @@ class SuppressionSchema(Schema):
                                    validate=validate.Range(min=2, error=R_("must be at least 2")))
     secondary = fields.String(validate=validate.OneOf(SECONDARY_METHODS))
     zero_policy = fields.String(validate=validate.OneOf(["safe", "primary"]))
+    zero_secondary = fields.String(validate=validate.OneOf(ZERO_SECONDARY))
     cost = fields.String(validate=validate.OneOf(["value+count", "value", "count"]))
     protection_level = fields.Nested(ProtectionLevelSchema)
     time_limit = fields.Float(validate=validate.Range(min=0, min_inclusive=False))
@@ -122,6 +132,8 @@ class SuppressionParameters:
     work_limit: int | None = None
     # the cost rule in words (never a figure derived from the data)
     cost_rule: str = ""
+    # avoid | allow (None: a report written before the setting existed: zeros were allowed)
+    zero_secondary: str | None = None
 
 
 @dataclass(kw_only=True)
@@ -155,13 +167,21 @@ class Optimality:
     ``scope``: ``table`` (a bound for the whole table) or ``blocks`` (the worst block, each
     with the rest of the pattern fixed)."""
 
-    gap: float | None
-    lower_bound_ratio: float | None
-    proven_optimal: bool
-    scope: str
+    # gap and lower bound are ratios of raw value sums: the stored report keeps them, every
+    # copy that leaves the store (API, review page, package) has them stripped (None here)
+    gap: float | None = None
+    lower_bound_ratio: float | None = None
+    proven_optimal: bool = False
+    scope: str = "table"
     nodes: int = 0
     iterations: int = 0
     better_than_heuristic: bool = False
+    #: the measured gap is at most the stated tolerance ``mip_gap_tolerance`` (a setting)
+    within_tolerance: bool = False
+    mip_gap_tolerance: float | None = None
+    blocks: int = 1
+    #: blocks in which the heuristic pattern was improved
+    blocks_improved: int = 0
 
 
 @dataclass(kw_only=True)
@@ -218,9 +238,37 @@ _SECONDARY = {
 }
 
 
+def _improved(o: Optimality) -> int:
+    """Blocks improved over the heuristic (a report from before the count: from its flag)."""
+    if o.mip_gap_tolerance is None and not o.blocks_improved:
+        return int(o.better_than_heuristic)
+    return o.blocks_improved
+
+
+def _optimality_text(rep: SuppressionReport | None, tr: Translate) -> dict[str, str] | None:
+    """What the optimal method achieved, in words that hold no measured figure: the gap and
+    the lower bound are ratios of sums of raw suppressed values, so only the tolerance (a
+    setting) and counts of blocks are said."""
+    if rep is None or rep.parameters.secondary != "optimal" or rep.fallbacks:
+        return None
+    o = rep.optimality
+    if o is None:
+        return None
+    if o.proven_optimal:
+        return tr("The secondary suppression pattern is proven optimal: no other protected "
+                  "pattern has a lower suppression cost.")
+    if o.within_tolerance and o.mip_gap_tolerance is not None:
+        return tr("The secondary suppression pattern is within the MIP gap tolerance of "
+                  "%(tolerance)s%% of the least possible suppression cost.",
+                  tolerance=f"{100 * o.mip_gap_tolerance:g}")
+    return tr("The secondary suppression pattern is not proven optimal (work limit reached): "
+              "the heuristic pattern was improved in %(improved)s of %(blocks)s block(s).",
+              improved=_improved(o), blocks=o.blocks)
+
+
 def _text(spec: SuppressionSpec, facts: PublishedFacts, applied: bool,
           level: tuple[str, float] | None, audit_passed: bool, fallbacks: list[str],
-          tr: Translate) -> dict[str, str]:
+          tr: Translate, optimality: dict[str, str] | None = None) -> dict[str, str]:
     k = spec.min_frequency
     sec = spec.secondary
     if spec.zero_policy == "primary":
@@ -248,6 +296,11 @@ def _text(spec: SuppressionSpec, facts: PublishedFacts, applied: bool,
         parts.append(tr("An attacker audit (linear programming) passed: the interval that can "
                         "be derived from the published data for each primary cell is at least "
                         "%(width)s wide.", width=width))
+    if spec.zero_secondary == "avoid" and applied:
+        parts.append(tr("Cells counting zero are not used as secondary suppressions unless the "
+                        "primary cells cannot be protected otherwise."))
+    if optimality is not None:
+        parts.append(optimality)
     if fallbacks:
         parts.append(tr("Note: the optimiser did not finish within its time limit, so part of "
                         "the suppression pattern comes from the heuristic (still protected, but "
@@ -279,15 +332,13 @@ def _solver_in_words(report: SuppressionReport) -> Phrase | None:
     if o.proven_optimal:
         return Phrase(R_("the pattern is proven optimal: no other protected pattern has a lower "
                          "cost (%(nodes)s branch-and-bound nodes)"), nodes=o.nodes)
-    gap = f"{100 * (o.gap or 0):.1f}"
-    better = (Word(R_("better than the heuristic's")) if o.better_than_heuristic
-              else Word(R_("no better than the heuristic's")))
-    return Phrase(R_("the work limit (%(limit)s branch-and-bound nodes) was reached before "
-                     "optimality was proven: the pattern costs at most %(gap)s%% more than the "
-                     "least possible (%(scope)s); it is %(better)s"),
-                  limit=d.get("work_limit", p.work_limit), gap=gap, better=better,
-                  scope=Word(R_("whole table") if o.scope == "table"
-                             else R_("worst block")))
+    if o.within_tolerance and o.mip_gap_tolerance is not None:
+        return Phrase(R_("the pattern is within the MIP gap tolerance of %(tolerance)s%% of the "
+                         "least possible cost"), tolerance=f"{100 * o.mip_gap_tolerance:g}")
+    # the measured gap is a ratio of raw suppressed values: only counts are said
+    return Phrase(R_("not proven optimal (work limit reached): the heuristic pattern was "
+                     "improved in %(improved)s of %(blocks)s block(s)"),
+                  improved=_improved(o), blocks=o.blocks)
 
 
 @register_method
@@ -325,6 +376,7 @@ class CellSuppression(DisclosureMethod):
             min_frequency=params["min_frequency"],
             secondary=params.get("secondary", "optimal"),
             zero_policy=params.get("zero_policy", "safe"),
+            zero_secondary=params.get("zero_secondary", "avoid"),
             cost=params.get("cost", "value+count"),
             protection_level=level,
             time_limit=(float(params["time_limit"]) if params.get("time_limit") is not None
@@ -344,13 +396,22 @@ class CellSuppression(DisclosureMethod):
 
         cells = sum(t.n_cells for t in tables)
         primaries = None
+        progress = None
         if context.progress is not None:
             from ..primary import primary_mask
 
             primaries = sum(int(primary_mask(t, t.spec.disclosure)[0].sum()) for t in tables)
             context.step("secondary", cells=cells, primaries=primaries,
                          primaries_left=primaries)
-        out = protect_suppression(tables, published=list(context.published))
+
+            def progress(phase: str, **figures: int) -> None:
+                # the run's own count covers linked cells once; never more than the tables'
+                left = figures.get("primaries_left")
+                if left is not None:
+                    figures = figures | {"primaries_left": min(int(left), primaries)}
+                context.step(phase, cells=cells, primaries=primaries, **figures)
+
+        out = protect_suppression(tables, published=list(context.published), progress=progress)
         if primaries is not None:
             context.step("audited", cells=cells, primaries=primaries, primaries_left=0)
         return out
@@ -363,7 +424,7 @@ class CellSuppression(DisclosureMethod):
         applied = dis.secondary != "none" and (rep is None or rep.secondary.applied)
         params: dict[str, Any] = {
             "min_frequency": dis.min_frequency, "zero_policy": dis.zero_policy,
-            "secondary": dis.secondary, "secondary_applied": applied, "cost": dis.cost,
+            "zero_secondary": dis.zero_secondary, "secondary": dis.secondary, "secondary_applied": applied, "cost": dis.cost,
             "manual_confidential_cells": len(dis.confidential),
         }
         level = None
@@ -388,7 +449,7 @@ class CellSuppression(DisclosureMethod):
                 audit["min_width"] = a.min_width
             audit["seconds"] = a.seconds
         text = _text(dis, facts, applied, level, bool(audit and audit["passed"]), fallbacks,
-                     tr)
+                     tr, _optimality_text(rep, tr))
         return MethodNote(parameters=params, text=text, audit=audit,
                           cells={"total": facts.cells, "primary": facts.primary,
                                  "secondary": facts.secondary})

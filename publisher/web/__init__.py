@@ -29,6 +29,11 @@ login_manager = LoginManager()
 
 def select_locale() -> str:
     langs = _languages()
+    # ?lang= of this very request first: a refusal raised before the view (a CSRF failure in
+    # CSRFProtect's before_request, a 413) is rendered before _lang_from_query stores it
+    lang = request.args.get("lang") if request else None
+    if lang in langs:
+        return lang
     lang = session.get("lang")
     if lang in langs:
         return lang
@@ -149,6 +154,13 @@ def init_app(app: Flask) -> None:
             return _error(e.code or 422, "validation_error",
                           _("The request is not valid: %(detail)s", detail=detail),
                           errors=data["messages"])
+        wait = getattr(e, "retry_after", None)
+        if isinstance(wait, int) and e.code == 429:  # the login back-off: say when, in seconds
+            resp = app.make_response(_error(429, _code_name(e), _(
+                "Too many wrong passwords for this account or from this address. "
+                "Wait %(n)s seconds and try again.", n=wait)))
+            resp.headers["Retry-After"] = str(wait)
+            return resp
         return _error(e.code or 500, _code_name(e), _http_message(e))
 
     @app.errorhandler(AshyqError)

@@ -8,9 +8,13 @@ need no token and return only protected values.
 
 from __future__ import annotations
 
+import csv
+import io
+import json
+import math
 import re
 from datetime import UTC
-from functools import wraps
+from functools import lru_cache, wraps
 from typing import Any
 
 from flask import Flask, Response, abort, g, jsonify
@@ -18,6 +22,7 @@ from flask_smorest import Api, Blueprint
 from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from werkzeug.exceptions import TooManyRequests
 
 from .. import workflow as wf
 from ..workflow_models import (
@@ -34,6 +39,7 @@ from .exports import audit_csv
 from .jobs import enqueue, enqueue_protection, progress_of, protection_of
 
 SECURITY = [{"bearerAuth": []}]
+MAX_CELLS_PAGE = 1_000_000  # the largest ?limit= of the cells endpoints
 USERNAME = validate.Regexp(r"^[a-z0-9][a-z0-9_.-]{1,63}$",
                            error="2-64 characters: a-z 0-9 _ . - (starting with a letter or digit)")
 
@@ -170,10 +176,25 @@ class CellSchema(Schema):
 
 
 class CellsSchema(Schema):
+    """Documents the cells answer; the body itself is written by :func:`_cells_response`
+    (a page of thousands of cells through marshmallow took ~150 ms, row by row)."""
+
     series = fields.String()
     version = fields.String()
     dimensions = fields.List(fields.String())
+    total = fields.Integer(metadata={"description": "cells in the whole table"})
+    offset = fields.Integer(metadata={"description": "index of the first cell of this page"})
+    limit = fields.Integer(allow_none=True, metadata={
+        "description": "the page size asked for (null: the rest of the table)"})
     cells = fields.List(fields.Nested(CellSchema))
+
+
+class CellsQuerySchema(Schema):
+    offset = fields.Integer(load_default=0, validate=validate.Range(min=0, max=2**31 - 1),
+                            metadata={"description": "skip this many cells (default 0)"})
+    limit = fields.Integer(load_default=None, allow_none=True,
+                           validate=validate.Range(min=1, max=MAX_CELLS_PAGE), metadata={
+                               "description": "at most this many cells (default: all)"})
 
 
 class ProgressSchema(Schema):
@@ -302,12 +323,19 @@ def _commit() -> None:
 @blp.route("/auth/token", methods=["POST"])
 @blp.arguments(TokenRequestSchema)
 @blp.response(201, TokenSchema)
-@_errs(blp, 401, 422, 429)
+@_errs(blp, 401, 422)
+@blp.alt_response(429, schema=ApiErrorSchema, description="too many wrong passwords: wait",
+                  headers={"Retry-After": {"description": "seconds of the back-off",
+                                           "schema": {"type": "integer", "minimum": 1}}})
 def issue_token(data: dict[str, Any]) -> dict[str, Any]:
     """Exchange a user name and password for an API token (rate-limited like the login form)."""
     user, why = authenticate(db(), data["username"], data["password"])
+    if why == "rate_limited":  # Retry-After: the same back-off the login form names
+        from .auth import retry_after
+
+        raise TooManyRequests(retry_after=max(1, retry_after()))
     if user is None:
-        abort(429 if why == "rate_limited" else 401)
+        abort(401)
     tok, clear = ApiToken.issue(user, data.get("name") or "api")
     db().add(tok)
     wf.audit(db(), user, "token_issued", detail={"prefix": tok.prefix, "via": "api"})
@@ -346,13 +374,23 @@ def create_release(data: dict[str, Any]) -> Release:
     """Upload a table and its spec (preparers): everything the protection would refuse is
     refused now; the release is created as a draft and its protection job queued (follow it
     at ``GET /api/releases/{id}/protection``; the release becomes "protected")."""
-    linked = [wf.Pair(t["spec"], wf.Upload(t["table_name"], t["table_csv"].encode("utf-8")))
-              for t in data.get("linked") or []]
-    r = wf.create_release(db(), _user(), data["spec"],
-                          wf.Upload(data["table_name"], data["table_csv"].encode("utf-8")),
+    linked = [wf.Pair(t["spec"], _table_upload(t)) for t in data.get("linked") or []]
+    r = wf.create_release(db(), _user(), data["spec"], _table_upload(data),
                           settings=settings(), kind=data["kind"],
                           previous_id=data["previous_id"], notice=data["notice"],
                           linked=linked, defer=True)
+    return _queue_protection(r)
+
+
+def _table_upload(data: dict[str, Any]) -> wf.Upload | None:
+    """The table of a create/change body (``table_name``, ``table_csv``), None without one."""
+    if not data.get("table_csv"):
+        return None
+    return wf.Upload(data["table_name"], data["table_csv"].encode("utf-8"))
+
+
+def _queue_protection(r: Release) -> Release:
+    """Commit a release checked with ``defer=True`` and queue its protection job."""
     job = wf.protection_job(db(), r)
     _commit()
     enqueue_protection(job.id)
@@ -382,15 +420,9 @@ def change_release(data: dict[str, Any], release_id: int) -> Release:
     """Replace the table and/or spec: checked now, then protected again by a queued job
     (linked tables with it); voids any approval."""
     r = _release(release_id)
-    upload = (wf.Upload(data["table_name"], data["table_csv"].encode("utf-8"))
-              if data.get("table_csv") else None)
-    wf.change_release(db(), _user(), r, data.get("spec"), upload, settings=settings(),
-                      reason=data.get("reason", ""), defer=True)
-    job = wf.protection_job(db(), r)
-    _commit()
-    enqueue_protection(job.id)
-    db().refresh(r)
-    return r
+    wf.change_release(db(), _user(), r, data.get("spec"), _table_upload(data),
+                      settings=settings(), reason=data.get("reason", ""), defer=True)
+    return _queue_protection(r)
 
 
 @blp.route("/releases/<int:release_id>/protection", methods=["GET"])
@@ -511,17 +543,63 @@ def _safe_name(name: str) -> str:
 
 
 @blp.route("/releases/<int:release_id>/cells", methods=["GET"])
+@blp.arguments(CellsQuerySchema, location="query")
 @blp.response(200, CellsSchema)
 @blp.doc(security=SECURITY)
-@_errs(blp, 401, 404)
+@_errs(blp, 401, 404, 422)
 @authenticated
-def release_cells(release_id: int) -> dict[str, Any]:
-    """The protected table (suppressed cells have ``obs_value`` null)."""
+def release_cells(args: dict[str, Any], release_id: int) -> Response:
+    """The protected table (suppressed cells have ``obs_value`` null), whole or a page
+    (``offset``, ``limit``)."""
     r = _release(release_id)
     wf.log_pre_release_access(db(), _user(), r, "api:cells")
     _commit()
-    return {"series": r.series, "version": r.version, "dimensions": present.dimension_names(r),
-            "cells": present.cell_rows(r)}
+    return _cells_response(r, args["offset"], args["limit"])
+
+
+def _num(v: str) -> int | float | None:
+    """A CSV count as JSON: an integer when whole, None when empty (suppressed) or not finite."""
+    if not v:
+        return None
+    try:
+        f = float(v)
+    except ValueError:
+        return None
+    if not math.isfinite(f):
+        return None
+    return int(f) if f.is_integer() else f
+
+
+@lru_cache(maxsize=8)
+def _cell_fragments(protected_csv: bytes, dims: tuple[str, ...]) -> tuple[str, ...]:
+    """Each cell of a protected table as its JSON text, in table order (what
+    :func:`publisher.web.present.cell_rows` gives, without a DataFrame). Cached by content:
+    a published table never changes, and a changed draft has other bytes."""
+    reader = csv.DictReader(io.StringIO(protected_csv.decode("utf-8-sig")))
+    has_moe = "obs_moe" in (reader.fieldnames or [])
+    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    out = []
+    for rec in reader:
+        cell: dict[str, Any] = {"codes": {d: rec.get(d) or "" for d in dims},
+                                "obs_value": _num(rec.get("obs_value") or ""),
+                                "obs_status": rec.get("obs_status") or "",
+                                "conf_status": rec.get("conf_status") or ""}
+        if has_moe:
+            cell["obs_moe"] = _num(rec.get("obs_moe") or "")
+        out.append(dumps(cell))
+    return tuple(out)
+
+
+def _cells_response(r: Release, offset: int, limit: int | None) -> Response:
+    """The cells answer (:class:`CellsSchema`), written as JSON text directly."""
+    dims = tuple(present.dimension_names(r))
+    cells = _cell_fragments(bytes(r.protected_csv or b""), dims)
+    page = cells[offset:] if limit is None else cells[offset:offset + limit]
+    head = json.dumps({"series": r.series, "version": r.version, "dimensions": list(dims),
+                       "total": len(cells), "offset": offset, "limit": limit},
+                      ensure_ascii=False, separators=(",", ":"))
+    body = head[:-1] + ',"cells":[' + ",".join(page) + "]}"
+    return Response(body, mimetype="application/json")
 
 
 @blp.route("/releases/<int:release_id>/diff", methods=["GET"])
@@ -625,15 +703,16 @@ def public_version(series: str, version: str) -> Release:
 
 
 @public_blp.route("/series/<string:series>/<string:version>/cells", methods=["GET"])
+@public_blp.arguments(CellsQuerySchema, location="query")
 @public_blp.response(200, CellsSchema)
-@_errs(public_blp, 404, 410)
-def public_cells(series: str, version: str) -> dict[str, Any]:
-    """The published (protected) table; nothing for a withdrawn version."""
+@_errs(public_blp, 404, 410, 422)
+def public_cells(args: dict[str, Any], series: str, version: str) -> Response:
+    """The published (protected) table, whole or a page (``offset``, ``limit``); nothing for a
+    withdrawn version."""
     r = wf.public_release(db(), series, version)
     if r.state == "withdrawn":
         raise wf.WorkflowError("this version was withdrawn", code="withdrawn", status=410)
-    return {"series": r.series, "version": r.version, "dimensions": present.dimension_names(r),
-            "cells": present.cell_rows(r)}
+    return _cells_response(r, args["offset"], args["limit"])
 
 
 def init_api(app: Flask) -> None:

@@ -19,7 +19,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp
 
-from disclosure.errors import AshyqError
+from disclosure.errors import R_, AshyqError
 from disclosure.methods import DEFAULT_METHOD
 from disclosure.spec import LANGUAGES
 
@@ -122,8 +122,8 @@ def parse_dimensions(text: str) -> list[dict[str, Any]]:
         if not line or line.startswith("#"):
             continue
         if ":" not in line:
-            raise SpecFormError(f"dimensions, line {n}: write 'name: code, code' or "
-                                f"'name: _T=child,child; child=grandchild'")
+            raise SpecFormError(R_("dimensions, line %(line)s: write 'name: code, code' or "
+                                   "'name: _T=child,child; child=grandchild'"), line=n)
         name, rest = (x.strip() for x in line.split(":", 1))
         if "=" in rest:
             hierarchy: dict[str, list[str]] = {}
@@ -131,14 +131,15 @@ def parse_dimensions(text: str) -> list[dict[str, Any]]:
                 if not part.strip():
                     continue
                 if "=" not in part:
-                    raise SpecFormError(f"dimensions, line {n}: {part.strip()!r} has no '='")
+                    raise SpecFormError(R_("dimensions, line %(line)s: '%(part)s' has no '='"),
+                                        line=n, part=part.strip())
                 parent, kids = part.split("=", 1)
                 hierarchy[parent.strip()] = [k.strip() for k in kids.split(",") if k.strip()]
             dims.append({"name": name, "hierarchy": hierarchy})
         else:
             dims.append({"name": name, "codes": [c.strip() for c in rest.split(",") if c.strip()]})
     if not dims:
-        raise SpecFormError("dimensions: give at least one dimension")
+        raise SpecFormError(R_("dimensions: give at least one dimension"))
     return dims
 
 

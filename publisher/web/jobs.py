@@ -48,7 +48,10 @@ PROTECT_STATUS = {"none": _l("not queued"), "pending": _l("waiting for the worke
 PROTECT_PHASE = {"waiting": _l("waiting for the worker"), "starting": _l("starting"),
                  "reading": _l("reading and checking the table"),
                  "protecting": _l("building every cell and total"),
+                 "primary": _l("finding the primary cells"),
                  "secondary": _l("choosing secondary suppressions"),
+                 "optimising": _l("optimising the secondary suppressions"),
+                 "audit": _l("running the attacker audit"),
                  "audited": _l("attacker audit passed"), "noise": _l("drawing the noise"),
                  "noised": _l("noise drawn"), "saving": _l("saving the protected table"),
                  "done": _l("done")}

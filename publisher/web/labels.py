@@ -19,6 +19,12 @@ ACTION = {
     "token_issued": _l("API token issued"), "token_revoked": _l("API token revoked"),
     "user_created": _l("user created"), "audit_export": _l("audit log exported"),
     "login": _l("signed in"),
+    "raw_view": _l("raw data viewed"),
+    "withdrawn_from_catalogue": _l("withdrawn from the catalogue"),
+    "withdraw_failed": _l("withdrawal from the catalogue failed"),
+    "user_activated": _l("user activated"), "user_deactivated": _l("user deactivated"),
+    "source_added": _l("data source registered"),
+    "source_budget_changed": _l("privacy budget changed"),
 }
 ROLE = {"preparer": _l("preparer"), "approver": _l("approver"), "admin": _l("administrator")}
 KIND = {"initial": _l("first release"), "revision": _l("scheduled revision (MINOR)"),

@@ -301,7 +301,7 @@ def report_json(report: dict[str, Any] | None) -> str:
 # -- citation ------------------------------------------------------------------------------------
 
 PUBLISHER_FALLBACK = {"kk": "Ashyq", "ru": "Ashyq", "en": "Ashyq"}
-DATASET_WORD = {"kk": "Деректер жиыны", "ru": "Набор данных", "en": "Dataset"}
+DATASET_WORD = {"kk": "Деректер жиынтығы", "ru": "Набор данных", "en": "Dataset"}
 VERSION_WORD = {"kk": "Нұсқа", "ru": "Версия", "en": "Version"}
 ACCESSED_WORD = {"kk": "қаралған күні", "ru": "дата обращения", "en": "accessed"}
 
@@ -316,10 +316,11 @@ def _publisher(settings: dict[str, Any], lang: str) -> str:
 
 
 def citation_text(release: Release, lang: str, settings: dict[str, Any], accessed: str) -> str:
-    """DataCite form: Creator (Year): Title. Version. Publisher. Dataset. URL, accessed DATE."""
+    """DataCite form without a creator (the office is the publisher, not an author):
+    Title (Year). Version. Publisher. Dataset. URL, accessed DATE."""
     year = (as_utc(release.published_at) or as_utc(release.created_at)).year
     pub = _publisher(settings, lang)
-    return (f"{pub} ({year}): {release.title_in(lang)}. {VERSION_WORD[lang]} {release.version}. "
+    return (f"{release.title_in(lang)} ({year}). {VERSION_WORD[lang]} {release.version}. "
             f"{pub}. {DATASET_WORD[lang]}. "
             f"{version_url(settings.get('PUBLIC_BASE_URL', ''), release)}, "
             f"{ACCESSED_WORD[lang]} {accessed}.")
@@ -330,7 +331,7 @@ def citation_csl(release: Release, settings: dict[str, Any], lang: str = "en") -
     pub = _publisher(settings, lang)
     return {"type": "dataset", "id": f"{release.series}-{release.version}",
             "title": release.title_in(lang), "version": release.version, "publisher": pub,
-            "author": [{"literal": pub}], "issued": {"date-parts": [[when.year, when.month, when.day]]},
+            "issued": {"date-parts": [[when.year, when.month, when.day]]},
             "URL": version_url(settings.get("PUBLIC_BASE_URL", ""), release)}
 
 
@@ -352,10 +353,10 @@ def citation_biblatex(release: Release, settings: dict[str, Any], lang: str = "e
     when = as_utc(release.published_at) or as_utc(release.created_at)
     pub = _bib_escape(_publisher(settings, lang))
     key = f"{release.series}-{release.version}".replace(".", "-")
-    return (f"@dataset{{{key},\n  author = {{{{{pub}}}}},\n"
+    return (f"@dataset{{{key},\n"
             f"  title = {{{_bib_escape(release.title_in(lang))}}},\n"
             f"  version = {{{release.version}}},\n  publisher = {{{pub}}},\n"
-            f"  date = {{{when.date().isoformat()}}},\n"
+            f"  date = {{{when.date().isoformat()}}},\n  year = {{{when.year}}},\n"
             f"  url = {{{version_url(settings.get('PUBLIC_BASE_URL', ''), release)}}}\n}}")
 
 

@@ -1,6 +1,7 @@
 """The review page's summary in the reader's language: what the method did and with which
 parameters, the audit, the solver's outcome, the suppression rate by dimension and level, the
-column titles and flag meanings, and the report's warnings.
+column titles and flag meanings, the report's warnings, and the publication history the audit
+covered with the attacker model in words (:class:`Coverage`).
 
 Everything comes from the typed report (through the method's ``review`` hook, so nothing here
 branches on a method's name) and the *protected* table; the raw upload is never read. Numbers
@@ -23,7 +24,7 @@ from disclosure.errors import R_, AshyqError, Phrase, Word, fill
 from disclosure.methods import get_method
 from disclosure.report import report_from_dict
 
-from ..workflow_models import Release
+from ..workflow_models import PUBLIC_STATES, Release
 from . import present
 
 TOTAL = "_T"
@@ -74,6 +75,94 @@ class Review:
     rates: list[tuple[str, list[Rate]]] = field(default_factory=list)
     columns: dict[str, str] = field(default_factory=dict)
     flags: dict[str, dict[str, str]] = field(default_factory=dict)
+    coverage: Coverage | None = None  # None: the method does not protect against a history
+
+
+@dataclass
+class CoveredRelease:
+    """An earlier release of the source that the attacker audit covered."""
+
+    title: str
+    version: str
+    period: str
+    state: str = ""  # the release's state in the reader's language ("" when not in the store)
+    url: str | None = None  # its review page
+    public_url: str | None = None  # its public page, when it was published
+
+
+@dataclass
+class Coverage:
+    """What the attacker audit assumed the attacker holds, in the reader's language."""
+
+    source: str | None
+    releases: list[CoveredRelease] = field(default_factory=list)
+    model: list[str] = field(default_factory=list)  # paragraphs: what the attacker holds, how
+    not_covered: str = ""
+    flips: str = ""  # cells that changed state against the previous version
+
+
+# The attacker model in words (disclosure.history.History.attacker_model is the report's English).
+_HOLDS = R_("The audit assumes that an attacker holds every version, every reference period and "
+            "every table of the source %(source)s that was published, approved or scheduled for "
+            "publication, and every answer from it delivered privately on request: their "
+            "published values are known, their suppressed cells unknown, and their patterns "
+            "cannot be changed.")
+_NO_SOURCE = R_("The table names no data source (source_id): the audit assumes that an attacker "
+                "holds this release's tables only.")
+_NONE_HELD = R_("No earlier release of the source was held when this table was protected: the "
+                "audit covered this release alone.")
+_RELATIONS = R_("The attacker combines the tables through every relation between them: a total "
+                "is the sum of its parts, a flow for a longer period is the sum of the flows of "
+                "the periods inside it, a stock at the end of a period is the stock at the end "
+                "of its last sub-period, and a cell unchanged between two versions is one "
+                "unknown. The attacker solves linear programs; every primary cell was proven to "
+                "keep an interval at least as wide as its protection level.")
+_NOT_COVERED = R_("Not covered: tables of other sources, a person's contributions across sources "
+                  "(one person counted in the tables of several sources), and knowledge from "
+                  "outside the published tables.")
+_FLIPS = R_("Cells that changed state (published or suppressed) against the previous version "
+            "%(version)s: %(n)s")
+
+
+def coverage(release: Release, rep: Any, lang: str) -> Coverage:
+    """The releases the audit of ``release`` covered (from its report's ``covered`` list, with
+    titles and links from the store) and the attacker model, in ``lang``."""
+    from flask import url_for
+    from sqlalchemy import select
+    from sqlalchemy.orm import object_session
+
+    source = (release.spec or {}).get("source_id") or None
+    out = Coverage(source=str(source) if source else None)
+    session = object_session(release)
+    for c in getattr(rep, "covered", None) or []:
+        series, version = str(c.get("id") or ""), str(c.get("version") or "")
+        row = None
+        if session is not None:
+            row = session.scalars(select(Release).where(
+                Release.series == series, Release.version == version,
+                Release.id != release.id).order_by(Release.id.desc())).first()
+        item = CoveredRelease(title=row.title_in(lang) if row is not None else series,
+                              version=version, period=str(c.get("reference_period") or ""))
+        if row is not None:
+            from .labels import STATE, t
+
+            item.state = t(STATE, row.state)
+            item.url = url_for("ui.release", release_id=row.id)
+            if row.state in PUBLIC_STATES and row.published_at is not None:
+                item.public_url = url_for("public.version_page", series=series, version=version)
+        out.releases.append(item)
+    if out.source is None:
+        out.model.append(gettext(_NO_SOURCE))
+    else:
+        out.model.append(gettext(_HOLDS, source=out.source))
+        if not out.releases:
+            out.model.append(gettext(_NONE_HELD))
+    out.model.append(gettext(_RELATIONS))
+    out.not_covered = gettext(_NOT_COVERED)
+    flips, previous = getattr(rep, "flips", None), getattr(rep, "previous_version", None)
+    if flips is not None and previous:
+        out.flips = gettext(_FLIPS, version=previous, n=format_decimal(flips))
+    return out
 
 
 def shown(value: Any) -> str:
@@ -186,6 +275,8 @@ def review(release: Release, report: dict[str, Any] | None, lang: str) -> Review
         out.method = gettext(method.label)
         out.figures = [(gettext(label), shown(value))
                        for label, value in method.review(rep).items()]
+        if getattr(method, "history", False) and hasattr(rep, "covered"):
+            out.coverage = coverage(release, rep, lang)
         for w in rep.warnings:
             if _WARNINGS[0][0].match(str(w)):
                 out.absent = warning_text(w)
@@ -248,5 +339,5 @@ def _depth(code: str, parent: dict[str, str]) -> int:
     return d
 
 
-__all__ = ["Rate", "Review", "dimension_title", "line_in_language", "review", "shown",
+__all__ = ["Coverage", "CoveredRelease", "Rate", "Review", "coverage", "dimension_title", "line_in_language", "review", "shown",
            "warning_text"]

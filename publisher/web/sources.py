@@ -26,7 +26,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
-from wtforms import DecimalField, StringField
+from wtforms import DecimalField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, NumberRange
 
 from .. import budget
@@ -37,12 +37,16 @@ bp = Blueprint("sources", __name__, url_prefix="/admin/sources")
 
 class SourceForm(FlaskForm):
     source_id = StringField(_l("Source id"), validators=[DataRequired(), Length(max=64)])
-    total = DecimalField(_l("Budget per reference period (epsilon)"), places=None,
+    total = DecimalField(_l("Budget per reference period"), places=None,
                          validators=[DataRequired(), NumberRange(min=0.001, max=1000)])
+    unit = SelectField(_l("Unit of the budget"), default="epsilon", choices=[
+        ("epsilon", _l("epsilon: pure differential privacy (Laplace noise)")),
+        ("rho", _l("rho: zero-concentrated differential privacy (Gaussian noise; a Laplace "
+                   "release at epsilon is charged epsilon²/2)"))])
 
 
 class BudgetForm(FlaskForm):
-    total = DecimalField(_l("New budget per reference period (epsilon)"), places=None,
+    total = DecimalField(_l("New budget per reference period"), places=None,
                          validators=[DataRequired(), NumberRange(min=0.001, max=1000)])
     reason = StringField(_l("Reason"), validators=[DataRequired(), Length(max=500)])
 
@@ -90,10 +94,16 @@ def index() -> Any:
                     "the source %(id)s is registered already; change its budget below",
                     id=key)), "error")
                 return _page(form, 409)
-            budget.add_source(db(), key, float(form.total.data), actor=current_user, via="web")
+            unit = form.unit.data or "epsilon"
+            budget.add_source(db(), key, float(form.total.data), actor=current_user, via="web",
+                              unit=unit)
             db().commit()
-            flash(_("Source %(id)s registered with a budget of epsilon %(total)s per reference "
-                    "period.", id=key, total=f"{float(form.total.data):g}"), "ok")
+            if unit == "rho":
+                flash(_("Source %(id)s registered with a budget of rho %(total)s per reference "
+                        "period.", id=key, total=f"{float(form.total.data):g}"), "ok")
+            else:
+                flash(_("Source %(id)s registered with a budget of epsilon %(total)s per "
+                        "reference period.", id=key, total=f"{float(form.total.data):g}"), "ok")
             return redirect(url_for("sources.index"))
         _flash_errors(form)
         return _page(form, 422)

@@ -6,6 +6,7 @@ as a flashed message in the user's language plus the service's precise one-line 
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from functools import wraps
 from typing import Any
@@ -114,11 +115,15 @@ def _refusal(e: Exception) -> None:
 
 
 def _form_errors(form: Any) -> None:
+    from .review import line_in_language
+
     for field, errors in form.errors.items():
         label = getattr(getattr(form, field, None), "label", None)
         name = label.text if label is not None else field
         for err in errors:
-            flash(f"{name}: {err}", "error")
+            # WTForms' own catalogue lacks a few (ru: "'%(value)s' is not a valid choice for
+            # this field." is fuzzy there): those come from ours
+            flash(f"{name}: {line_in_language(str(err))}", "error")
 
 
 # -- sign in / out ---------------------------------------------------------------------------------
@@ -254,6 +259,12 @@ def new_release() -> Any:
         form.previous_id.data = request.args["previous"]
         form.kind.data = request.args.get("kind", "revision")
         held = _previous_spec(request.args["previous"])
+    if request.method == "POST" and request.form.get("show_accuracy"):
+        # "Show accuracy": the margins of error of the draw the form describes, from the spec
+        # alone (no table read, nothing drawn or charged); the chosen files are kept
+        accuracy, held = _show_accuracy(form)
+        return render_template("new_release.html", form=form, held=held,
+                               link_slots=LINK_SLOTS, accuracy=accuracy), 200
     if form.validate_on_submit():
         uploads = _form_uploads(form)
         try:
@@ -290,6 +301,56 @@ def new_release() -> Any:
         _form_errors(form)
     return render_template("new_release.html", form=form, held=held, link_slots=LINK_SLOTS), \
         (422 if request.method == "POST" else 200)
+
+
+def _show_accuracy(form: ReleaseForm) -> tuple[dict[str, Any] | None, dict[str, tuple[str, str]]]:
+    """The release form's accuracy table (:func:`publisher.accuracy.form_accuracy`) for the spec
+    the form gives (its spec file, chosen now or kept, else the fields), with the numbers in the
+    page's language; and the files kept for the real submit."""
+    from flask_babel import format_decimal
+
+    from ..accuracy import form_accuracy
+    from ..specs import spec_from_mapping
+
+    if not form.validate():
+        _form_errors(form)
+        return None, {}
+    uploads = _form_uploads(form)
+    held = _hold(uploads)
+    try:
+        spec_up = uploads["spec_file"]
+        mapping = (read_spec_upload(spec_up.name, spec_up.data) if spec_up is not None
+                   else spec_from_form(form))
+        acc = form_accuracy(spec_from_mapping(mapping, source="spec"), settings=settings(),
+                            session=db())
+    except AshyqError as e:
+        _refusal(e)
+        return None, held
+    finally:
+        db().rollback()  # nothing is written by a look at the accuracy
+    if acc is None:
+        flash(_("This protection method draws no noise: there is no accuracy to show before "
+                "the run."), "info")
+        return None, held
+
+    def num(x: float) -> str:
+        return format_decimal(float(f"{x:.4g}"), format="#,##0.####")
+
+    rows = [{"budget": num(r.budget), "epsilon": num(r.epsilon), "inner": r.inner,
+             "first_level": (str(r.first_level[0]) if r.first_level[0] == r.first_level[1]
+                             else f"{r.first_level[0]}–{r.first_level[1]}"),
+             "total": r.total, "own": r.own} for r in acc.rows]
+    out: dict[str, Any] = {"unit": acc.unit, "rows": rows, "over": acc.over_budget}
+    b = acc.budget
+    if b is not None:
+        out["budget"] = {"source": b.source, "period": b.period, "unit": b.unit,
+                         "spent": num(b.spent), "total": num(b.total),
+                         "remaining": num(max(0.0, b.total - b.spent)),
+                         "this_draw": num(b.this_draw), "left": num(max(0.0, b.left_after)),
+                         "converted": b.unit == "rho" and acc.unit == "epsilon"}
+    elif acc.budget_refusal is not None:
+        out["refusal"] = localized(acc.budget_refusal)
+    return out, held
 
 
 def _previous_spec(previous: str) -> dict[str, tuple[str, str]]:
@@ -357,6 +418,7 @@ def release(release_id: int) -> Any:
         "comment_form": CommentForm(), "reason_form": ReasonForm(),
         "schedule_form": ScheduleForm(),
         "office_zone": office.key, "in_language": line_in_language,
+        "progress_message": progress_message,
         "office_time": lambda t: as_utc(t).astimezone(office).strftime("%Y-%m-%d %H:%M"),
     }
     return render_template("release.html", **ctx)
@@ -380,12 +442,40 @@ def release_upload(release_id: int) -> Any:
 @bp.route("/releases/<int:release_id>/progress.json")
 @login_required
 def release_progress(release_id: int) -> Any:
+    """The publication job as the release page's progress box polls it (app.js): every text in
+    the reader's language (``message`` too; ``/api/releases/<id>/progress`` keeps English)."""
     r = _visible_release(release_id)
     p = progress_of(r)
     p["status_label"] = labels.t(labels.JOB, p["status"])
     p["step_label"] = step_label(p["step"])
     p["state_label"] = labels.t(labels.STATE, p["state"])
-    return jsonify(p)
+    p["message"] = progress_message(p["message"])
+    resp = jsonify(p)
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+#: ``<action>: `` / ``<action>: <field>: `` before a publication failure's reason
+#: (:class:`publisher.ckan.CkanPublishError`): the action is CKAN's name of the call, a code
+_FAILURE_PREFIX = re.compile(r"^(?P<prefix>[a-z_]+: (?:[^:\s]{1,100}: )?)(?P<reason>.+)$", re.S)
+
+
+def progress_message(text: str | None) -> str:
+    """A publication job's line (stored in English by the worker: a ``publisher.ckan`` progress
+    phrase, a ``publisher.tasks`` outcome, a failure ``action: field: reason``) in the reader's
+    language, from the catalogue template it was made from; as stored when none matches."""
+    from .review import line_in_language
+
+    text = str(text or "")
+    shown = line_in_language(text)
+    if shown != text or not text:
+        return shown
+    m = _FAILURE_PREFIX.match(text)
+    if m:
+        reason = line_in_language(m.group("reason"))
+        if reason != m.group("reason"):
+            return m.group("prefix") + reason
+    return text
 
 
 @bp.route("/releases/<int:release_id>/protection.json")

@@ -209,7 +209,7 @@ def test_px_read_back_by_pyaxis(build, spec, protected_csv):
 
 def test_jsonstat_unit_and_roles_read_by_pyjstat(build, tmp_path):
     pyjstat = pytest.importorskip("pyjstat.pyjstat", reason="pyjstat is a dev dependency")
-    spec = _cube_spec(reference_period="2023-2024")
+    spec = _cube_spec(reference_period="2023/2024")
     res = build(spec, _cube_csv(tmp_path, spec), name="cube")
     for lg, unit in (("kk", "адам"), ("ru", "человек"), ("en", "persons")):
         text = (res.path / "downloads" / f"{spec.id}-{lg}.stat.json").read_text("utf-8")

@@ -58,16 +58,24 @@ def test_citation_text_in_three_languages(build, spec, protected_csv):
     assert d["x_citation"]["text"] == {lg: citation(d, lg) for lg in LANGS}
 
 
-def test_citation_uses_doi_and_publisher_when_no_author(build, protected_csv):
+def test_citation_uses_doi_and_never_the_publisher_as_author(build, protected_csv):
+    """No contributor with role author: the title takes the author's place (CSL substitution),
+    the publisher stays the publisher only (DataCite creator / publisher)."""
     spec = make_spec(doi="10.5281/zenodo.123456", contributors=[])
     d = build(spec, protected_csv).descriptor
     assert d["id"] == "https://doi.org/10.5281/zenodo.123456"
-    assert citation(d, "en") == (f"{PUBLISHER['en']} (2026): {TITLE['en']}. Version 1.1.0. "
+    assert citation(d, "en") == (f"{TITLE['en']} (2026). Version 1.1.0. "
                                  f"{PUBLISHER['en']}. (Dataset). "
                                  "https://doi.org/10.5281/zenodo.123456")
     item = csl_json(d, "en")
     assert item["DOI"] == "10.5281/zenodo.123456"
-    assert item["author"] == [{"literal": PUBLISHER["en"]}]
+    assert "author" not in item and item["publisher"] == PUBLISHER["en"]
+    assert "author" not in biblatex(d, "en")
+    # The office is an author when the spec says it made the data.
+    office = {"title": dict(PUBLISHER), "role": "author"}
+    d2 = build(make_spec(contributors=[office]), protected_csv, name="office").descriptor
+    assert csl_json(d2, "ru")["author"] == [{"literal": PUBLISHER["ru"]}]
+    assert citation(d2, "en").startswith(f"{PUBLISHER['en']} (2026): {TITLE['en']}. ")
 
 
 def test_csl_json_and_biblatex(build, spec, protected_csv):

@@ -256,7 +256,7 @@ def test_release_key_and_budget_in_report():
     d = json.loads(json.dumps(r.to_dict()))  # the report is plain JSON
     # adapted (issue 13): the budget also records what this release spent (None: not given)
     assert d["privacy"]["budget"] == {"spent": 0.75, "remaining": 0.25, "total": 1.0,
-                                      "this_release": None}
+                                      "this_release": None, "unit": "epsilon"}
     assert report_from_dict(d) == r  # and reads back as the same typed report
 
 

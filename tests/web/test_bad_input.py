@@ -132,9 +132,17 @@ def test_cli_link_with_noise_is_a_refusal_not_an_internal_error(tmp_path, monkey
     tp.write_text(TABLE, "utf-8")
     r = CliRunner().invoke(main, ["protect", str(sp), str(tp), "-o", str(tmp_path / "a.csv"),
                                   "--link", str(sp), str(tp), str(tmp_path / "b.csv")])
-    assert r.exit_code == 1, r.output
-    assert "linked protection" in r.stderr
-    assert not (tmp_path / "a.csv").exists()
+    assert r.exit_code == 1, r.output  # linked noise runs now; this spec names no source
+    assert "source_id" in r.stderr and "Traceback" not in r.output
+    assert not (tmp_path / "a.csv").exists() and not (tmp_path / "b.csv").exists()
+    # a registered source, the same table linked twice: one draw, one charge, equal outputs
+    assert CliRunner().invoke(main, ["source", "add", "src", "--budget", "3"]).exit_code == 0
+    sp.write_text(yaml.safe_dump({**noise, "source_id": "src"}), "utf-8")
+    r = CliRunner().invoke(main, ["protect", str(sp), str(tp), "-o", str(tmp_path / "a.csv"),
+                                  "--link", str(sp), str(tp), str(tmp_path / "b.csv")])
+    assert r.exit_code == 0, r.output
+    assert r.stderr.count("this release spent 1, source spent 1, budget left 2 of 3") == 2
+    assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
 
 
 def test_cli_package_refuses_a_report_that_is_not_json(tmp_path):  # noqa: ANN001

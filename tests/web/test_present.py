@@ -56,5 +56,6 @@ def test_citations_escape_and_carry_the_version():
     assert r"Migrants \{100\%\} \& \$ \_x\_" in bib and "version = {1.0.0}" in bib
     assert "url = {https://stat.example/v/s/1.0.0}" in bib
     text = present.citation_text(r, "en", settings, "2026-02-01")
-    assert text.startswith("Office (2026): Migrants") and "Version 1.0.0" in text
+    assert text.startswith("Migrants {100%} & $ _x_ (2026). Version 1.0.0. Office.") and "author" not in bib
+    assert "year = {2026}" in bib and "author" not in present.citation_csl(r, settings)
     assert present.citation_csl(r, settings)["issued"] == {"date-parts": [[2026, 1, 3]]}

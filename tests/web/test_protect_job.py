@@ -182,10 +182,15 @@ def test_progress_callback_of_the_disclosure_methods():
     table = read_cells(pd.read_csv(io.StringIO(TABLE), dtype=str), spec, "t.csv")
     seen: list[tuple[str, dict[str, int]]] = []
     pt = protect(table, context=ProtectContext(progress=lambda phase, **f: seen.append((phase, f))))
-    assert [p for p, _ in seen] == ["secondary", "audited"]
+    phases = [p for p, _ in seen]
+    assert phases[0] == "secondary" and phases[-1] == "audited"
+    assert set(phases) <= {"primary", "secondary", "optimising", "audit", "audited"}
+    assert "audit" in phases  # reported from inside the solver, before the final audit
     primaries = int((pt.published.conf_status == "C").sum())
     assert seen[0][1] == {"cells": 21, "primaries": primaries, "primaries_left": primaries}
-    assert seen[1][1]["primaries_left"] == 0
+    lefts = [f["primaries_left"] for _, f in seen if "primaries_left" in f]
+    assert all(0 <= n <= primaries for n in lefts) and lefts[-1] == 0
+    assert all(f.get("cells") == 21 and f.get("primaries") == primaries for _, f in seen)
     noise = spec_from_mapping({**SPEC, "disclosure": {"noise": {"mechanism": "geometric",
                                                                "epsilon": 1.0}}}, source="spec")
     seen.clear()
@@ -225,7 +230,7 @@ def test_cancel_kills_the_running_protection_and_leaves_a_draft(make_app, store,
     t, result = _run_in_thread(job.id, dict(app.config))
     running = _wait_for(store, rid, lambda j: j.phase == "secondary")
     assert running.status == "running" and running.cells == 101 * 3 * 4
-    assert running.primaries and running.primaries_left == running.primaries
+    assert running.primaries and 0 <= running.primaries_left <= running.primaries
     # a preparer who is not a contributor cannot cancel it
     assert c.post(f"/api/releases/{rid}/protection/cancel",
                   headers=bearer(tokens["prep2"])).status_code == 404

@@ -33,7 +33,7 @@ OWNED = ("disclosure.", "datapackages.", "publisher.service", "publisher.budget"
 # Identifiers a kk/ru refusal may carry in Latin letters: spec keys and values, settings,
 # formats and names of things (they are the same in every language).
 IDENTIFIERS = {
-    "epsilon", "weights", "inner", "total", "margins", "geometric", "heuristic", "optimal",
+    "epsilon", "rho", "gaussian", "zCDP", "sqrt", "ln", "Ashyq", "weights", "inner", "total", "margins", "geometric", "heuristic", "optimal",
     "none", "absolute", "percent", "codes", "hierarchy", "flow", "stock", "kk", "ru", "en",
     "true", "false", "session", "publisher", "package", "source", "add", "ID", "E", "budget",
     "frictionless", "slug", "sex", "region", "obs", "value", "status", "conf", "noise",

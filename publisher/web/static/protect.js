@@ -3,7 +3,8 @@
 (function () {
   var form = document.getElementById("new-release");
   if (form) {
-    form.addEventListener("submit", function () {
+    form.addEventListener("submit", function (event) {
+      if (event.submitter && event.submitter.name === "show_accuracy") return;
       var button = document.getElementById("upload");
       if (!button) return;
       // after this event, so the button's own value is still sent
