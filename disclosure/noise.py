@@ -159,7 +159,21 @@ def discrete_gaussian_variance(sigma: float) -> float:
     return float((w * k * k).sum() / w.sum())
 
 
-class LaplaceMechanism:
+class _Mechanism:
+    """What both mechanisms share: a sampler (OpenDP's in production, a seeded one in tests)
+    that calibrates the scale to a budget and draws the noisy counts."""
+
+    sampler: Any
+    is_private: bool
+
+    def calibrate(self, sensitivity: int, budget: float) -> tuple[float, float]:
+        return self.sampler.calibrate(sensitivity, budget)
+
+    def sample(self, true_counts: np.ndarray, scale: float) -> np.ndarray:
+        return self.sampler.sample(true_counts, scale)
+
+
+class LaplaceMechanism(_Mechanism):
     """Discrete Laplace noise on counts (see :func:`laplace_mechanism`)."""
 
     name = "geometric"
@@ -170,12 +184,6 @@ class LaplaceMechanism:
     def __init__(self, rng: np.random.Generator | int | None = None) -> None:
         self.sampler = make_sampler(rng)
         self.is_private = bool(self.sampler.is_private)
-
-    def calibrate(self, sensitivity: int, budget: float) -> tuple[float, float]:
-        return self.sampler.calibrate(sensitivity, budget)
-
-    def sample(self, true_counts: np.ndarray, scale: float) -> np.ndarray:
-        return self.sampler.sample(true_counts, scale)
 
     @staticmethod
     def variance(scale: float) -> float:
@@ -250,7 +258,7 @@ class _SeededGaussian:
         return counts + out.reshape(counts.shape)
 
 
-class GaussianMechanism:
+class GaussianMechanism(_Mechanism):
     """Discrete Gaussian noise on counts (see :func:`gaussian_mechanism`)."""
 
     name = "gaussian"
@@ -261,12 +269,6 @@ class GaussianMechanism:
     def __init__(self, rng: np.random.Generator | int | None = None) -> None:
         self.sampler = _OpenDPGaussian() if rng is None else _SeededGaussian(rng)
         self.is_private = bool(self.sampler.is_private)
-
-    def calibrate(self, sensitivity: int, budget: float) -> tuple[float, float]:
-        return self.sampler.calibrate(sensitivity, budget)
-
-    def sample(self, true_counts: np.ndarray, scale: float) -> np.ndarray:
-        return self.sampler.sample(true_counts, scale)
 
     @staticmethod
     def variance(scale: float) -> float:
