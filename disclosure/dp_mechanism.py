@@ -58,6 +58,8 @@ class OpenDPSampler:
 
     name = "opendp"
     is_private = True
+    #: what ``calibrate``'s budget is (in its refusal)
+    budget_name = "epsilon"
 
     def __init__(self) -> None:
         import opendp.prelude as dp
@@ -77,13 +79,17 @@ class OpenDPSampler:
         ``sensitivity / epsilon`` may map to an epsilon one ulp above the target; the scale is then
         nudged upward until the certified epsilon is within the target.
         """
-        scale = sensitivity / epsilon
+        scale = self._start_scale(sensitivity, epsilon)
         for _ in range(SCALE_NUDGE_STEPS):
             spent = float(self._measurement(scale).map(sensitivity))
             if spent <= epsilon:
                 return scale, spent
             scale = math.nextafter(scale, math.inf) * (1 + 1e-15)
-        raise RuntimeError(f"could not calibrate the noise scale for epsilon {epsilon}")
+        raise RuntimeError(f"could not calibrate the noise scale for {self.budget_name} {epsilon}")
+
+    @staticmethod
+    def _start_scale(sensitivity: int, budget: float) -> float:
+        return sensitivity / budget
 
     def sample(self, true_counts: np.ndarray, scale: float) -> np.ndarray:
         meas = self._measurement(scale)

@@ -63,7 +63,7 @@ import pandas as pd
 
 from . import dp_estimate as est
 from . import dp_postprocess as post
-from .dp_mechanism import SCALE_NUDGE_STEPS, discrete_laplace_variance, make_sampler
+from .dp_mechanism import OpenDPSampler, discrete_laplace_variance, make_sampler
 from .errors import R_
 from .methods.noise import (
     MOE_COLUMN,
@@ -199,35 +199,20 @@ class LaplaceMechanism(_Mechanism):
                 "seeded numpy test sampler: NOT a differentially private release")
 
 
-class _OpenDPGaussian:
-    """Discrete Gaussian from OpenDP's ``make_gaussian`` on 64-bit integers (L2 distance, zCDP)."""
+class _OpenDPGaussian(OpenDPSampler):
+    """Discrete Gaussian from OpenDP's ``make_gaussian`` on 64-bit integers (L2 distance, zCDP);
+    calibrated like the Laplace sampler: the smallest scale whose privacy map gives <= rho."""
 
-    is_private = True
-
-    def __init__(self) -> None:
-        import opendp.prelude as dp
-
-        dp.enable_features("contrib")
-        self._dp = dp
+    budget_name = "rho"
 
     def _measurement(self, scale: float):  # noqa: ANN202
         dp = self._dp
         return dp.m.make_gaussian(dp.vector_domain(dp.atom_domain(T="i64")),
                                   dp.l2_distance(T="i64"), scale=scale)
 
-    def calibrate(self, sensitivity: int, rho: float) -> tuple[float, float]:
-        """The smallest scale (to float precision) whose OpenDP privacy map gives <= rho."""
-        scale = sensitivity / math.sqrt(2.0 * rho)
-        for _ in range(SCALE_NUDGE_STEPS):
-            spent = float(self._measurement(scale).map(sensitivity))
-            if spent <= rho:
-                return scale, spent
-            scale = math.nextafter(scale, math.inf) * (1 + 1e-15)
-        raise RuntimeError(f"could not calibrate the noise scale for rho {rho}")
-
-    def sample(self, true_counts: np.ndarray, scale: float) -> np.ndarray:
-        out = self._measurement(scale)(np.asarray(true_counts, dtype=np.int64).tolist())
-        return np.asarray(out, dtype=np.int64)
+    @staticmethod
+    def _start_scale(sensitivity: int, budget: float) -> float:
+        return sensitivity / math.sqrt(2.0 * budget)
 
 
 class _SeededGaussian:
