@@ -29,15 +29,16 @@ Steps (see :mod:`disclosure.dp_estimate` and :mod:`disclosure.dp_postprocess`):
    non-negative, consistent down each hierarchy), then the cells made non-negative under those
    margins, then controlled rounding. Published values are non-negative integers and every total
    is exactly the sum of its parts.
-4. A 95 % margin of error per cell (``obs_moe``): ``ceil(q * sd + |published - BLUE|)`` where
-   sd is the exact standard deviation of the cell's BLUE and q the 95 % point of the noise in
-   units of its standard deviation: 2.12 = ln(20)/sqrt(2) for the Laplace, 1.96 for the
-   Gaussian. A BLUE error is a weighted sum of independent noises; a sum of Laplaces is
-   lighter-tailed than one Laplace of the same variance, a sum of (discrete) Gaussians is
-   close to a Gaussian (neither is proven here: checked by simulation of the whole release in
-   ``tests/disclosure/test_noise_moe.py`` and ``benchmarks/bench_dp.py``). The second term
-   bounds what post-processing moved the cell (triangle inequality), so rounding and
-   non-negativity cannot break the coverage.
+4. A 95 % range of the true count per cell (``obs_lower``, ``obs_upper``): the counts within h
+   of the cell's BLUE, widened to hold the published value, where h is the 95 % point of the
+   BLUE's error. That error is a fixed linear map of the noise alone, so h is data-independent:
+   :func:`blue_halfwidth` simulates it from the mechanism at the release's scales, per class of
+   cells (same depths, same sd; the grand total, alone in its class, takes ``q * sd + 1`` with
+   q = 2.12 = ln(20)/sqrt(2) for the Laplace, 1.96 for the Gaussian). The range holds the true
+   count whenever the BLUE's range does, so rounding and non-negativity cannot break the
+   coverage; ``obs_moe`` is the distance from the published value to the range's farther end
+   (``value ± obs_moe`` holds it). Checked by simulation of the whole release in
+   ``tests/disclosure/test_noise_moe.py`` and ``benchmarks/bench_dp.py``.
 
 Linked tables (:func:`protect_noise_linked`): several tables of one release, about one
 population, share one budget (split over the tables in proportion to the square root of their
@@ -66,7 +67,9 @@ from . import dp_postprocess as post
 from .dp_mechanism import OpenDPSampler, discrete_laplace_variance, make_sampler
 from .errors import R_
 from .methods.noise import (
+    LOWER_COLUMN,
     MOE_COLUMN,
+    UPPER_COLUMN,
     Checks,
     NoiseReport,
     NoiseSpec,
@@ -361,12 +364,6 @@ def _inner_cube(table: CellTable) -> np.ndarray:
     return cube[np.ix_(*idx)]
 
 
-def _inner_cube(table: CellTable) -> np.ndarray:
-    cube = table.values.reshape(table.shape)
-    idx = [np.array([i for i, c in enumerate(h.codes) if h.is_leaf(c)]) for h in table.hierarchies]
-    return cube[np.ix_(*idx)]
-
-
 @dataclass(frozen=True)
 class Measured:
     """One group of disjoint counting queries measured with noise."""
@@ -493,24 +490,24 @@ def protect_noise_linked(tables: list[CellTable], *,
     parts = linked_shares(tables) if len(tables) > 1 else [1.0]
     out: list[ProtectedTable] = []
     earlier: list[tuple[CellTable, np.ndarray]] = []
-    moes: dict[tuple, int] = {}
+    moes: dict[tuple, tuple[int, int, int]] = {}
     for table, part in zip(tables, parts, strict=True):
         shares = allocation(table, noise.weights)
         grand, blocks = _shared_blocks(table, earlier)
         rel = release(table, budget * part, bound, shares, mech, fixed_grand=grand,
                       fixed=blocks)
-        moe = rel.moe
-        if earlier:  # a shared cell keeps the margin of error it was published with
-            keys = _cell_keys(table)
-            moe = moe.copy()
-            for i, k in enumerate(keys):
-                if k in moes:
-                    moe[i] = moes[k]
-        for i, k in enumerate(_cell_keys(table)):
-            moes.setdefault(k, int(moe[i]))
+        moe, lower, upper = rel.moe.copy(), rel.lower.copy(), rel.upper.copy()
+        keys = _cell_keys(table)
+        for i, k in enumerate(keys):  # a shared cell keeps the interval it was published with
+            if k in moes:
+                moe[i], lower[i], upper[i] = moes[k]
+            else:
+                moes[k] = (int(moe[i]), int(lower[i]), int(upper[i]))
         conf = np.full(table.n_cells, FREE, dtype=object)
         t = time.perf_counter()
-        published = published_frame(table, conf, values=rel.values, extra={MOE_COLUMN: moe})
+        published = published_frame(table, conf, values=rel.values,
+                                    extra={MOE_COLUMN: moe, LOWER_COLUMN: lower,
+                                           UPPER_COLUMN: upper})
         rel.timings["published_frame"] = time.perf_counter() - t
         report = _report(table, budget, bound, noise, mech, rel, shares, moe,
                          linked=[s.id for s in specs] if len(tables) > 1 else None,
@@ -542,7 +539,10 @@ class Release:
     """The outcome of :func:`release`: published values and what the report needs."""
 
     values: np.ndarray  # published integer value of every cell (flat, C order)
-    moe: np.ndarray  # 95 % margin of error of every cell
+    moe: np.ndarray  # margin of error of every cell: [value - moe, value + moe] holds the interval
+    lower: np.ndarray  # 95 % interval of the true count of every cell: lower end (>= 0)
+    upper: np.ndarray  # ... and upper end
+    half: np.ndarray  # half-width of the 95 % interval around the BLUE (data-independent)
     blue: np.ndarray  # BLUE of every cell (float; internal, for benchmarks and tests)
     sd: np.ndarray  # standard deviation of the BLUE of every cell
     measurements: list[Measured]
@@ -604,10 +604,14 @@ def release(table: CellTable, epsilon: float, bound: int, shares: list[tuple[str
     t2 = clock()
 
     sd = np.sqrt(est.wls_variance(hier, used, fit)).reshape(-1)
-    moe = np.ceil(mech.q95 * sd + np.abs(values - blue_full) - 1e-9).astype(np.int64)
+    scales = {m.name: m.scale for m in measurements}
+    half = blue_halfwidth(table.spec, type(mech), scales["inner"], v0,
+                          [(g, scales[g.name]) for g in used], sd)
+    lower, upper, moe = interval_of(values, blue_full, half)
 
     t3 = clock()
-    return Release(values=values, moe=moe, blue=blue_full, sd=sd, measurements=measurements,
+    return Release(values=values, moe=moe, lower=lower, upper=upper, half=half,
+                   blue=blue_full, sd=sd, measurements=measurements,
                    spent=spent, grand=grand, sweeps=sweeps,
                    timings={"noise": t1 - t0, "estimate_and_postprocess": t2 - t1,
                             "margin_of_error": t3 - t2})
@@ -733,13 +737,134 @@ def _report(table: CellTable, budget: float, bound: int, noise: NoiseSpec, mech:
         uncertainty=Uncertainty(
             column=MOE_COLUMN,
             level=0.95,
-            method=f"ceil({q} * sd(BLUE of the cell) + |published - BLUE|)",
+            method=("interval [obs_lower, obs_upper]: the integers >= 0 within h of the "
+                    "cell's BLUE, widened to hold the published value; h = the 95 % point of "
+                    "|BLUE error| / sd of the cell's class (same depth in every dimension, same "
+                    "sd) simulated from the noise alone (data-independent; classes with fewer "
+                    f"than {MC_MIN_CLASS} simulated errors: {q} * sd + 1) times the cell's sd; "
+                    "obs_moe = the distance from the published value to the farther end"),
+            interval=[LOWER_COLUMN, UPPER_COLUMN],
+            inner_halfwidth_median=float(np.median(rel.half[inner])),
             inner_moe_median=float(np.median(moe[inner])),
             inner_moe_max=int(moe[inner].max()),
             grand_total_moe=int(moe[gt]),
             grand_total_published=int(rel.grand),
         ),
     )
+
+
+MC_ERRORS = 300_000  # simulated cell errors per table (at least) for the interval half-widths
+MC_DRAWS = (4, 400)  # fewest and most simulated draws of the whole noise vector
+MC_MIN_CLASS = 4000  # simulated errors a class of cells needs for its own 95 % point
+MC_SEED = 20240601  # the simulation is a computation, not noise on data: fixed, reproducible
+
+
+def _cell_classes(hier: tuple, sd: np.ndarray | None) -> np.ndarray:
+    """Class of every cell of the full cube (flat): cells of one class have the same depth in
+    every dimension, are all inner or all not, and (unless ``sd`` is None) have the same BLUE
+    standard deviation."""
+    shape = tuple(len(h.codes) for h in hier)
+    key = np.zeros(shape, dtype=np.int64)
+    inner = np.ones(shape, dtype=bool)
+    for d, h in enumerate(hier):
+        sh = [1] * len(hier)
+        sh[d] = shape[d]
+        dep = np.array([h.depth[c] for c in h.codes], dtype=np.int64).reshape(sh)
+        key = key * 64 + dep
+        inner = inner & np.array([h.is_leaf(c) for c in h.codes]).reshape(sh)
+    sd_key = (np.zeros(key.size) if sd is None
+              else np.round(sd / max(float(sd.max()), 1e-300), 9))
+    table = np.stack([key.reshape(-1).astype(float), inner.reshape(-1).astype(float), sd_key], axis=1)
+    return np.unique(table, axis=0, return_inverse=True)[1].reshape(-1)
+
+
+def blue_halfwidth(spec: TableSpec, mech_type: type, inner_scale: float, v0: float,
+                   groups: list[tuple[est.Group, float]], sd: np.ndarray,
+                   level: float = 0.95) -> np.ndarray:
+    """Half-width ``h`` of every cell's interval around its BLUE: P(|BLUE - true| <= h) >= level.
+
+    The error of the BLUE is a fixed linear map of the noise alone (the true counts cancel), so
+    its distribution depends on the code lists, the budget and its allocation only — never on
+    the data. It is simulated: whole noise vectors drawn from the mechanism at the release's
+    scales (a seeded generator: this computes a quantile of a known distribution, it adds no
+    noise to anything published), passed through the estimator. Cells of one class (same depth
+    in every dimension, inner or not, same standard deviation) share that distribution; the
+    class's ``level`` point of |error| / sd (the empirical quantile at or above it) times the
+    cell's sd is its half-width when the class has at least :data:`MC_MIN_CLASS` simulated
+    errors; a smaller class is pooled with the cells of the same depths (other sds). Cells still
+    short of errors (the grand total) take the continuous rule ``q * sd`` plus one count for
+    the discreteness of the errors, which covers more.
+    """
+    from dataclasses import replace
+
+    from .table import membership
+
+    hier = tuple(d.hierarchy for d in spec.dimensions)
+    fp = hashlib.sha256()
+    for h in hier:
+        m = membership(h)
+        fp.update(repr(m.shape).encode() + m.astype(np.uint8).tobytes())
+    fp.update(repr((mech_type.__name__, inner_scale, v0, level,
+                    [(g.name, s, g.variance) for g, s in groups])).encode())
+    key = fp.hexdigest()
+    if key in _HALF_CACHE:
+        return _HALF_CACHE[key].copy()
+    inner_shape = tuple(len(h.leaves) for h in hier)
+    n = sd.size
+    draws = int(min(MC_DRAWS[1], max(MC_DRAWS[0], -(-MC_ERRORS // n))))
+    sampler = mech_type(np.random.default_rng(MC_SEED))
+    copies = [(replace(g), s) for g, s in groups]
+    errs = np.empty((draws, n))
+    for k in range(draws):
+        y = sampler.sample(np.zeros(int(np.prod(inner_shape)), dtype=np.int64), inner_scale)
+        for g, s in copies:
+            g.values = sampler.sample(np.zeros(g.n_queries, dtype=np.int64), s)
+        fit = est.wls(y.reshape(inner_shape).astype(float), v0, [g for g, _ in copies])
+        errs[k] = aggregate(spec, fit.inner).reshape(-1)
+    ratio = np.abs(errs) / np.where(sd > 0, sd, 1.0)[None, :]
+    half = mech_type.q95 * sd + 1.0
+    done = np.zeros(n, dtype=bool)
+    # Fine classes first; a cell whose fine class is too small for its own 95 % point is pooled
+    # with the cells of its depth (all sds) before falling back to the continuous rule.
+    for cls in (_cell_classes(hier, sd), _cell_classes(hier, None)):
+        n_cls = int(cls.max()) + 1
+        size = np.bincount(cls, minlength=n_cls)
+        order = np.argsort(cls, kind="stable")
+        starts = np.concatenate([[0], np.cumsum(size)])
+        for c in range(n_cls):
+            cells = order[starts[c]:starts[c + 1]]
+            cells = cells[~done[cells]]
+            if size[c] * draws < MC_MIN_CLASS or cells.size == 0:
+                continue
+            pool = order[starts[c]:starts[c + 1]]
+            t = float(np.quantile(ratio[:, pool], level, method="higher"))
+            half[cells] = t * sd[cells]
+            done[cells] = True
+    if len(_HALF_CACHE) >= 16:
+        _HALF_CACHE.pop(next(iter(_HALF_CACHE)))
+    _HALF_CACHE[key] = half
+    return half.copy()
+
+
+# Half-widths by (code lists, mechanism, scales): they depend on nothing else, so a process that
+# releases the same shape again (a retry, a dry run, a simulation) does not simulate again.
+_HALF_CACHE: dict[str, np.ndarray] = {}
+
+
+def interval_of(values: np.ndarray, blue: np.ndarray, half: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The published 95 % interval of every cell and its symmetric margin of error.
+
+    The interval is the smallest range of counts holding the BLUE's interval
+    ``[blue - half, blue + half]`` (true counts are integers >= 0) and the published value:
+    it covers the true count whenever the BLUE's interval does, whatever post-processing did.
+    ``moe`` is the distance from the published value to the farther end, so
+    ``value ± moe`` holds the interval.
+    """
+    lower = np.maximum(0, np.minimum(values, np.ceil(blue - half - 1e-9))).astype(np.int64)
+    upper = np.maximum(values, np.floor(blue + half + 1e-9)).astype(np.int64)
+    moe = np.maximum(values - lower, upper - values).astype(np.int64)
+    return lower, upper, moe
 
 
 def release_key(published: pd.DataFrame) -> str:
@@ -755,7 +880,7 @@ class LevelAccuracy:
     level: str  # "inner", "total", "DIM@DEPTH" (one dimension below its total), "other"
     cells: int
     sd_median: float
-    moe_median: int  # ceil(q * sd) of the BLUE: the 95 % margin of error before rounding
+    moe_median: int  # ceil(half-width of the 95 % interval around the BLUE)
     moe_max: int
 
 
@@ -768,10 +893,10 @@ def expected_accuracy(spec: TableSpec, epsilon: float | None = None, *,
     can be shown before a draw is made and charged (``publisher protect --dry-run``, the release
     form). ``mechanism`` overrides the spec's.
 
-    It is the margin of error of the BLUE of each cell (``ceil(q * sd)``, q = 2.12 for the
-    Laplace, 1.96 for the Gaussian); the published ``obs_moe`` of a cell adds what the integer,
-    non-negative post-processing moved that cell (usually 0–2), so a published margin is never
-    smaller than this figure.
+    It is the half-width of the 95 % interval around the BLUE of each cell, rounded up
+    (:func:`blue_halfwidth`: simulated from the noise alone, no data). A published cell's
+    interval ``[obs_lower, obs_upper]`` is that range around its estimate, widened to hold the
+    published value; ``obs_moe`` is the distance from the value to the interval's farther end.
     """
     from dataclasses import replace
     from types import SimpleNamespace
@@ -808,6 +933,10 @@ def expected_accuracy(spec: TableSpec, epsilon: float | None = None, *,
     inner_shape = tuple(len(h.leaves) for h in hier)
     fit = est.wls(np.zeros(inner_shape), v0, used)
     sd = np.sqrt(est.wls_variance(hier, used, fit))
+    scales = [mech_type.nominal_scale(bound, b * share) for _, share in shares]
+    half = blue_halfwidth(spec, mech_type, scales[0], v0,
+                          list(zip(used, scales[1:], strict=True)), sd.reshape(-1)
+                          ).reshape(sd.shape)
     kinds = level_kinds(hier)
     order = ["inner"] + sorted({k for k in kinds.flat if "@" in k}) + ["other", "total"]
     out = []
@@ -815,7 +944,7 @@ def expected_accuracy(spec: TableSpec, epsilon: float | None = None, *,
         s = sd[kinds == k]
         if s.size == 0:
             continue
-        moe = np.ceil(mech_type.q95 * s - 1e-9)
+        moe = np.ceil(half[kinds == k] - 1e-9)
         out.append(LevelAccuracy(level=k, cells=int(s.size), sd_median=float(np.median(s)),
                                  moe_median=int(np.median(moe)), moe_max=int(moe.max())))
     return out

@@ -176,8 +176,9 @@ def format_dry_run(d: DryRun) -> str:
     unit = _unit(d.spec)
     own = float(method_of(d.spec).budget_cost(d.spec))
     lines.append(f"95 % margin of error of each published level (median / largest over its "
-                 f"cells), from the code lists and {unit} only; a published cell's obs_moe adds "
-                 "what rounding moved it:")
+                 f"cells), from the code lists and {unit} only; a published cell's interval "
+                 "[obs_lower, obs_upper] is this range around its estimate, widened to hold the "
+                 "published value:")
     if unit == "rho":
         lines.append("zero-concentrated DP: each rho gives (epsilon, delta)-DP with epsilon = "
                      "rho + 2*sqrt(rho*ln(1/delta)), delta = 1e-06")

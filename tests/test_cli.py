@@ -148,7 +148,7 @@ def test_noise_spends_the_budget_until_it_is_refused(files: Path):
     assert "privacy budget exceeded" in line and "0 of 4 remains" in line
     assert not (files / "o3.csv").exists()
     header = (files / "o1.csv").read_text().splitlines()[0]
-    assert header == "region,sex,obs_value,obs_status,conf_status,obs_moe"
+    assert header == "region,sex,obs_value,obs_status,conf_status,obs_moe,obs_lower,obs_upper"
     rep = report_from_dict(json.loads((files / "r2.json").read_text("utf-8")))
     assert rep.method == "noise" and rep.privacy.epsilon == 2.0
     assert (rep.privacy.budget.spent, rep.privacy.budget.remaining) == (4.0, 0.0)

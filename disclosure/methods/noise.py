@@ -46,6 +46,8 @@ from . import (
 )
 
 MOE_COLUMN = "obs_moe"
+LOWER_COLUMN = "obs_lower"
+UPPER_COLUMN = "obs_upper"
 
 
 class NoiseSpecError(AshyqError):
@@ -188,6 +190,8 @@ class Uncertainty:
     inner_moe_max: int
     grand_total_moe: int
     grand_total_published: int
+    interval: list[str] | None = None  # the columns of the 95 % interval (lower, upper)
+    inner_halfwidth_median: float | None = None  # median half-width around the BLUE, inner cells
 
 
 @dataclass(kw_only=True)
@@ -249,6 +253,11 @@ def explain_noise(report: NoiseReport, tr: Translate) -> dict[str, str]:
                   "not zero, and a small published number may be 0: do not read small numbers as "
                   "exact. Totals are much more precise: the grand total is within "
                   "±%(total_moe)s.", epsilon=f"{p.epsilon:g}", **common)
+    if u.interval:
+        text = concat(text, tr("The columns obs_lower and obs_upper give for each cell a range "
+                               "that holds the true count in 95 cases out of 100; it is often "
+                               "narrower than ±obs_moe and may be lopsided (the range of a "
+                               "published 0 lies above it)."))
     if report.privacy.linked_tables:
         text = concat(text, tr("This table was protected together with the linked tables "
                                "%(tables)s of the same release: they share one privacy budget "
@@ -356,7 +365,11 @@ class Noise(DisclosureMethod):
     schema = NoiseSchema
     report_type = NoiseReport
     columns: ClassVar[tuple[Column, ...]] = (
-        Column(MOE_COLUMN, "number", N_("Margin of error (due to noise)"), minimum=0),)
+        Column(MOE_COLUMN, "number", N_("Margin of error (due to noise)"), minimum=0),
+        Column(LOWER_COLUMN, "integer", N_("Lower end of range (95 in 100)"),
+               minimum=0),
+        Column(UPPER_COLUMN, "integer", N_("Upper end of range (95 in 100)"),
+               minimum=0),)
     negative_values = True
     linkable = True
     history = False
@@ -550,5 +563,5 @@ def margin_of_error_level(report: ProtectionReport | None) -> float:
     return 0.95
 
 
-__all__ = ["MOE_COLUMN", "Noise", "NoiseReport", "NoiseSpec", "NoiseSpecError", "PrivacyCost",
+__all__ = ["LOWER_COLUMN", "MOE_COLUMN", "UPPER_COLUMN", "Noise", "NoiseReport", "NoiseSpec", "NoiseSpecError", "PrivacyCost",
            "explain_noise"]

@@ -126,7 +126,10 @@ def noise_frame(spec) -> pd.DataFrame:
     table = read_cells(df, spec)
     conf = np.full(table.n_cells, "F", dtype=object)
     moe = np.where(table.inner_mask, 4, 7).astype(np.int64)
-    return published_frame(table, conf, extra={"obs_moe": moe})
+    values = table.values.astype(np.int64)
+    return published_frame(table, conf, extra={"obs_moe": moe,
+                                               "obs_lower": np.maximum(values - moe, 0),
+                                               "obs_upper": values + moe})
 
 
 def frictionless_cli(descriptor: Path, standards: str | None = None) -> dict:

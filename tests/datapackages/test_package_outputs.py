@@ -360,8 +360,12 @@ def test_noise_table_package(tmp_path, build):
     assert len(js["extension"]["obs_moe"]) == len(js["value"])
     assert set(js["extension"]["obs_moe"]) == {4, 7}
     wb = load_workbook(res.path / "downloads" / f"{spec.id}-en.xlsx")
-    # the margins of error get their own crosstab sheet, named by the column's title
-    assert len(wb.worksheets) == 3
+    # the margins of error and the two ends of the range get their own crosstab sheets, named
+    # by the columns' titles
+    assert [w.title for w in wb.worksheets[1:4]] == [
+        "Margin of error (due to noise)", "Lower end of range (95 in 100)",
+        "Upper end of range (95 in 100)"]
+    assert len(js["extension"]["obs_lower"]) == len(js["value"])
     moe = wb.worksheets[1]
     assert "95" in moe.title or "margin" in moe.title.lower(), moe.title
     moes = {v for row in moe.iter_rows(min_row=6, values_only=True) for v in row[1:]

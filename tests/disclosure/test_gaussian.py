@@ -89,7 +89,8 @@ def test_production_release_is_zcdp_exact_and_says_so():
     assert r.checks.additive and r.checks.non_negative
     values = pt.published["obs_value"].to_numpy()
     assert table.check_additive(values) and (values >= 0).all()
-    assert r.uncertainty.method.startswith("ceil(1.96 ")
+    assert "1.96 * sd + 1" in r.uncertainty.method and r.uncertainty.interval == ["obs_lower", "obs_upper"]
+    assert (pt.published["obs_lower"] <= values).all() and (values <= pt.published["obs_upper"]).all()
 
 
 def test_opendp_discrete_gaussian_has_the_stated_distribution():

@@ -28,6 +28,47 @@ def test_margin_of_error_covers_95_percent(epsilon, mean, zeros):
     assert cover.mean() >= 0.95
 
 
+@pytest.mark.parametrize("epsilon, mean, zeros", [(1.0, 3.0, 0.4), (0.3, 20.0, 0.1),
+                                                   (2.0, 200.0, 0.0)])
+def test_interval_covers_95_percent_and_no_more_than_needed(epsilon, mean, zeros):
+    """[obs_lower, obs_upper] holds the true count in 95 % of draws for every cell (up to the
+    simulation's binomial error) and, on average over the table, in at most 97 %: the interval
+    is tight. ``value ± obs_moe`` holds the interval."""
+    table = sparse_table(noise_spec(epsilon=epsilon), mean=mean, zeros=zeros)
+    hits = np.zeros(table.n_cells)
+    for seed in range(RUNS):
+        df = protect_noise(table, rng=seed).published
+        v, lo, hi, moe = (df[c].to_numpy(dtype=np.int64)
+                          for c in ("obs_value", "obs_lower", "obs_upper", "obs_moe"))
+        assert (lo >= 0).all() and (lo <= v).all() and (v <= hi).all()
+        assert (v - moe <= lo).all() and (hi <= v + moe).all()
+        assert ((v - lo == moe) | (hi - v == moe)).all()
+        hits += (lo <= table.values) & (table.values <= hi)
+    cover = hits / RUNS
+    assert cover.min() >= 0.95 - 3.5 * np.sqrt(0.95 * 0.05 / RUNS), cover.min()
+    assert 0.95 - 1.5 * np.sqrt(0.95 * 0.05 / (RUNS * table.n_cells)) <= cover.mean() <= 0.97, \
+        cover.mean()
+
+
+def test_interval_half_width_is_data_independent():
+    """The half-width around the BLUE depends on the code lists and the budget only."""
+    from disclosure.noise import _HALF_CACHE
+
+    a = sparse_table(noise_spec(epsilon=1.0), seed=1, mean=2.0, zeros=0.6)
+    b = sparse_table(noise_spec(epsilon=1.0), seed=2, mean=50.0, zeros=0.0)
+    _HALF_CACHE.clear()
+    ha = release_of(a).half
+    _HALF_CACHE.clear()
+    hb = release_of(b).half
+    assert np.array_equal(ha, hb)
+
+
+def release_of(table):
+    from disclosure.noise import release
+
+    return release(table, 1.0, 1, allocation(table), SeededSampler(3))
+
+
 def test_blue_variance_matches_simulation():
     table = sparse_table(noise_spec(epsilon=1.0))
     hier = table.hierarchies
