@@ -770,12 +770,14 @@ def _cell_classes(hier: tuple, sd: np.ndarray | None) -> np.ndarray:
         sh = [1] * len(hier)
         sh[d] = shape[d]
         dep = np.array([h.depth[c] for c in h.codes], dtype=np.int64).reshape(sh)
-        key = key * 64 + dep
+        # dense ids after every dimension: no overflow however many dimensions
+        key = np.unique(key * 64 + dep, return_inverse=True)[1].reshape(shape)
         inner = inner & np.array([h.is_leaf(c) for c in h.codes]).reshape(sh)
-    sd_key = (np.zeros(key.size) if sd is None
-              else np.round(sd / max(float(sd.max()), 1e-300), 9))
-    table = np.stack([key.reshape(-1).astype(float), inner.reshape(-1).astype(float), sd_key], axis=1)
-    return np.unique(table, axis=0, return_inverse=True)[1].reshape(-1)
+    code = key.reshape(-1) * 2 + inner.reshape(-1)
+    if sd is not None:  # one-dimensional uniques: a lexicographic unique over rows is slow
+        sd_of = np.unique(np.round(sd / max(float(sd.max()), 1e-300), 9), return_inverse=True)[1]
+        code = code * (int(sd_of.max()) + 1) + sd_of.reshape(-1)
+    return np.unique(code, return_inverse=True)[1].reshape(-1)
 
 
 def blue_halfwidth(spec: TableSpec, mech_type: type, inner_scale: float, v0: float,
