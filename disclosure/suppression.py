@@ -184,7 +184,10 @@ def _protect(prob: SuppressionProblem, tables: list[CellTable], hist=None,  # no
     n_primary = int((prob.primary & (prob.required > 0)).sum())
     if progress is not None:
         progress("primary", primaries_left=n_primary)
-    system = AuditSystem.build(prob.values, prob.relations, prob.ub)
+    # With a history, block LPs (one published table's cells, the others held) certify many
+    # primaries at once; every point they give is re-verified on the joint system.
+    system = AuditSystem.build(prob.values, prob.relations, prob.ub,
+                               blocks=prob.owner if prob.n_new < len(prob.tables) else None)
     allowed = prob.allowed
     must = prob.must  # primaries and the published tables' suppressed cells (fixed)
     required = prob.required
