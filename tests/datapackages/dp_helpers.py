@@ -168,3 +168,21 @@ def jsonstat_toolkit(path: Path) -> dict:
                          text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)
+
+
+SHAPES = ROOT.parent / "shared" / "reference" / "dcat-ap-3.0.0"
+
+
+def shacl(ttl: Path):
+    """Validate a DCAT file with pyshacl against the DCAT-AP 3.0.0 shapes (shared/reference):
+    (data graph, conforms, report text)."""
+    import pyshacl
+    import rdflib
+
+    if not (SHAPES / "shapes.ttl").is_file():
+        pytest.skip(f"the DCAT-AP 3.0.0 shapes are not at {SHAPES} (shared/reference)")
+    data = rdflib.Graph().parse(str(ttl), format="turtle")
+    shapes = rdflib.Graph().parse(str(SHAPES / "shapes.ttl")).parse(str(SHAPES / "range.ttl"))
+    conforms, _, text = pyshacl.validate(data, shacl_graph=shapes, inference="none",
+                                         allow_warnings=True)
+    return data, conforms, text

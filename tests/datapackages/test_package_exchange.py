@@ -13,10 +13,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from dp_helpers import PUBLISHER, ROOT, TITLE, make_spec, protected_frame
+from dp_helpers import PUBLISHER, TITLE, make_spec, protected_frame, shacl
 
 LANGS = ("kk", "ru", "en")
-SHAPES = ROOT.parent / "shared" / "reference" / "dcat-ap-3.0.0"
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
@@ -225,18 +224,6 @@ def test_jsonstat_unit_and_roles_read_by_pyjstat(build, tmp_path):
 
 # --------------------------------------------------------------- DCAT-AP
 
-def _shacl(ttl: Path):
-    pyshacl = pytest.importorskip("pyshacl", reason="pyshacl is a dev dependency")
-    rdflib = pytest.importorskip("rdflib")
-    if not (SHAPES / "shapes.ttl").is_file():
-        pytest.skip(f"the DCAT-AP 3.0.0 shapes are not at {SHAPES} (shared/reference)")
-    data = rdflib.Graph().parse(str(ttl), format="turtle")
-    shapes = rdflib.Graph().parse(str(SHAPES / "shapes.ttl")).parse(str(SHAPES / "range.ttl"))
-    conforms, _, text = pyshacl.validate(data, shacl_graph=shapes, inference="none",
-                                         allow_warnings=True)
-    return data, conforms, text
-
-
 def test_dcat_ttl_conforms_to_dcat_ap_3(build, tmp_path):
     from rdflib import Literal, Namespace, URIRef
     from rdflib.namespace import DCTERMS, RDF
@@ -251,7 +238,7 @@ def test_dcat_ttl_conforms_to_dcat_ap_3(build, tmp_path):
     ttl = res.path / "dcat.ttl"
     listed = {r["path"]: r for r in res.descriptor["resources"]}
     assert "dcat.ttl" in listed and listed["dcat.ttl"]["mediatype"] == "text/turtle"
-    g, conforms, text = _shacl(ttl)
+    g, conforms, text = shacl(ttl)
     assert conforms, text[:3000]
     ds = URIRef(res.descriptor["id"])
     assert (ds, RDF.type, dcat.Dataset) in g
@@ -285,7 +272,7 @@ def test_dcat_contact_point_defaults_to_the_publishers_email(build, tmp_path):
     res = build(spec, csv_path)
     assert res.descriptor["x_contact_point"] == {"name": PUBLISHER,
                                                  "email": "info@stat.example.kz"}
-    _, conforms, text = _shacl(res.path / "dcat.ttl")
+    _, conforms, text = shacl(res.path / "dcat.ttl")
     assert conforms, text[:3000]
     assert "mailto:info@stat.example.kz" in (res.path / "dcat.ttl").read_text("utf-8")
 
