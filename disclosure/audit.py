@@ -147,6 +147,23 @@ class _Component:
         h.passModel(lp)
         self.h = h
         self.last = -1
+        self._warm: int | None = None  # strategy after a cold first solve (see ``cold``)
+
+    @classmethod
+    def cold(cls, cells: np.ndarray, rows_mat: sp.csc_matrix, lo: np.ndarray, hi: np.ndarray
+             ) -> _Component:
+        """A kept model whose first solve is dual simplex after presolve (primal simplex from
+        the all-slack basis is slow on a large model); later solves warm-start primal simplex
+        from that basis (HiGHS skips presolve once it holds a basis)."""
+        mdl = cls(cells, rows_mat, lo, hi, strategy=1, presolve="on")
+        mdl._warm = 4
+        return mdl
+
+    def _run(self) -> None:
+        self.h.run()
+        if self._warm is not None:
+            self.h.setOptionValue("simplex_strategy", self._warm)
+            self._warm = None
 
     def solve_batch(self, costs: np.ndarray) -> list[np.ndarray]:
         """Points maximising and minimising ``costs @ y`` (certify many cells at once)."""
@@ -175,7 +192,7 @@ class _Component:
         h.changeColCost(j, float(sense))
         self.last = j
         h.changeObjectiveSense(highspy.ObjSense.kMaximize)
-        h.run()
+        self._run()
         st = h.getModelStatus()
         if st == highspy.HighsModelStatus.kOptimal:
             val = h.getInfo().objective_function_value
@@ -386,7 +403,7 @@ class Attacker:
                 mdl.h.setOptionValue("solver", "ipm")
                 mdl.h.setOptionValue("run_crossover", "off")
                 return mdl, self.row_ids[self.comp_rows[k][rws]]
-            got = (_Component(g, mat, -a, self.system.ub[g] - a),
+            got = (_Component.cold(g, mat, -a, self.system.ub[g] - a),
                    self.row_ids[self.comp_rows[k][rws]])
         self._blocks[key] = got
         return got
@@ -468,12 +485,19 @@ class Attacker:
         k = self.comp_of[cell]
         return k >= 0 and len(self.comp_cells[k]) <= EXACT_LIMIT
 
-    def bounds(self, cell: int, required: float = 0.0, deep: bool = True
+    def bounds(self, cell: int, required: float = 0.0, deep: bool = True, block: bool = False
                ) -> tuple[float, float, dict]:
         """Attacker's [min, max] of a suppressed cell, plus the duals for the cuts.
 
         In a large component the interval is a certified inner bound and the local LPs stop as
         soon as it is ``required`` wide (then ``info['up']`` may be None: no cut needed).
+
+        ``block`` (with ``deep``, a publication history): after the neighbourhoods, the cell's
+        block LP (its own table and the new tables, warm-started, one model per block) stands
+        in for column generation and the exact LP of the whole joint component. A short block
+        interval is then a verdict of a restriction (``info['block']``: its duals give a cut of
+        the restricted problem, which the secondary suppression can act on); it is never an
+        audit's verdict, which always ends on the exact LP.
         """
         a = self.system.values[cell]
         k = self.comp_of[cell]
@@ -522,6 +546,17 @@ class Attacker:
             if cert.hi[cell] - cert.lo[cell] >= need or len(mdl.cells) >= len(self.comp_cells[k]):
                 break
         else:
+            got = self._block(k, cell) if deep and block else None
+            if got is not None:
+                bm, brows = got
+                _, du = bm.solve(cell, +1)
+                cert.add(bm.cells, bm.x)
+                _, dd = bm.solve(cell, -1)
+                cert.add(bm.cells, bm.x)
+                self.block_lps += 2
+                if cert.hi[cell] - cert.lo[cell] < need:
+                    info.update(up=du, down=dd, rows=brows, block=True)
+                return a + cert.lo[cell], a + cert.hi[cell], info
             # Column generation: free the suppressed cells the duals price in, until the
             # restricted LP is certified or provably equals the full one (if ``deep``).
             for sense, key in ((+1, "up"), (-1, "down")) if deep else ():

@@ -287,6 +287,9 @@ def _protect(system: AuditSystem, idx: RelationIndex, primary: np.ndarray, requi
     stats = {"singleton_added": 0, "cut_added": 0, "rounds": 0, "lps": 0}
     cert = Certificates(len(s))  # points stay feasible as cells are added
     fails = np.zeros(len(s), dtype=np.int32)  # column generation only for repeat failures
+    # history: a repeat failure is first decided on its block LP; a primary whose block cut
+    # offers nothing to suppress goes on to the joint component's LPs
+    full = np.zeros(len(s), dtype=bool)
     stats["singleton_added"] += singleton_repair(idx, s, allowed, cost, penalty, skip)
     pending = np.flatnonzero(primary & (required > 0))
     use_cubes = hierarchies is not None and shape is not None and len(s) >= HYPERCUBE_MIN_CELLS
@@ -299,7 +302,8 @@ def _protect(system: AuditSystem, idx: RelationIndex, primary: np.ndarray, requi
             p = int(p)
             if cert.hi[p] - cert.lo[p] >= max(required[p], TOL) - TOL:
                 continue  # a feasible point already shows it wide enough: no LP pair needed
-            lo, hi, duals = att.bounds(p, float(required[p]), deep=fails[p] >= 2)
+            lo, hi, duals = att.bounds(p, float(required[p]), deep=fails[p] >= 2,
+                                       block=not full[p])
             stats["lps"] += 2
             width = hi - lo
             if width < max(required[p], TOL) - TOL:
@@ -334,6 +338,10 @@ def _protect(system: AuditSystem, idx: RelationIndex, primary: np.ndarray, requi
                     g[i] = g.get(i, 0.0) + gi
             deficit = required[p] - width
             cand = [(i, gi) for i, gi in g.items() if not s[i] and allowed[i] and i not in chosen]
+            if not cand and duals.get("block"):
+                if not any(i in chosen for i in g):
+                    full[p] = True  # the block has nothing left to give: joint LPs next round
+                continue
             if not cand and not duals["exact"] and duals["rows"] is not None:
                 # The local LP's cut points only at suppressed cells outside its neighbourhood:
                 # widen the structure with the cheapest publishable cell of its relations.

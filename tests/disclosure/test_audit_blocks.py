@@ -77,3 +77,26 @@ def test_block_intervals_are_inner_bounds_and_the_verdict_is_exact(seed, monkeyp
 def test_blocks_must_have_one_id_per_cell():
     with pytest.raises(ValueError, match="one block id per cell"):
         AuditSystem.build(np.array([1.0, 2.0, 3.0]), np.zeros((1, 3)), blocks=np.array([0, 1]))
+
+
+@pytest.mark.parametrize("seed", [3, 11])
+def test_block_first_bounds_are_inner_bounds_with_feasible_points(seed, monkeypatch):  # noqa: ANN001
+    """``bounds(block=True)`` (the secondary suppression's repeat checks on a history) stops at
+    the block LP: its interval is still an inner bound of the exact one, every point it keeps is
+    feasible for the joint system, and a short block interval is flagged as a block verdict."""
+    plain, blocked, s, req = system_and_pattern(seed)
+    exact = audit(plain, s, req)
+    monkeypatch.setattr(audit_mod, "EXACT_LIMIT", 5)
+    monkeypatch.setattr(audit_mod, "LOCAL_SIZES", (1,))  # neighbourhoods that prove nothing
+    att = audit_mod.Attacker(blocked, s, need=req)
+    flagged = set()
+    for p in np.flatnonzero(req > 0):
+        lo, hi, info = att.bounds(int(p), float(req[p]), deep=True, block=True)
+        assert lo >= exact.lower[int(p)] - 1e-6 and hi <= exact.upper[int(p)] + 1e-6
+        if info.get("block"):
+            flagged.add(int(p))
+            assert hi - lo < req[p] - audit_mod.TOL
+            assert info["up"] is not None and info["rows"] is not None
+    assert att.block_lps > 0
+    assert att.cert.verify(blocked, s)
+    assert set(exact.failing) <= flagged  # a restriction is never wider than the joint LP
