@@ -9,7 +9,11 @@
    and only failing ones are re-checked.
 3. Repair: for a failing primary, the duals of its two attacker LPs give a Fischetti–Salazar cut
    ``sum g_i z_i >= L`` (see :mod:`disclosure.audit`); published cells with ``g_i > 0`` are added
-   cheapest-per-unit-of-missing-width first until the cut is met, then back to 1.
+   cheapest-per-unit-of-missing-width first until the cut is met, then back to 1. With a
+   publication history, a primary failing a second time is decided on its block LP (its own
+   table and the new one) and repaired with that block's cut; the joint component's LPs only
+   when the block cut offers nothing to suppress (faster, at some cost in suppressed cells:
+   benchmarks/results_history.md).
 4. Large tables (one table of at least ``HYPERCUBE_MIN_CELLS`` cells): instead of step 3, the
    primaries the first LP round left unprotected get hypercubes
    (:mod:`disclosure.secondary_hypercube`): protection proved by construction, no LP. Step 3 in
