@@ -173,7 +173,7 @@ class _Component:
         out = []
         for sense in (highspy.ObjSense.kMaximize, highspy.ObjSense.kMinimize):
             h.changeObjectiveSense(sense)
-            h.run()
+            self._run()
             if h.getModelStatus() == highspy.HighsModelStatus.kOptimal:
                 out.append(np.asarray(h.getSolution().col_value, dtype=np.float64))
         h.changeColsCost(n, np.arange(n, dtype=np.int32), np.zeros(n))
@@ -504,13 +504,7 @@ class Attacker:
         if k < 0:
             raise ValueError("cell is not suppressed")
         if self.is_exact(cell):
-            mdl = self._model(k)
-            up, du = mdl.solve(cell, +1)
-            self.cert.add(mdl.cells, mdl.x)  # optimal points certify other cells for free
-            down, dd = mdl.solve(cell, -1)
-            self.cert.add(mdl.cells, mdl.x)
-            return a - down, a + up, {"up": du, "down": dd, "component": k, "exact": True,
-                                      "rows": self.row_ids[self.comp_rows[k]]}
+            return self._exact(k, cell)
         cert = self.cert
         need = max(required, TOL) - TOL
         info: dict = {"up": None, "down": None, "component": k, "exact": False, "rows": None}
@@ -538,10 +532,7 @@ class Attacker:
                         cert.add(g, x)
                     if cert.hi[cell] - cert.lo[cell] >= need:
                         break
-            _, du = mdl.solve(cell, +1)
-            cert.add(mdl.cells, mdl.x)
-            _, dd = mdl.solve(cell, -1)
-            cert.add(mdl.cells, mdl.x)
+            _, du, _, dd = self._pair(mdl, cell)
             info.update(up=du, down=dd, rows=rows)
             if cert.hi[cell] - cert.lo[cell] >= need or len(mdl.cells) >= len(self.comp_cells[k]):
                 break
@@ -549,10 +540,7 @@ class Attacker:
             got = self._block(k, cell) if deep and block else None
             if got is not None:
                 bm, brows = got
-                _, du = bm.solve(cell, +1)
-                cert.add(bm.cells, bm.x)
-                _, dd = bm.solve(cell, -1)
-                cert.add(bm.cells, bm.x)
+                _, du, _, dd = self._pair(bm, cell)
                 self.block_lps += 2
                 if cert.hi[cell] - cert.lo[cell] < need:
                     info.update(up=du, down=dd, rows=brows, block=True)
@@ -570,15 +558,25 @@ class Attacker:
                 # iteration cap). Decide on the exact LP of the whole component (one
                 # warm-started model per component), so a verdict "narrow" is never an artefact
                 # of a restriction.
-                full = self._model(k)
-                up, du = full.solve(cell, +1)
-                cert.add(full.cells, full.x)
-                down, dd = full.solve(cell, -1)
-                cert.add(full.cells, full.x)
-                info = {"up": du, "down": dd, "component": k, "exact": True,
-                        "rows": self.row_ids[self.comp_rows[k]]}
-                return a - down, a + up, info
+                return self._exact(k, cell)
         return a + cert.lo[cell], a + cert.hi[cell], info
+
+    def _pair(self, mdl: _Component, cell: int
+              ) -> tuple[float, np.ndarray | None, float, np.ndarray | None]:
+        """Max and min deviation of ``cell`` on ``mdl`` (up, duals, down, duals); both optimal
+        points certify the model's other cells for free."""
+        up, du = mdl.solve(cell, +1)
+        self.cert.add(mdl.cells, mdl.x)
+        down, dd = mdl.solve(cell, -1)
+        self.cert.add(mdl.cells, mdl.x)
+        return up, du, down, dd
+
+    def _exact(self, k: int, cell: int) -> tuple[float, float, dict]:
+        """The exact interval of ``cell`` on the whole of component ``k`` (kept model)."""
+        a = self.system.values[cell]
+        up, du, down, dd = self._pair(self._model(k), cell)
+        return a - down, a + up, {"up": du, "down": dd, "component": k, "exact": True,
+                                  "rows": self.row_ids[self.comp_rows[k]]}
 
     def _component_matrices(self, k: int) -> tuple[sp.csr_matrix, sp.csc_matrix]:
         """Relations of component ``k`` over its cells, by row and by column (built once)."""
