@@ -581,12 +581,23 @@ def error_from(data: dict[str, Any]) -> JobRefusal:
     return err
 
 
-def _send(f: Any, obj: Any) -> None:
+def _frame(obj: Any) -> bytes:
     import pickle
 
     body = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
-    f.write(len(body).to_bytes(_FRAME, "big") + body)
+    return len(body).to_bytes(_FRAME, "big") + body
+
+
+def _send(f: Any, obj: Any) -> None:
+    f.write(_frame(obj))
     f.flush()
+
+
+def _send_frame(f: Any, frame: bytes) -> None:
+    """Write a frame built beforehand straight to the pipe: reporting the memory limit must not
+    need memory (pickling the message can itself fail once the address space is exhausted)."""
+    f.flush()
+    os.write(f.fileno(), frame)
 
 
 def _recv(f: Any) -> Any:
@@ -649,6 +660,7 @@ def child_main() -> None:
     for m in CHILD_PRELOAD:  # code is not data: loaded before the memory limit
         with contextlib.suppress(ImportError):
             importlib.import_module(m)
+    memory = _frame(("memory", None))  # built before the limit (see _send_frame)
     mem = int(job.get("memory_mb") or 0)
     if mem > 0:
         resource.setrlimit(resource.RLIMIT_AS, (mem << 20, mem << 20))
@@ -689,16 +701,21 @@ def child_main() -> None:
         _send(out, ("done", [{"csv": oc.protected_csv_bytes, "report": oc.report.to_dict(),
                               "budget": oc.budget} for oc in outcomes]))
     except MemoryError:
-        _send(out, ("memory", None))
+        _send_frame(out, memory)
     except ImportError as e:  # a library loaded late whose mapping the memory limit refused
         low = str(e).lower()
-        _send(out, ("memory", None) if "map" in low or "memory" in low
-              else ("internal", type(e).__name__))
+        if "map" in low or "memory" in low:
+            _send_frame(out, memory)
+        else:
+            _send(out, ("internal", type(e).__name__))
     except AshyqError as e:
-        _send(out, ("memory", None) if _out_of_memory(e) else ("refused", error_data(e)))
+        if _out_of_memory(e):
+            _send_frame(out, memory)
+        else:
+            _send(out, ("refused", error_data(e)))
     except Exception as e:  # noqa: BLE001 - reported by its type only (no values in messages)
         if _out_of_memory(e):
-            _send(out, ("memory", None))
+            _send_frame(out, memory)
             out.close()
             return
         import traceback
