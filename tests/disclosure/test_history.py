@@ -336,6 +336,19 @@ def test_history_input_errors():
 
 # -- (e) the joint audit is never wider than the table's own ------------------------------------
 
+def months_and_quarter(first_seed: int) -> tuple[list[CellTable], list[PublishedTable],
+                                                  CellTable]:
+    """Three monthly flow tables (seeds ``first_seed`` + 0, 1, 2), each published alone, and
+    their quarter (not yet protected)."""
+    months = [inner_counts(first_seed + m) for m in range(3)]
+    mt = [table_of(c, period=f"2024-0{m + 1}", measure="flow", id=f"m{m + 1}")
+          for m, c in enumerate(months)]
+    pubs = [publish(t) for t in mt]
+    q = table_of({k: sum(m[k] for m in months) for k in months[0]}, period="2024-Q1",
+                 measure="flow", id="q")
+    return mt, pubs, q
+
+
 def own_intervals(table: CellTable, status: np.ndarray) -> dict:
     sup = status != "F"
     prim = status == "C"
@@ -349,12 +362,7 @@ def test_joint_intervals_never_wider_than_own(seed: int):
     c1 = inner_counts(500 + seed)
     v1 = table_of(c1)
     p1 = publish(v1)
-    months = [inner_counts(600 + 10 * seed + m) for m in range(3)]
-    mt = [table_of(c, period=f"2024-0{m + 1}", measure="flow", id=f"m{m + 1}")
-          for m, c in enumerate(months)]
-    pubs = [publish(t) for t in mt]
-    q = table_of({k: sum(m[k] for m in months) for k in months[0]}, period="2024-Q1",
-                 measure="flow", id="q")
+    _, pubs, q = months_and_quarter(600 + 10 * seed)
     cases = [(table_of(correct(c1, seed), version="1.0.1"), [p1]), (q, pubs)]
     for new, published in cases:
         [joint] = protect_suppression([new], published=published)

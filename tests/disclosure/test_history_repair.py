@@ -12,15 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_history import (
-    attacker_intervals,
-    cube,
-    exposed,
-    inner_counts,
-    publish,
-    status_of,
-    table_of,
-)
+from test_history import attacker_intervals, cube, exposed, status_of
+from test_history import months_and_quarter as history_months
 
 import disclosure.audit as audit_mod
 from disclosure.audit import AuditSystem, Certificates, audit
@@ -30,13 +23,7 @@ from disclosure.suppression import protect_suppression
 
 
 def months_and_quarter(seed: int):  # noqa: ANN201
-    months = [inner_counts(700 + 10 * seed + m) for m in range(3)]
-    mt = [table_of(c, period=f"2024-0{m + 1}", measure="flow", id=f"m{m + 1}")
-          for m, c in enumerate(months)]
-    pubs = [publish(t) for t in mt]
-    q = table_of({k: sum(m[k] for m in months) for k in months[0]}, period="2024-Q1",
-                 measure="flow", id="q")
-    return mt, pubs, q
+    return history_months(700 + 10 * seed)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
