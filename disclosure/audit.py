@@ -428,7 +428,7 @@ class Attacker:
         while its pattern only grows): a kept model holding ``cell`` is re-used with the cells
         suppressed since freed, which keeps it exact for the component it was built on and a
         restriction (every point feasible) if the component has grown since. Its first solve is
-        cold (dual simplex after presolve), the others warm-start.
+        interior point with crossover, the others warm-start primal simplex from that basis.
         """
         k = int(self.comp_of[cell])
         if self.system.blocks is None or k < 0 or len(self.comp_cells[k]) <= EXACT_LIMIT:

@@ -343,7 +343,7 @@ def _repair_on_model(att: Attacker, mdl: _Component, p: int, required: float, s:
     return lps
 
 
-#: cuts per primary and round on a block's repair model (each: one warm-started LP pair)
+#: cuts per primary and round on a repair model (each: one warm-started LP pair)
 REPAIR_CUTS = 50
 
 
@@ -409,7 +409,7 @@ def _protect(system: AuditSystem, idx: RelationIndex, primary: np.ndarray, requi
                                            chosen, idx, penalty, skip)
                     stats["lps"] += abs(got)
                     if got < 0:
-                        full[p] = True  # the block has nothing left to give: joint LPs next
+                        full[p] = True  # the cut has nothing left to give: joint LPs next
                     continue
             g: dict[int, float] = {}
             for sense, key in ((+1, "up"), (-1, "down")):
@@ -443,11 +443,7 @@ def _protect(system: AuditSystem, idx: RelationIndex, primary: np.ndarray, requi
                        "hide it must be published%(blame)s"), cell="?", blame="")
                 err.cell = p
                 raise err
-            while deficit > TOL and cand:
-                k = min(range(len(cand)), key=lambda c: cost[cand[c][0]] / min(cand[c][1], deficit))
-                i, gi = cand.pop(k)
-                chosen.add(i)
-                deficit -= gi
+            chosen.update(_greedy(g, deficit, s, allowed, cost, chosen))
         for i in chosen:
             s[i] = True
         stats["cut_added"] += len(chosen)
