@@ -150,17 +150,12 @@ class _Component:
         self._warm: int | None = None  # strategy after a cold first solve (see ``cold``)
 
     @classmethod
-    def cold(cls, cells: np.ndarray, rows_mat: sp.csc_matrix, lo: np.ndarray, hi: np.ndarray,
-             ipm: bool = False) -> _Component:
+    def cold(cls, cells: np.ndarray, rows_mat: sp.csc_matrix, lo: np.ndarray, hi: np.ndarray
+             ) -> _Component:
         """A kept model whose first solve is dual simplex after presolve (primal simplex from
-        the all-slack basis is slow on a large model), or with ``ipm`` interior point with
-        crossover (faster still on a whole joint component: 13 s instead of 28 s for the first
-        LP pair of 28,000 columns); later solves warm-start primal simplex from that basis
-        (HiGHS skips presolve once it holds a basis)."""
+        the all-slack basis is slow on a large model); later solves warm-start primal simplex
+        from that basis (HiGHS skips presolve once it holds a basis)."""
         mdl = cls(cells, rows_mat, lo, hi, strategy=1, presolve="on")
-        if ipm:
-            mdl.h.setOptionValue("solver", "ipm")
-            mdl.h.setOptionValue("run_crossover", "on")
         mdl._warm = 4
         return mdl
 
@@ -217,6 +212,35 @@ class _Component:
             self.x = np.asarray(sol.col_value, dtype=np.float64)
             return float(val), np.asarray(sol.row_dual, dtype=np.float64)
         raise RuntimeError(f"attacker LP failed: {h.modelStatusToString(st)}")
+
+
+class _RepairModel(_Component):
+    """A component's attacker LP with publishable cells as columns fixed at their values
+    (deviation 0); :meth:`free` suppresses some of them (see :meth:`Attacker.repair_model`).
+
+    The first solve is interior point with crossover (13 s instead of 28 s by dual simplex for
+    the first LP pair of a 28,000-column joint component), later ones warm-start primal simplex
+    from that basis.
+    """
+
+    def __init__(self, cells: np.ndarray, rows_mat: sp.csc_matrix, lo: np.ndarray,
+                 hi: np.ndarray, free: np.ndarray, rows: np.ndarray):
+        super().__init__(cells, rows_mat, np.where(free, lo, 0.0), np.where(free, hi, 0.0),
+                         strategy=1, presolve="on")
+        self.h.setOptionValue("solver", "ipm")
+        self.h.setOptionValue("run_crossover", "on")
+        self._warm = 4
+        self.lo, self.hi = lo, hi  # the bounds a freed column gets
+        self.is_free = free.copy()
+        self.rows = rows  # relation ids of the model's rows (for the cuts)
+
+    def free(self, cells: np.ndarray | list[int]) -> None:
+        """Suppress ``cells`` (those that are columns of this model get their bounds)."""
+        for i in cells:
+            j = self.pos.get(int(i))
+            if j is not None and not self.is_free[j]:
+                self.h.changeColBounds(j, float(self.lo[j]), float(self.hi[j]))
+                self.is_free[j] = True
 
 
 EXACT_LIMIT = 4000  # components up to this many cells get exact intervals
@@ -416,50 +440,35 @@ class Attacker:
         self._blocks[key] = got
         return got
 
-    def repair_model(self, cell: int, allowed: np.ndarray, kept: list[_Component]
-                     ) -> _Component | None:
+    def repair_model(self, cell: int, allowed: np.ndarray, kept: list[_RepairModel]
+                     ) -> _RepairModel | None:
         """The exact attacker LP of ``cell``'s component with every ``allowed`` published cell
         of the new tables as a column fixed at its value; None without a publication history
         (``system.blocks``) or in a small component.
 
-        Freeing such a column (:meth:`free`) is suppressing that cell, so the secondary
-        suppression repairs a primary cut after cut on this one warm-started model instead of one
-        heuristic round per cut. ``kept`` holds the models built so far (the caller keeps them
-        while its pattern only grows): a kept model holding ``cell`` is re-used with the cells
-        suppressed since freed, which keeps it exact for the component it was built on and a
-        restriction (every point feasible) if the component has grown since. Its first solve is
-        interior point with crossover, the others warm-start primal simplex from that basis.
+        Freeing such a column (:meth:`_RepairModel.free`) is suppressing that cell, so the
+        secondary suppression repairs a primary cut after cut on this one warm-started model
+        instead of one heuristic round per cut. ``kept`` holds the models built so far (the
+        caller keeps them while its pattern only grows): a kept model holding ``cell`` is re-used
+        with the cells suppressed since freed, which keeps it exact for the component it was
+        built on and a restriction (every point feasible) if the component has grown since.
         """
         k = int(self.comp_of[cell])
         if self.system.blocks is None or k < 0 or len(self.comp_cells[k]) <= EXACT_LIMIT:
             return None
         for mdl in kept:
             if cell in mdl.pos:
-                self.free(mdl, mdl.cells[self.suppressed[mdl.cells] & ~mdl.is_free])
+                mdl.free(mdl.cells[self.suppressed[mdl.cells] & ~mdl.is_free])
                 return mdl
         new = np.flatnonzero(allowed & ~self.suppressed & (self.system.blocks == -1))
         cells = np.union1d(self.comp_cells[k], new)
         c = self.system.relations[:, cells].tocsr()
         rws = np.flatnonzero(np.diff(c.indptr) > 0)
         a = self.system.values[cells]
-        lo, hi = -a, self.system.ub[cells] - a
-        free = self.suppressed[cells]
-        mdl = _Component.cold(cells, c[rws].tocsc(), np.where(free, lo, 0.0),
-                              np.where(free, hi, 0.0), ipm=True)
-        mdl.lo, mdl.hi = lo, hi  # the bounds a freed column gets
-        mdl.rows = rws  # relation ids of the model's rows (for the cuts)
-        mdl.is_free = free
+        mdl = _RepairModel(cells, c[rws].tocsc(), -a, self.system.ub[cells] - a,
+                           self.suppressed[cells], rws)
         kept.append(mdl)
         return mdl
-
-    @staticmethod
-    def free(mdl: _Component, cells: np.ndarray | list[int]) -> None:
-        """Suppress ``cells`` in a :meth:`repair_model` (their columns get their bounds)."""
-        for i in cells:
-            j = mdl.pos.get(int(i))
-            if j is not None and not mdl.is_free[j]:
-                mdl.h.changeColBounds(j, float(mdl.lo[j]), float(mdl.hi[j]))
-                mdl.is_free[j] = True
 
     def _prime_blocks(self, k: int, targets: np.ndarray, need: np.ndarray, rounds: int,
                       min_gain: float) -> int:

@@ -36,7 +36,7 @@ from collections.abc import Callable
 import numpy as np
 import scipy.sparse as sp
 
-from .audit import TOL, Attacker, AuditSystem, Certificates, _Component
+from .audit import TOL, Attacker, AuditSystem, Certificates, _RepairModel
 from .errors import R_
 from .primary import ProtectionImpossible
 from .secondary_hypercube import HYPERCUBE_MIN_CELLS, hypercube
@@ -299,7 +299,7 @@ def _greedy(g: dict[int, float], deficit: float, s: np.ndarray, allowed: np.ndar
     return out
 
 
-def _repair_on_model(att: Attacker, mdl: _Component, p: int, required: float, s: np.ndarray,
+def _repair_on_model(att: Attacker, mdl: _RepairModel, p: int, required: float, s: np.ndarray,
                      allowed: np.ndarray, cost: np.ndarray, chosen: set[int],
                      idx: RelationIndex, penalty: float, skip: np.ndarray | None) -> int:
     """Repair primary ``p`` cut after cut on a repair model (:meth:`Attacker.repair_model`):
@@ -308,7 +308,7 @@ def _repair_on_model(att: Attacker, mdl: _Component, p: int, required: float, s:
     ``chosen``; returns the LPs solved, negated when the cut had nothing to give (the joint
     component's own LPs decide in the next round)."""
     need = max(required, TOL) - TOL
-    att.free(mdl, list(chosen))
+    mdl.free(list(chosen))
     lps = 0
     cert = att.cert
     for _ in range(REPAIR_CUTS):
@@ -339,7 +339,7 @@ def _repair_on_model(att: Attacker, mdl: _Component, p: int, required: float, s:
         singleton_repair(idx, trial, allowed, cost, penalty, skip)
         new = [int(i) for i in np.flatnonzero(trial & ~s) if int(i) not in chosen]
         chosen.update(new)
-        att.free(mdl, new)
+        mdl.free(new)
     return lps
 
 
@@ -356,8 +356,8 @@ def _protect(system: AuditSystem, idx: RelationIndex, primary: np.ndarray, requi
     stats = {"singleton_added": 0, "cut_added": 0, "rounds": 0, "lps": 0}
     cert = Certificates(len(s))  # points stay feasible as cells are added
     fails = np.zeros(len(s), dtype=np.int32)  # column generation only for repeat failures
-    # history: a repeat failure is first decided on its block LP; a primary whose block cut
-    # offers nothing to suppress goes on to the joint component's LPs
+    # history: a repeat failure is first checked on its block LP, then repaired on the repair
+    # model; a primary whose cut there offers nothing to suppress goes on to the exact LPs
     full = np.zeros(len(s), dtype=bool)
     repairs: list = []  # history: repair models, kept while the pattern grows
     stats["singleton_added"] += singleton_repair(idx, s, allowed, cost, penalty, skip)
@@ -403,24 +403,20 @@ def _protect(system: AuditSystem, idx: RelationIndex, primary: np.ndarray, requi
         chosen: set[int] = set()
         for p, width, duals in failing:
             if duals.get("block"):
+                # only a large component of a history has blocks, so it has a repair model
                 mdl = att.repair_model(p, allowed, repairs)
-                if mdl is not None:
-                    got = _repair_on_model(att, mdl, p, float(required[p]), s, allowed, cost,
-                                           chosen, idx, penalty, skip)
-                    stats["lps"] += abs(got)
-                    if got < 0:
-                        full[p] = True  # the cut has nothing left to give: joint LPs next
-                    continue
+                got = _repair_on_model(att, mdl, p, float(required[p]), s, allowed, cost,
+                                       chosen, idx, penalty, skip)
+                stats["lps"] += abs(got)
+                if got < 0:
+                    full[p] = True  # the cut has nothing left to give: joint LPs next round
+                continue
             g: dict[int, float] = {}
             for sense, key in ((+1, "up"), (-1, "down")):
                 for i, gi in att.cut(p, sense, duals[key], duals.get(f"rows_{key}", duals["rows"])).items():
                     g[i] = g.get(i, 0.0) + gi
             deficit = required[p] - width
             cand = [(i, gi) for i, gi in g.items() if not s[i] and allowed[i] and i not in chosen]
-            if not cand and duals.get("block"):
-                if not any(i in chosen for i in g):
-                    full[p] = True  # the block has nothing left to give: joint LPs next round
-                continue
             if not cand and not duals["exact"] and duals["rows"] is not None:
                 # The local LP's cut points only at suppressed cells outside its neighbourhood:
                 # widen the structure with the cheapest publishable cell of its relations.

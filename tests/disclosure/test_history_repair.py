@@ -61,7 +61,7 @@ def test_the_repair_model_is_the_exact_joint_lp_and_freeing_a_cell_suppresses_it
     assert len(kept) == len({int(att.comp_of[int(p)]) for p in targets})
     assert att.cert.verify(blocked, s)
     for mdl in kept:
-        att.free(mdl, [j])
+        mdl.free([j])
     for p in targets:
         p = int(p)
         mdl = att.repair_model(p, allowed, kept)
